@@ -1,0 +1,83 @@
+// posrelay's configuration: built-in defaults < config file < POSRELAY_* environment
+// variables < command-line flags. Secrets (server keys) come only from the environment or
+// from files, never from argv, and are never printed.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "posrelay/log.hpp"
+
+namespace posrelay {
+
+// A secret string: no operator<<, no formatting; use view() only where the secret is used.
+class secret {
+public:
+    secret() = default;
+    explicit secret(std::string v) : v_(std::move(v)) {}
+    [[nodiscard]] std::string_view view() const noexcept { return v_; }
+    [[nodiscard]] bool empty() const noexcept { return v_.empty(); }
+
+private:
+    std::string v_;
+};
+
+// HOST:PORT; HOST may be an IPv4 address, a bracketed IPv6 address or a name
+// (resolved at start-up). Port 0 picks a free port (logged at start-up).
+struct endpoint {
+    std::string host;
+    std::uint16_t port = 0;
+    [[nodiscard]] std::string to_string() const;
+};
+// Parses "HOST:PORT" / "[v6]:PORT"; throws std::invalid_argument with a reason.
+[[nodiscard]] endpoint parse_endpoint(std::string_view s);
+// Parses "250ms", "10s", "2m", "1h" or a bare number of seconds ("1.5"); throws
+// std::invalid_argument. Negative durations are refused.
+[[nodiscard]] std::chrono::milliseconds parse_duration(std::string_view s);
+
+struct config {
+    std::string config_file;  // --config; "" when none
+    endpoint listen{"0.0.0.0", 8080};
+    unsigned io_threads = 0;  // 0: one per core
+    std::size_t max_connections = 10000;
+    std::chrono::milliseconds header_timeout{10'000};
+    std::chrono::milliseconds body_timeout{10'000};
+    std::chrono::milliseconds idle_timeout{75'000};
+    std::chrono::milliseconds write_timeout{10'000};
+    std::chrono::milliseconds shutdown_timeout{10'000};
+    std::size_t max_header_bytes = 8 * 1024;
+    std::size_t max_body_bytes = 64 * 1024;
+    log::level log_level = log::level::info;
+
+    // Midtrans server keys: the default (POSRELAY_SERVER_KEY or --server-key-file) and
+    // per merchant_id (POSRELAY_MERCHANT_KEYS or --merchant-keys-file).
+    secret default_server_key;
+    std::map<std::string, secret, std::less<>> merchant_keys;
+
+    // Unknown POSRELAY_* environment variables seen (a typo?): logged as warnings at start.
+    std::vector<std::string> unknown_env;
+};
+
+// An invalid configuration. what() names the option and the reason, never a secret value.
+class config_error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+enum class cli_action { run, help, version };
+struct cli_result {
+    cli_action action = cli_action::run;
+    config cfg;
+    std::string help_text;  // set for cli_action::help: every option with its default
+};
+
+// Reads flags (argv), the environment (envp, NULL-terminated like environ) and the
+// config file named by --config / POSRELAY_CONFIG. Throws config_error.
+[[nodiscard]] cli_result load_config(int argc, const char* const* argv, const char* const* envp);
+
+}  // namespace posrelay

@@ -1,0 +1,44 @@
+// The commit interface: where a verified status_update goes before anyone is told
+// "accepted". The Redis store implements it durably; memory_commit_sink is for tests
+// and for running without Redis.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "posrelay/ingest/status_update.hpp"
+
+namespace posrelay::ingest {
+
+enum class commit_outcome : std::uint8_t {
+    new_update,  // stored and fanned out
+    duplicate,   // this status was already committed for the order
+    stale,       // older than (or illegal after) the stored status: ignored
+};
+[[nodiscard]] std::string_view to_string(commit_outcome o) noexcept;
+
+struct commit_result {
+    // Set when the update could not be committed (store down, timeout). The caller must
+    // then not acknowledge the update (answer 503 so Midtrans retries).
+    boost::system::error_code ec;
+    commit_outcome outcome = commit_outcome::new_update;
+    // The id of the event appended for a new update ("" otherwise, or when the sink has none).
+    std::string event_id;
+};
+
+class commit_sink {
+public:
+    virtual ~commit_sink() = default;
+    // Commits `u` atomically: dedup, transition check, order update, event. Completes on
+    // the caller's executor once the update is durable (or with ec set). `u` is taken by
+    // value: the sink owns what it needs, nothing must outlive the call.
+    [[nodiscard]] virtual boost::asio::awaitable<commit_result> commit(status_update u) = 0;
+    // False while commits cannot succeed (e.g. the store is unreachable): /readyz uses it.
+    [[nodiscard]] virtual bool ready() const noexcept = 0;
+};
+
+}  // namespace posrelay::ingest

@@ -1,0 +1,38 @@
+// An in-process commit_sink: same dedup and transition rules as the Redis store, kept
+// in memory (lost on exit). Used by tests, benchmarks and `--store memory`.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "posrelay/ingest/commit_sink.hpp"
+#include "posrelay/midtrans/transaction_status.hpp"
+
+namespace posrelay::ingest {
+
+class memory_commit_sink final : public commit_sink {
+public:
+    [[nodiscard]] boost::asio::awaitable<commit_result> commit(status_update u) override;
+    [[nodiscard]] bool ready() const noexcept override { return true; }
+
+    // Synchronous core of commit(), for tests and benchmarks. Thread-safe.
+    commit_result commit_now(status_update u);
+
+    // Inspection, for tests. Thread-safe; return copies.
+    [[nodiscard]] std::vector<status_update> committed() const;  // the new updates, in commit order
+    [[nodiscard]] std::optional<midtrans::order_state> state_of(std::string_view order_id) const;
+    [[nodiscard]] std::size_t count(commit_outcome o) const;
+
+private:
+    mutable std::mutex mutex_;
+    std::map<std::string, midtrans::order_state, std::less<>> orders_;
+    std::set<std::string, std::less<>> seen_;  // dedup keys
+    std::vector<status_update> committed_;
+    std::size_t counts_[3] = {0, 0, 0};
+};
+
+}  // namespace posrelay::ingest

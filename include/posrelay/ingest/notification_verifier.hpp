@@ -1,0 +1,38 @@
+// Chooses the server key of a notification (by merchant_id, else the default) and checks
+// its signature_key. Keys are held as secrets: never printed, compared in constant time.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "posrelay/ingest/status_update.hpp"
+
+namespace posrelay::ingest {
+
+enum class verify_result : std::uint8_t {
+    ok,
+    bad_signature,  // signature_key does not match
+    unknown_merchant,  // no key for this merchant_id and no default key
+};
+[[nodiscard]] std::string_view to_string(verify_result r) noexcept;
+
+class notification_verifier {
+public:
+    // default_key: may be empty (then every notification needs a known merchant_id).
+    // merchant_keys: merchant_id → server key.
+    notification_verifier(std::string default_key, std::map<std::string, std::string, std::less<>> merchant_keys);
+
+    [[nodiscard]] verify_result verify(const status_update& u) const;
+    // The key for a merchant (nullopt: none). For the Midtrans API client.
+    [[nodiscard]] std::optional<std::string_view> key_for(std::string_view merchant_id) const;
+    [[nodiscard]] bool has_any_key() const noexcept;
+
+private:
+    std::string default_key_;
+    std::map<std::string, std::string, std::less<>> merchant_keys_;
+};
+
+}  // namespace posrelay::ingest
