@@ -1,0 +1,46 @@
+// POST /v1/midtrans/notifications: parse (simdjson) → verify signature_key → commit →
+// answer. 200 only after the commit returned; every refusal has a JSON body naming the
+// problem, is counted by reason and logged without secrets.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "posrelay/http/types.hpp"
+#include "posrelay/ingest/commit_sink.hpp"
+#include "posrelay/ingest/notification_parser.hpp"
+#include "posrelay/ingest/notification_verifier.hpp"
+#include "posrelay/metrics/registry.hpp"
+
+namespace posrelay::http {
+
+class notification_route {
+public:
+    // `threads`: one parser per io thread (request_context::thread_index picks it).
+    // `verifier` and `sink` must outlive the route.
+    notification_route(std::size_t threads, std::size_t max_body_bytes,
+                       const ingest::notification_verifier& verifier, ingest::commit_sink& sink,
+                       metrics::registry& reg);
+
+    // Never throws; completes when the answer is ready (after the commit for a valid one).
+    [[nodiscard]] boost::asio::awaitable<response> handle(request& req, const request_context& ctx);
+
+    // Counts a refusal made before the handler ran (e.g. body too large at header time).
+    void count_rejection(std::string_view reason);
+
+private:
+    response reject(unsigned status, std::string_view reason, std::string_view message,
+                    std::string_view field, std::string_view order_id, const request_context& ctx);
+
+    std::vector<std::unique_ptr<ingest::notification_parser>> parsers_;
+    const ingest::notification_verifier& verifier_;
+    ingest::commit_sink& sink_;
+    metrics::registry& registry_;
+    metrics::counter* accepted_[3];  // by commit_outcome
+    std::vector<std::pair<std::string, metrics::counter*>> rejected_;
+};
+
+}  // namespace posrelay::http

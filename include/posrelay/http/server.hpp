@@ -1,0 +1,65 @@
+// The HTTP/1.1 server: one SO_REUSEPORT acceptor per io thread, one coroutine per
+// connection, keep-alive, per-phase deadlines, size limits, and a graceful shutdown
+// that finishes in-flight requests.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "posrelay/config.hpp"
+#include "posrelay/http/router.hpp"
+#include "posrelay/io_pool.hpp"
+#include "posrelay/metrics/registry.hpp"
+
+namespace posrelay::http {
+
+struct server_options {
+    endpoint listen{"127.0.0.1", 0};
+    std::size_t max_connections = 10000;
+    std::chrono::milliseconds header_timeout{10'000};  // first byte of a request → header complete
+    std::chrono::milliseconds body_timeout{10'000};    // header complete → body complete
+    std::chrono::milliseconds idle_timeout{75'000};    // keep-alive wait for the next request
+    std::chrono::milliseconds write_timeout{10'000};   // writing one answer
+    std::size_t max_header_bytes = 8 * 1024;
+    std::size_t max_body_bytes = 64 * 1024;
+
+    [[nodiscard]] static server_options from(const config& c);
+};
+
+class http_server {
+public:
+    http_server(io_pool& pool, server_options opts, router& r, metrics::registry& reg);
+    ~http_server();
+    http_server(const http_server&) = delete;
+    http_server& operator=(const http_server&) = delete;
+
+    // Binds the listen address on every io thread and starts accepting. Returns the
+    // bound endpoint (the real port when the configured one is 0). Throws
+    // boost::system::system_error when the address cannot be bound.
+    boost::asio::ip::tcp::endpoint start();
+
+    // Stops accepting, closes idle keep-alive connections, and lets each busy connection
+    // finish its current request (answered with Connection: close). `drained` is called
+    // once, from an io thread, when no connection is left. Thread-safe; call once.
+    void shutdown(std::function<void()> drained);
+
+    [[nodiscard]] std::size_t open_connections() const noexcept;
+    [[nodiscard]] bool stopping() const noexcept { return stopping_.load(); }
+
+    struct worker;   // per io thread state (acceptor, sessions)
+    struct shared;   // state every session reads (options, metrics, router)
+
+private:
+    io_pool& pool_;
+    std::shared_ptr<shared> shared_;
+    std::vector<std::shared_ptr<worker>> workers_;
+    std::atomic<bool> stopping_{false};
+};
+
+}  // namespace posrelay::http

@@ -1,0 +1,112 @@
+// A pipelined, non-blocking Redis connection on one Asio executor, speaking RESP2 through
+// hiredis 0.14's formatter (redisFormatCommandArgv) and reply reader (redisReader) — the
+// sans-io parts of hiredis; Asio moves the bytes. Reconnects by itself with capped,
+// jittered backoff; while disconnected, commands fail fast.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "posrelay/config.hpp"
+#include "posrelay/metrics/registry.hpp"
+
+namespace posrelay::store {
+
+// posrelay's own Redis errors (category "posrelay.redis").
+enum class redis_errc {
+    not_connected = 1,  // the connection is down (reconnecting): failed fast, not sent
+    timeout,            // no reply within the command timeout
+    queue_full,         // too many commands pending
+    connection_lost,    // sent, but the connection broke before the reply (may have run!)
+    protocol_error,     // the reply could not be parsed
+    stopped,            // the connection was stopped
+};
+[[nodiscard]] const boost::system::error_category& redis_category() noexcept;
+[[nodiscard]] boost::system::error_code make_error_code(redis_errc e) noexcept;
+
+// Where and how to connect. Parsed from a URL:
+//   redis://[[user]:password@]host[:port][/db]   (port 6379, db 0 by default)
+//   unix:///path/to/redis.sock[?db=N]            (password from POSRELAY_REDIS_PASSWORD)
+struct redis_options {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 6379;
+    std::string unix_path;  // non-empty: connect to this unix socket instead of host:port
+    std::string username;   // ACL user; empty: AUTH with password only
+    secret password;        // empty: no AUTH
+    int db = 0;             // SELECT when non-zero
+    std::chrono::milliseconds connect_timeout{2'000};
+    std::chrono::milliseconds command_timeout{2'000};
+    std::chrono::milliseconds reconnect_min{100};
+    std::chrono::milliseconds reconnect_max{5'000};
+    std::size_t max_pending = 8'192;  // commands written or queued, awaiting replies
+
+    // "127.0.0.1:6379/0" or "unix:/path": for logs. Never contains the password.
+    [[nodiscard]] std::string describe() const;
+};
+// Throws std::invalid_argument naming the problem (never echoing the password).
+[[nodiscard]] redis_options parse_redis_url(std::string_view url);
+
+// A reply, owned. RESP2 types.
+struct redis_reply {
+    enum class kind : std::uint8_t { string, status, error, integer, nil, array };
+    kind type = kind::nil;
+    std::string str;  // string, status, error
+    long long integer = 0;
+    std::vector<redis_reply> elements;  // array
+
+    [[nodiscard]] bool is_error() const noexcept { return type == kind::error; }
+};
+
+// Metrics shared by every connection of a process (register once, pass to each).
+struct redis_metrics {
+    explicit redis_metrics(metrics::registry& reg);
+    metrics::histogram& latency;      // posrelay_redis_command_duration_seconds
+    metrics::counter& reconnects;     // posrelay_redis_reconnects_total
+    metrics::gauge& in_flight;        // posrelay_redis_commands_in_flight
+    metrics::gauge& connected;        // posrelay_redis_connections_up
+    metrics::counter& err_not_connected, &err_timeout, &err_queue_full, &err_connection_lost,
+        &err_protocol, &err_reply;    // posrelay_redis_errors_total{kind}
+};
+
+class redis_connection : public std::enable_shared_from_this<redis_connection> {
+public:
+    // Everything runs on `ex` (one io thread); exec() must be called from it.
+    redis_connection(boost::asio::any_io_executor ex, redis_options opts, redis_metrics& m);
+    ~redis_connection();
+
+    // Starts the connect/reconnect loop. `on_connect` (optional) runs on the executor after
+    // each successful connect+AUTH+SELECT, before queued traffic resumes (e.g. to SCRIPT LOAD).
+    void start(std::function<void()> on_connect = {});
+    // Closes the connection and fails every pending command with `stopped`.
+    void stop();
+
+    // Sends one command (pipelined: commands issued in the same turn go out in one write).
+    // Completes with the reply, or with an error: not_connected (fail fast while down),
+    // queue_full, timeout, connection_lost, protocol_error, stopped. A Redis error reply
+    // (-ERR ...) is not an error_code: it is a reply of kind error.
+    [[nodiscard]] boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>>
+    exec(std::vector<std::string> args);
+
+    [[nodiscard]] bool connected() const noexcept;
+
+private:
+    struct impl;
+    std::shared_ptr<impl> impl_;
+};
+
+}  // namespace posrelay::store
+
+namespace boost::system {
+template <>
+struct is_error_code_enum<posrelay::store::redis_errc> : std::true_type {};
+}  // namespace boost::system

@@ -1,0 +1,115 @@
+// The Midtrans notification endpoint: the ingest pipeline's HTTP face.
+#include "posrelay/http/notification_route.hpp"
+
+#include <boost/beast/http/field.hpp>
+
+#include <chrono>
+
+#include "posrelay/log.hpp"
+
+namespace posrelay::http {
+
+namespace {
+// Every reason a notification can be refused, registered up front so dashboards see zeros.
+constexpr std::string_view rejection_reasons[] = {
+    "method_not_allowed", "unsupported_media_type", "body_too_large", "bad_request",
+    "header_too_large",   "invalid_utf8",           "malformed_json", "not_an_object",
+    "missing_field",      "wrong_type",             "invalid_value",  "duplicate_field",
+    "bad_signature",      "unknown_merchant",       "store_unavailable",
+};
+
+std::int64_t unix_ms_now() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+}  // namespace
+
+notification_route::notification_route(std::size_t threads, std::size_t max_body_bytes,
+                                       const ingest::notification_verifier& verifier,
+                                       ingest::commit_sink& sink, metrics::registry& reg)
+    : verifier_(verifier), sink_(sink), registry_(reg) {
+    for (std::size_t i = 0; i < threads; ++i) {
+        parsers_.push_back(std::make_unique<ingest::notification_parser>(max_body_bytes));
+    }
+    for (auto o : {ingest::commit_outcome::new_update, ingest::commit_outcome::duplicate,
+                   ingest::commit_outcome::stale}) {
+        accepted_[static_cast<int>(o)] = &reg.add_counter(
+            "posrelay_notifications_accepted_total",
+            "Verified notifications answered 200, by commit outcome (new, duplicate, stale).",
+            {{"outcome", std::string(ingest::to_string(o))}});
+    }
+    for (auto reason : rejection_reasons) {
+        rejected_.emplace_back(std::string(reason),
+                               &reg.add_counter("posrelay_notifications_rejected_total",
+                                                "Notifications refused, by reason.",
+                                                {{"reason", std::string(reason)}}));
+    }
+}
+
+void notification_route::count_rejection(std::string_view reason) {
+    for (auto& [name, c] : rejected_) {
+        if (name == reason) {
+            c->inc();
+            return;
+        }
+    }
+}
+
+response notification_route::reject(unsigned status, std::string_view reason, std::string_view message,
+                                    std::string_view field, std::string_view order_id,
+                                    const request_context& ctx) {
+    count_rejection(reason);
+    if (log::enabled(log::level::warn)) {
+        log::line l(log::level::warn, "notification rejected");
+        l.str("reason", reason).num("status", status).str("detail", message);
+        if (!field.empty()) l.str("field", field);
+        if (!order_id.empty()) l.str("order_id", order_id);
+        l.str("remote", ctx.remote);
+    }
+    return json_error(status, reason, message, field);
+}
+
+boost::asio::awaitable<response> notification_route::handle(request& req, const request_context& ctx) {
+    const auto ct = req[beast_http::field::content_type];
+    if (!is_json_content_type(std::string_view(ct.data(), ct.size()))) {
+        co_return reject(415, "unsupported_media_type", "Content-Type must be application/json", {}, {},
+                         ctx);
+    }
+    // simdjson reads up to SIMDJSON_PADDING bytes past the end: make room once, in place.
+    std::string& body = req.body();
+    body.reserve(body.size() + simdjson::SIMDJSON_PADDING);
+    ingest::status_update u;
+    if (auto err = parsers_[ctx.thread_index]->parse(
+            simdjson::padded_string_view(body.data(), body.size(), body.capacity()), u)) {
+        const unsigned status = err.code == ingest::parse_errc::body_too_large ? 413 : 400;
+        const std::string_view field = err.where ? ingest::field_name(*err.where) : std::string_view{};
+        co_return reject(status, ingest::to_string(err.code), err.message, field, u.order_id(), ctx);
+    }
+    switch (verifier_.verify(u)) {
+        case ingest::verify_result::ok:
+            break;
+        case ingest::verify_result::bad_signature:
+            co_return reject(401, "bad_signature", "signature_key does not match", "signature_key",
+                             u.order_id(), ctx);
+        case ingest::verify_result::unknown_merchant:
+            co_return reject(401, "unknown_merchant", "no server key configured for this merchant_id",
+                             "merchant_id", u.order_id(), ctx);
+    }
+    u.source = ingest::update_source::notification;
+    u.received_unix_ms = unix_ms_now();
+    const std::string order_id(u.order_id());
+    const ingest::commit_result r = co_await sink_.commit(std::move(u));
+    if (r.ec) {
+        // Not committed: not acknowledged. Midtrans retries a 503 (four times, hours apart).
+        response res = reject(503, "store_unavailable", "the order store is unavailable, retry later", {},
+                              order_id, ctx);
+        res.set(beast_http::field::retry_after, "30");
+        co_return res;
+    }
+    accepted_[static_cast<int>(r.outcome)]->inc();
+    static constexpr std::string_view accepted = R"({"status":"accepted"})";
+    co_return json_response(200, std::string(accepted));
+}
+
+}  // namespace posrelay::http

@@ -1,0 +1,383 @@
+// HTTP/1.1 server: per-thread SO_REUSEPORT acceptors and one coroutine per connection.
+// A session is one loop: wait (idle deadline) → read header (header deadline) → read body
+// (body deadline) → route → write (write deadline) → repeat while keep-alive.
+#include "posrelay/http/server.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/core/string.hpp>
+
+#include <mutex>
+#include <optional>
+#include <unordered_set>
+
+#include "posrelay/log.hpp"
+
+namespace posrelay::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+
+server_options server_options::from(const config& c) {
+    server_options o;
+    o.listen = c.listen;
+    o.max_connections = c.max_connections;
+    o.header_timeout = c.header_timeout;
+    o.body_timeout = c.body_timeout;
+    o.idle_timeout = c.idle_timeout;
+    o.write_timeout = c.write_timeout;
+    o.max_header_bytes = c.max_header_bytes;
+    o.max_body_bytes = c.max_body_bytes;
+    return o;
+}
+
+struct http_server::shared {
+    shared(server_options o, router& r, metrics::registry& reg)
+        : opts(std::move(o)),
+          routes(r),
+          open(reg.add_gauge("posrelay_http_open_connections", "HTTP connections open now.")),
+          accepted(reg.add_counter("posrelay_http_connections_accepted_total",
+                                   "HTTP connections accepted.")),
+          rejected(reg.add_counter("posrelay_http_connections_rejected_total",
+                                   "HTTP connections closed at once because --max-connections were open.")),
+          timeout_idle(timeout_counter(reg, "idle")),
+          timeout_header(timeout_counter(reg, "header")),
+          timeout_body(timeout_counter(reg, "body")),
+          timeout_write(timeout_counter(reg, "write")) {}
+
+    static metrics::counter& timeout_counter(metrics::registry& reg, std::string phase) {
+        return reg.add_counter("posrelay_http_timeouts_total",
+                               "HTTP connections closed by a deadline, by phase (idle keep-alive, "
+                               "header read, body read, answer write).",
+                               {{"phase", std::move(phase)}});
+    }
+
+    // Called when a connection ends; fires `drained` once the last one is gone after shutdown.
+    void connection_closed() {
+        open.sub(1);
+        if (connections.fetch_sub(1) == 1 && stopping.load()) fire_drained();
+    }
+    void fire_drained() {
+        std::function<void()> f;
+        {
+            std::lock_guard lock(drained_mutex);
+            f = std::move(drained);
+            drained = nullptr;
+        }
+        if (f) f();
+    }
+
+    server_options opts;
+    router& routes;
+    metrics::gauge& open;
+    metrics::counter& accepted;
+    metrics::counter& rejected;
+    metrics::counter& timeout_idle;
+    metrics::counter& timeout_header;
+    metrics::counter& timeout_body;
+    metrics::counter& timeout_write;
+    std::atomic<std::size_t> connections{0};
+    std::atomic<bool> stopping{false};
+    std::mutex drained_mutex;
+    std::function<void()> drained;
+};
+
+namespace {
+class session;
+}
+
+struct http_server::worker {
+    worker(asio::io_context& c, std::size_t i) : ioc(c), index(i) {}
+    asio::io_context& ioc;
+    std::size_t index;
+    std::optional<tcp::acceptor> acceptor;
+    std::unordered_set<session*> sessions;  // touched only on ioc's thread
+};
+
+namespace {
+
+using parser_type = beast_http::request_parser<beast_http::string_body>;
+
+std::string endpoint_string(const tcp::socket& s) {
+    beast::error_code ec;
+    const auto ep = s.remote_endpoint(ec);
+    if (ec) return "unknown";
+    return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+// One HTTP connection. Lives on its worker's io_context; only that thread touches it.
+class session : public std::enable_shared_from_this<session> {
+public:
+    session(tcp::socket s, std::shared_ptr<http_server::shared> sh,
+            std::shared_ptr<http_server::worker> w)
+        : stream_(std::move(s)), shared_(std::move(sh)), worker_(std::move(w)) {
+        remote_ = endpoint_string(stream_.socket());
+        worker_->sessions.insert(this);
+    }
+    ~session() {
+        worker_->sessions.erase(this);
+        shared_->connection_closed();
+    }
+
+    // Shutdown: an idle connection is closed now; a busy one after its current answer.
+    void stop() {
+        stopping_ = true;
+        if (!busy_) stream_.cancel();
+    }
+
+    asio::awaitable<void> run() {
+        const server_options& o = shared_->opts;
+        for (;;) {
+            if (stopping_ || shared_->stopping.load()) break;
+            // Idle: wait for the first byte of the next request (keep-alive deadline).
+            if (buffer_.size() == 0) {
+                stream_.expires_after(o.idle_timeout);
+                auto [ec, n] = co_await stream_.async_read_some(
+                    buffer_.prepare(beast::read_size(buffer_, 16 * 1024)), use_nothrow);
+                if (ec) {
+                    if (ec == beast::error::timeout) shared_->timeout_idle.inc();
+                    break;
+                }
+                buffer_.commit(n);
+            }
+            // The parser is rebuilt per message: limits and state start fresh.
+            parser_.emplace();
+            parser_->header_limit(static_cast<std::uint32_t>(o.max_header_bytes));
+            parser_->body_limit(o.max_body_bytes);
+            const auto header_started = std::chrono::steady_clock::now();
+            stream_.expires_after(o.header_timeout);
+            if (auto [ec, n] = co_await beast_http::async_read_header(stream_, buffer_, *parser_, use_nothrow);
+                ec) {
+                co_await fail_read(ec, header_started, shared_->timeout_header);
+                break;
+            }
+            busy_ = true;
+            const auto started = std::chrono::steady_clock::now();
+            if (!parser_->is_done()) {
+                if (beast::iequals(parser_->get()[beast_http::field::expect], "100-continue")) {
+                    // curl and some HTTP stacks wait for this before sending a body.
+                    static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+                    stream_.expires_after(o.write_timeout);
+                    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(cont.data(), cont.size()),
+                                                              use_nothrow);
+                    if (ec) break;
+                }
+                stream_.expires_after(o.body_timeout);
+                if (auto [ec, n] = co_await beast_http::async_read(stream_, buffer_, *parser_, use_nothrow); ec) {
+                    co_await fail_read(ec, started, shared_->timeout_body);
+                    break;
+                }
+            }
+            request req = parser_->release();
+            const request_context ctx{worker_->index, remote_, started};
+            response res = co_await shared_->routes.handle(req, ctx);
+            const bool keep = req.keep_alive() && !stopping_ && !shared_->stopping.load();
+            res.keep_alive(keep);
+            stream_.expires_after(o.write_timeout);
+            auto [ec, n] = co_await beast_http::async_write(stream_, res, use_nothrow);
+            busy_ = false;
+            if (ec) {
+                if (ec == beast::error::timeout) shared_->timeout_write.inc();
+                break;
+            }
+            if (!keep) {
+                graceful_close();
+                co_return;
+            }
+        }
+        beast::error_code ignored;
+        stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+        stream_.close();
+    }
+
+private:
+    // A read failed: answer what deserves an answer (then close), count timeouts.
+    asio::awaitable<void> fail_read(beast::error_code ec, std::chrono::steady_clock::time_point started,
+                                    metrics::counter& timeouts) {
+        if (ec == beast::error::timeout) {
+            // tcp_stream has closed the socket: nothing can be answered.
+            timeouts.inc();
+            log::line(log::level::info, "connection timed out").str("remote", remote_)
+                .str("phase", &timeouts == &shared_->timeout_header ? "header" : "body");
+            co_return;
+        }
+        if (ec == beast_http::error::end_of_stream || ec == beast_http::error::partial_message ||
+            ec == asio::error::eof || ec == asio::error::connection_reset ||
+            ec == asio::error::operation_aborted) {
+            co_return;  // the peer went away (or shutdown cancelled an idle read)
+        }
+        const auto& req = parser_->get();
+        const std::string_view target(req.target().data(), req.target().size());
+        unsigned status = 400;
+        std::string_view error = "bad_request";
+        std::string message = "malformed HTTP request: " + ec.message();
+        if (ec == beast_http::error::header_limit) {
+            status = 431;
+            error = "header_too_large";
+            message = "request header larger than " + std::to_string(shared_->opts.max_header_bytes) + " bytes";
+        } else if (ec == beast_http::error::body_limit) {
+            status = 413;
+            error = "body_too_large";
+            message = "request body larger than " + std::to_string(shared_->opts.max_body_bytes) + " bytes";
+        }
+        shared_->routes.reject(target, status, error, started);
+        log::line(log::level::warn, "request rejected")
+            .str("route", shared_->routes.route_of(target))
+            .str("reason", error)
+            .num("status", status)
+            .str("remote", remote_);
+        response res = json_error(status, error, message);
+        res.keep_alive(false);
+        stream_.expires_after(shared_->opts.write_timeout);
+        auto [wec, n] = co_await beast_http::async_write(stream_, res, use_nothrow);
+        if (!wec) co_await linger();
+    }
+
+    // After answering with unread input left (a refused body), read and drop what the peer
+    // still sends for a short while, so our FIN is not turned into an RST that would
+    // destroy the answer before the peer reads it (nginx's lingering_close).
+    asio::awaitable<void> linger() {
+        beast::error_code ignored;
+        stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        stream_.expires_after(std::chrono::seconds(2));
+        std::size_t dropped = 0;
+        char sink[4096];
+        while (dropped < 1024 * 1024) {
+            auto [ec, n] = co_await stream_.async_read_some(asio::buffer(sink), use_nothrow);
+            if (ec) break;
+            dropped += n;
+        }
+    }
+
+    // Close after a final answer: FIN first so the peer reads all of it.
+    void graceful_close() {
+        beast::error_code ignored;
+        stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        stream_.close();
+    }
+
+    beast::tcp_stream stream_;
+    beast::flat_buffer buffer_;
+    std::optional<parser_type> parser_;
+    std::shared_ptr<http_server::shared> shared_;
+    std::shared_ptr<http_server::worker> worker_;
+    std::string remote_;
+    bool busy_ = false;
+    bool stopping_ = false;
+};
+
+asio::awaitable<void> accept_loop(std::shared_ptr<http_server::shared> sh,
+                                  std::shared_ptr<http_server::worker> w) {
+    for (;;) {
+        auto [ec, sock] = co_await w->acceptor->async_accept(use_nothrow);
+        if (ec) {
+            if (ec == asio::error::operation_aborted || sh->stopping.load()) co_return;
+            log::line(log::level::error, "accept failed").str("error", ec.message());
+            // Out of descriptors: back off briefly instead of spinning on the error.
+            asio::steady_timer t(w->ioc, std::chrono::milliseconds(100));
+            co_await t.async_wait(use_nothrow);
+            continue;
+        }
+        if (sh->connections.load() >= sh->opts.max_connections) {
+            sh->rejected.inc();
+            beast::error_code ignored;
+            sock.close(ignored);
+            continue;
+        }
+        sh->connections.fetch_add(1);
+        sh->open.add(1);
+        sh->accepted.inc();
+        beast::error_code ignored;
+        sock.set_option(tcp::no_delay(true), ignored);
+        auto s = std::make_shared<session>(std::move(sock), sh, w);
+        asio::co_spawn(w->ioc, s->run(), [s](std::exception_ptr e) {
+            if (!e) return;
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                log::line(log::level::error, "http session failed").str("error", ex.what());
+            }
+        });
+    }
+}
+
+tcp::endpoint resolve(const endpoint& ep) {
+    std::string host = ep.host;
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    beast::error_code ec;
+    const auto addr = asio::ip::make_address(host, ec);
+    if (!ec) return {addr, ep.port};
+    // A name: resolved once, synchronously, at start-up (before any io thread serves).
+    asio::io_context ioc;
+    tcp::resolver r(ioc);
+    const auto results = r.resolve(host, std::to_string(ep.port));
+    return *results.begin();
+}
+
+}  // namespace
+
+http_server::http_server(io_pool& pool, server_options opts, router& r, metrics::registry& reg)
+    : pool_(pool), shared_(std::make_shared<shared>(std::move(opts), r, reg)) {}
+
+http_server::~http_server() = default;
+
+tcp::endpoint http_server::start() {
+    tcp::endpoint ep = resolve(shared_->opts.listen);
+    for (std::size_t i = 0; i < pool_.size(); ++i) {
+        auto w = std::make_shared<worker>(pool_.context(i), i);
+        w->acceptor.emplace(w->ioc);
+        w->acceptor->open(ep.protocol());
+        w->acceptor->set_option(asio::socket_base::reuse_address(true));
+        // Every io thread has its own acceptor on the same port; the kernel spreads connections.
+        w->acceptor->set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true));
+        w->acceptor->bind(ep);
+        w->acceptor->listen(asio::socket_base::max_listen_connections);
+        if (i == 0) ep = w->acceptor->local_endpoint();  // port 0 → the real port for the others
+        workers_.push_back(std::move(w));
+    }
+    for (auto& w : workers_) {
+        asio::co_spawn(w->ioc, accept_loop(shared_, w), [](std::exception_ptr e) {
+            if (!e) return;
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                log::line(log::level::error, "accept loop failed").str("error", ex.what());
+            }
+        });
+    }
+    return ep;
+}
+
+void http_server::shutdown(std::function<void()> drained) {
+    if (stopping_.exchange(true)) return;
+    {
+        std::lock_guard lock(shared_->drained_mutex);
+        shared_->drained = std::move(drained);
+    }
+    shared_->stopping.store(true);
+    for (auto& w : workers_) {
+        asio::post(w->ioc, [w] {
+            beast::error_code ignored;
+            if (w->acceptor) w->acceptor->close(ignored);
+            // Copy first: stop() may end a session, which erases itself from the set.
+            std::vector<session*> live(w->sessions.begin(), w->sessions.end());
+            for (session* s : live) s->stop();
+        });
+    }
+    if (shared_->connections.load() == 0) shared_->fire_drained();
+}
+
+std::size_t http_server::open_connections() const noexcept { return shared_->connections.load(); }
+
+}  // namespace posrelay::http

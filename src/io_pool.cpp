@@ -1,0 +1,64 @@
+// io threads: one io_context per thread, each run until stopped.
+#include "posrelay/io_pool.hpp"
+
+#include <exception>
+
+#include "posrelay/log.hpp"
+
+namespace posrelay {
+
+namespace {
+thread_local std::size_t current_io_index = io_pool::npos;
+}
+
+io_pool::io_pool(unsigned threads) {
+    if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+    for (unsigned i = 0; i < threads; ++i) {
+        // concurrency hint 1: each context is run by exactly one thread, so Asio can skip locking.
+        contexts_.push_back(std::make_unique<boost::asio::io_context>(1));
+        guards_.emplace_back(boost::asio::make_work_guard(*contexts_.back()));
+    }
+}
+
+io_pool::~io_pool() {
+    stop(true);
+    join();
+}
+
+void io_pool::start() {
+    for (std::size_t i = 0; i < contexts_.size(); ++i) {
+        threads_.emplace_back([this, i] {
+            current_io_index = i;
+            for (;;) {
+                try {
+                    contexts_[i]->run();
+                    return;
+                } catch (const std::exception& e) {
+                    log::line(log::level::error, "io thread caught exception")
+                        .num("thread", static_cast<std::int64_t>(i))
+                        .str("error", e.what());
+                }
+            }
+        });
+    }
+}
+
+void io_pool::stop(bool now) {
+    for (auto& g : guards_) g.reset();
+    if (now) {
+        for (auto& c : contexts_) c->stop();
+    }
+}
+
+void io_pool::join() {
+    for (auto& t : threads_) {
+        if (t.joinable()) t.join();
+    }
+    threads_.clear();
+}
+
+std::size_t io_pool::current_index() noexcept {
+    return current_io_index;
+}
+
+}  // namespace posrelay
