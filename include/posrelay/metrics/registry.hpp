@@ -88,12 +88,15 @@ public:
     // A gauge read at scrape time (process memory, queue sizes owned elsewhere).
     // `read` runs on the scraping thread and must be thread-safe.
     void add_gauge_fn(std::string name, std::string help, labels l, std::function<double()> read);
+    // A counter read at scrape time (process CPU seconds): `read` must never decrease.
+    // Same rules as add_gauge_fn; the name ends in _total.
+    void add_counter_fn(std::string name, std::string help, labels l, std::function<double()> read);
 
     // The whole registry in the Prometheus text format, families in registration order.
     [[nodiscard]] std::string render() const;
 
 private:
-    enum class kind { counter, gauge, histogram, gauge_fn };
+    enum class kind { counter, gauge, histogram, gauge_fn, counter_fn };
     struct series {
         labels l;
         std::unique_ptr<counter> c;
