@@ -63,6 +63,18 @@ struct config {
     std::vector<std::string> unknown_env;
 };
 
+// POSRELAY_* environment variables that are not options but are read directly by other
+// code (secrets, URLs that may carry credentials): never reported in config::unknown_env.
+// Add a name here when a feature starts reading one. Variables whose names end in one of
+// secret_env_suffixes are skipped as well.
+inline constexpr std::string_view known_secret_env[] = {
+    "POSRELAY_SERVER_KEY",
+    "POSRELAY_MERCHANT_KEYS",
+    "POSRELAY_CONFIG",
+};
+inline constexpr std::string_view secret_env_suffixes[] = {"_TOKEN", "_SECRET", "_PASSWORD", "_KEY",
+                                                           "_URL"};
+
 // An invalid configuration. what() names the option and the reason, never a secret value.
 class config_error : public std::runtime_error {
 public:

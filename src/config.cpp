@@ -1,0 +1,658 @@
+// Start-up configuration: one option table read by Boost.Program_options from flags, the
+// POSRELAY_* environment and an INI-style file (in that precedence), then validated;
+// secrets come only from the environment or key files and never appear in messages.
+#include "posrelay/config.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <optional>
+#include <sstream>
+
+namespace posrelay {
+
+namespace po = boost::program_options;
+
+// ---- endpoint and duration -------------------------------------------------------------
+
+std::string endpoint::to_string() const {
+    const bool v6 = host.find(':') != std::string::npos;
+    return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+endpoint parse_endpoint(std::string_view s) {
+    std::string_view host;
+    std::string_view port;
+    if (s.starts_with('[')) {
+        const auto close = s.find(']');
+        if (close == std::string_view::npos)
+            throw std::invalid_argument("missing ']' after the IPv6 address");
+        host = s.substr(1, close - 1);
+        const auto rest = s.substr(close + 1);
+        if (!rest.starts_with(':'))
+            throw std::invalid_argument("missing port: expected [IPv6]:PORT");
+        port = rest.substr(1);
+        if (host.empty()) throw std::invalid_argument("empty host");
+        for (char c : host) {
+            if (!std::isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.' && c != '%')
+                throw std::invalid_argument("invalid IPv6 address");
+        }
+    } else {
+        const auto colon = s.rfind(':');
+        if (colon == std::string_view::npos)
+            throw std::invalid_argument("missing port: expected HOST:PORT");
+        host = s.substr(0, colon);
+        port = s.substr(colon + 1);
+        if (host.empty())
+            throw std::invalid_argument("empty host: use 0.0.0.0 for every IPv4 address");
+        if (host.find(':') != std::string_view::npos)
+            throw std::invalid_argument("IPv6 addresses go in brackets, e.g. [::1]:8080");
+        for (char c : host) {
+            if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != '_')
+                throw std::invalid_argument("invalid host name");
+        }
+    }
+    if (port.empty()) throw std::invalid_argument("missing port: expected HOST:PORT");
+    std::uint32_t p = 0;
+    const auto r = std::from_chars(port.data(), port.data() + port.size(), p);
+    if (r.ptr != port.data() + port.size() ||
+        (r.ec != std::errc{} && r.ec != std::errc::result_out_of_range))
+        throw std::invalid_argument("the port is not a number");
+    if (r.ec == std::errc::result_out_of_range || p > 65535)
+        throw std::invalid_argument("the port must be between 0 and 65535");
+    return endpoint{std::string(host), static_cast<std::uint16_t>(p)};
+}
+
+std::chrono::milliseconds parse_duration(std::string_view s) {
+    constexpr const char* expected =
+        "expected a duration such as 250ms, 10s, 2m, 1h or 1.5 (seconds)";
+    if (s.starts_with('-')) throw std::invalid_argument("negative durations are not allowed");
+    // Number: digits with an optional fraction. Checked by hand because from_chars would
+    // also take "inf", "nan" and exponents.
+    std::size_t i = 0;
+    std::size_t digits = 0;
+    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])))
+        ++i, ++digits;
+    if (i < s.size() && s[i] == '.') {
+        ++i;
+        while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])))
+            ++i, ++digits;
+    }
+    if (digits == 0) throw std::invalid_argument(expected);
+    const auto unit = s.substr(i);
+    double ms_per_unit = 0;
+    if (unit.empty() || unit == "s")
+        ms_per_unit = 1e3;
+    else if (unit == "ms")
+        ms_per_unit = 1;
+    else if (unit == "m")
+        ms_per_unit = 60e3;
+    else if (unit == "h")
+        ms_per_unit = 3600e3;
+    else
+        throw std::invalid_argument(expected);
+    double value = 0;
+    const auto r = std::from_chars(s.data(), s.data() + i, value, std::chars_format::fixed);
+    if (r.ec != std::errc{} || r.ptr != s.data() + i) throw std::invalid_argument(expected);
+    const double ms = std::round(value * ms_per_unit);
+    if (ms > 1e12) throw std::invalid_argument("duration too long");  // ~31 years
+    return std::chrono::milliseconds(static_cast<std::int64_t>(ms));
+}
+
+namespace {
+
+// ---- option values ---------------------------------------------------------------------
+
+constexpr std::string_view env_prefix = "POSRELAY_";
+constexpr const char* program = "posrelay";
+
+// One option's value and how error messages name where it came from: "--io-threads",
+// "POSRELAY_IO_THREADS" or "/etc/posrelay.conf:io-threads".
+struct value_source {
+    std::string value;
+    std::string label;
+};
+
+// What the option table fills in: the config, plus key-file paths that are read only once
+// every source has been merged.
+struct settings {
+    config cfg;
+    std::optional<value_source> server_key_file;
+    std::optional<value_source> merchant_keys_file;
+};
+
+// A value as it may appear in an error message: non-secret options only, printable,
+// bounded.
+std::string shown(std::string_view v) {
+    std::string out;
+    for (char c : v.substr(0, 64))
+        out += std::isprint(static_cast<unsigned char>(c)) ? c : '?';
+    if (v.size() > 64) out += "...";
+    return out;
+}
+
+[[noreturn]] void invalid(const value_source& src, std::string_view why) {
+    throw config_error("invalid value for " + src.label + ": '" + shown(src.value) + "' (" +
+                       std::string(why) + ")");
+}
+
+std::uint64_t whole_number(const value_source& src, std::uint64_t min, std::uint64_t max) {
+    const std::string_view v = src.value;
+    std::uint64_t n = 0;
+    const auto r = std::from_chars(v.data(), v.data() + v.size(), n);
+    const bool all_digits = !v.empty() && r.ptr == v.data() + v.size();
+    if (!all_digits || (r.ec != std::errc{} && r.ec != std::errc::result_out_of_range))
+        invalid(src, "expected a whole number");
+    if (r.ec == std::errc::result_out_of_range || n < min || n > max)
+        invalid(src, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    return n;
+}
+
+std::chrono::milliseconds timeout(const value_source& src, bool zero_ok) {
+    std::chrono::milliseconds d{};
+    try {
+        d = parse_duration(src.value);
+    } catch (const std::invalid_argument& e) {
+        invalid(src, e.what());
+    }
+    if (d.count() == 0 && !zero_ok) invalid(src, "must be greater than 0");
+    return d;
+}
+
+std::string path(const value_source& src) {
+    if (src.value.empty()) invalid(src, "expected a file path");
+    return src.value;
+}
+
+// ---- the option table ------------------------------------------------------------------
+//
+// Every option is one entry: its long flag (also its config-file key, and its environment
+// variable POSRELAY_<NAME> with '-' as '_'), the help text, the default as shown by
+// --help (keep it equal to the initialiser in struct config), and how to apply a value.
+struct option_spec {
+    std::string_view name;
+    std::string_view value_name;
+    std::string_view default_text;
+    std::string_view help;
+    void (*apply)(settings&, const value_source&);
+    bool in_file = true;  // may be set in the config file
+};
+
+const option_spec option_table[] = {
+    {"config", "FILE", "none",
+     "Config file: `name = value` lines with the long option names below; '#' starts a "
+     "comment.",
+     [](settings& s, const value_source& v) { s.cfg.config_file = path(v); }, false},
+    {"listen", "HOST:PORT", "0.0.0.0:8080",
+     "Address for Midtrans notifications; [::]:PORT for IPv6, port 0 picks a free port.",
+     [](settings& s, const value_source& v) {
+         try {
+             s.cfg.listen = parse_endpoint(v.value);
+         } catch (const std::invalid_argument& e) {
+             invalid(v, e.what());
+         }
+     }},
+    {"io-threads", "N", "0", "I/O threads, 0 to 256; 0 means one per CPU core.",
+     [](settings& s, const value_source& v) {
+         s.cfg.io_threads = static_cast<unsigned>(whole_number(v, 0, 256));
+     }},
+    {"max-connections", "N", "10000",
+     "Open connections accepted at once, 1 to 1000000; more wait in the listen backlog.",
+     [](settings& s, const value_source& v) {
+         s.cfg.max_connections = whole_number(v, 1, 1'000'000);
+     }},
+    {"header-timeout", "DUR", "10s", "Time allowed to receive a request's headers.",
+     [](settings& s, const value_source& v) { s.cfg.header_timeout = timeout(v, false); }},
+    {"body-timeout", "DUR", "10s", "Time allowed to receive a request's body.",
+     [](settings& s, const value_source& v) { s.cfg.body_timeout = timeout(v, false); }},
+    {"idle-timeout", "DUR", "75s", "Time an idle keep-alive connection stays open.",
+     [](settings& s, const value_source& v) { s.cfg.idle_timeout = timeout(v, false); }},
+    {"write-timeout", "DUR", "10s", "Time allowed to write a response.",
+     [](settings& s, const value_source& v) { s.cfg.write_timeout = timeout(v, false); }},
+    {"shutdown-timeout", "DUR", "10s",
+     "On SIGTERM, time given to requests in flight before exiting; 0 exits at once.",
+     [](settings& s, const value_source& v) { s.cfg.shutdown_timeout = timeout(v, true); }},
+    {"max-header-bytes", "N", "8192", "Largest request header block, 1024 to 1048576 bytes.",
+     [](settings& s, const value_source& v) {
+         s.cfg.max_header_bytes = whole_number(v, 1024, 1024 * 1024);
+     }},
+    {"max-body-bytes", "N", "65536",
+     "Largest notification body, 1024 to 16777216 bytes; larger ones get 413.",
+     [](settings& s, const value_source& v) {
+         s.cfg.max_body_bytes = whole_number(v, 1024, 16 * 1024 * 1024);
+     }},
+    {"log-level", "LEVEL", "info", "Lowest level logged: debug, info, warn or error.",
+     [](settings& s, const value_source& v) {
+         const auto l = log::parse_level(v.value);
+         if (!l) invalid(v, "expected debug, info, warn or error");
+         s.cfg.log_level = *l;
+     }},
+    {"server-key-file", "PATH", "none",
+     "File holding the default Midtrans server key (surrounding whitespace ignored). "
+     "Alternative to POSRELAY_SERVER_KEY.",
+     [](settings& s, const value_source& v) {
+         path(v);
+         s.server_key_file = v;
+     }},
+    {"merchant-keys-file", "PATH", "none",
+     "File of `merchant_id server_key` lines for merchants with their own key; '#' comments "
+     "and blank lines ignored. Merged with POSRELAY_MERCHANT_KEYS.",
+     [](settings& s, const value_source& v) {
+         path(v);
+         s.merchant_keys_file = v;
+     }},
+};
+
+std::string env_name(std::string_view option) {
+    std::string out(env_prefix);
+    for (char c : option)
+        out += c == '-' ? '_' : static_cast<char>(std::toupper(c));
+    return out;
+}
+
+const option_spec* find_option(std::string_view name) {
+    for (const auto& o : option_table) {
+        if (o.name == name) return &o;
+    }
+    return nullptr;
+}
+
+// POSRELAY_FOO_BAR -> "foo-bar" when that is an option, "" otherwise (not an option).
+std::string env_name_mapper(std::string_view var) {
+    if (!var.starts_with(env_prefix)) return {};
+    std::string name;
+    for (char c : var.substr(env_prefix.size()))
+        name += c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    // Only upper-case spellings map: POSRELAY_io_threads is not an option name.
+    if (env_name(name) != var || find_option(name) == nullptr) return {};
+    return name;
+}
+
+bool read_directly(std::string_view var) {
+    for (auto known : known_secret_env) {
+        if (var == known) return true;
+    }
+    for (auto suffix : secret_env_suffixes) {
+        if (var.ends_with(suffix)) return true;
+    }
+    return false;
+}
+
+po::options_description describe(bool for_file, bool with_cli_flags) {
+    po::options_description desc;
+    if (with_cli_flags) desc.add_options()("help,h", "")("version", "");
+    for (const auto& o : option_table) {
+        if (for_file && !o.in_file) continue;
+        desc.add_options()(std::string(o.name).c_str(), po::value<std::string>(), "");
+    }
+    return desc;
+}
+
+// ---- help ------------------------------------------------------------------------------
+
+// Appends `text` word-wrapped to 90 columns, every line indented by six spaces.
+void append_wrapped(std::string& out, std::string_view text) {
+    constexpr std::size_t width = 90;
+    constexpr std::string_view indent = "      ";
+    std::size_t column = 0;
+    while (!text.empty()) {
+        const auto space = text.find(' ');
+        const auto word = text.substr(0, space);
+        text = space == std::string_view::npos ? std::string_view{} : text.substr(space + 1);
+        if (column > 0 && column + 1 + word.size() > width) {
+            out += '\n';
+            column = 0;
+        }
+        if (column == 0) {
+            out += indent;
+            column = indent.size();
+        } else {
+            out += ' ';
+            ++column;
+        }
+        out += word;
+        column += word.size();
+    }
+    out += '\n';
+}
+
+std::string help_text() {
+    std::string out = std::string("Usage: ") + program + " [OPTIONS]\n\n" +
+                      "Relays Midtrans payment notifications to point-of-sale terminals.\n\n"
+                      "Each option is taken from the first of these that sets it:\n"
+                      "  1. the command-line flag        --max-connections=500\n"
+                      "  2. the environment variable     POSRELAY_MAX_CONNECTIONS=500\n"
+                      "  3. the config file (--config)   max-connections = 500\n"
+                      "  4. the default shown below.\n"
+                      "Empty environment variables are ignored. DUR is 250ms, 10s, 2m, 1h or a "
+                      "number of seconds.\n\n"
+                      "Secrets are never accepted on the command line. The default Midtrans "
+                      "server key comes from\nPOSRELAY_SERVER_KEY or --server-key-file (not "
+                      "both); keys of individual merchants from\n"
+                      "POSRELAY_MERCHANT_KEYS=\"M1:key1,M2:key2\" and/or "
+                      "--merchant-keys-file.\n\n"
+                      "Options:\n"
+                      "  -h, --help\n      Show this help and exit.\n"
+                      "  --version\n      Print the version and exit.\n";
+    for (const auto& o : option_table) {
+        out += "  --";
+        out += o.name;
+        out += ' ';
+        out += o.value_name;
+        out += '\n';
+        append_wrapped(out, o.help);
+        out += "      default: ";
+        out += o.default_text;
+        out += "; env: ";
+        out += env_name(o.name);
+        if (!o.in_file) out += "; not in the config file";
+        out += '\n';
+    }
+    out +=
+        "\nSecrets (environment only):\n"
+        "  POSRELAY_SERVER_KEY\n      The default Midtrans server key.\n"
+        "  POSRELAY_MERCHANT_KEYS\n      Per-merchant keys, \"M1:key1,M2:key2\".\n";
+    return out;
+}
+
+// ---- reading files ---------------------------------------------------------------------
+
+// Reads a whole (small) file; `what` names it in errors, e.g. "--server-key-file".
+std::string read_file(const std::string& file, const std::string& what) {
+    const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        throw config_error("cannot open " + what + " '" + file + "': " + std::strerror(errno));
+    std::string out;
+    char buf[4096];
+    for (;;) {
+        const ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            const int err = errno;
+            ::close(fd);
+            throw config_error("cannot read " + what + " '" + file + "': " + std::strerror(err));
+        }
+        if (n == 0) break;
+        out.append(buf, static_cast<std::size_t>(n));
+        if (out.size() > (1u << 20)) {
+            ::close(fd);
+            throw config_error(what + " '" + file + "' is larger than 1 MiB");
+        }
+    }
+    ::close(fd);
+    return out;
+}
+
+bool is_space(char c) {
+    return std::isspace(static_cast<unsigned char>(c)) != 0;
+}
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && is_space(s.front()))
+        s.remove_prefix(1);
+    while (!s.empty() && is_space(s.back()))
+        s.remove_suffix(1);
+    return s;
+}
+
+std::vector<std::string_view> split_ws(std::string_view s) {
+    std::vector<std::string_view> out;
+    std::size_t i = 0;
+    while (i < s.size()) {
+        while (i < s.size() && is_space(s[i]))
+            ++i;
+        const auto start = i;
+        while (i < s.size() && !is_space(s[i]))
+            ++i;
+        if (i > start) out.push_back(s.substr(start, i - start));
+    }
+    return out;
+}
+
+// ---- the three sources -----------------------------------------------------------------
+
+// Options that look like an attempt to pass a secret get a pointer to the right place.
+std::string secret_hint(std::string_view name) {
+    std::string lower;
+    for (char c : name)
+        lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (std::string_view word : {"key", "secret", "token", "password"}) {
+        if (lower.find(word) != std::string::npos)
+            return "; secrets are never accepted on the command line or in the config file: "
+                   "use POSRELAY_SERVER_KEY or --server-key-file, POSRELAY_MERCHANT_KEYS or "
+                   "--merchant-keys-file";
+    }
+    return {};
+}
+
+// "--server-key=SECRET" -> "--server-key"; "-sSECRET" -> "-s...": po puts the whole token
+// in its message, and that token may hold a secret.
+std::string flag_name_only(std::string_view token) {
+    if (token.starts_with("--")) return std::string(token.substr(0, token.find('=')));
+    if (token.size() > 2) return std::string(token.substr(0, 2)) + "...";
+    return std::string(token);
+}
+
+po::variables_map parse_command_line(int argc, const char* const* argv) {
+    const auto desc = describe(false, true);
+    // No guessing: with it, "--server-key=X" would silently mean --server-key-file=X.
+    const int style = po::command_line_style::default_style &
+                      ~po::command_line_style::allow_guessing &
+                      ~po::command_line_style::allow_sticky;
+    po::variables_map vm;
+    if (argc < 2) return vm;
+    try {
+        const auto parsed = po::command_line_parser(argc, argv).options(desc).style(style).run();
+        for (const auto& o : parsed.options) {
+            // Positional arguments are refused without showing them: one may be a secret.
+            if (o.position_key >= 0 || o.string_key.empty())
+                throw config_error(
+                    "unexpected command-line argument: posrelay takes only --name=value "
+                    "options (the argument is not shown: it may be a secret)");
+        }
+        po::store(parsed, vm);
+    } catch (const po::unknown_option& e) {
+        const auto name = flag_name_only(e.get_option_name());
+        throw config_error("unrecognised option '" + name + "'" + secret_hint(name) +
+                           "; see --help");
+    } catch (const po::error& e) {
+        // The other po errors name only the option ("the required argument for option
+        // '--listen' is missing"), never a value.
+        throw config_error(std::string("command line: ") + e.what());
+    }
+    return vm;
+}
+
+// The POSRELAY_* environment, as po::parse_environment would read it but from `envp`
+// rather than the global `environ` (so callers and tests pass their own). Variables that
+// are not options are either read elsewhere (secrets) or reported in `unknown`.
+po::variables_map parse_env(const char* const* envp, std::map<std::string, std::string>& raw,
+                            std::vector<std::string>& unknown) {
+    const auto desc = describe(false, false);
+    po::parsed_options parsed(&desc);
+    for (auto p = envp; p != nullptr && *p != nullptr; ++p) {
+        const std::string_view entry = *p;
+        const auto eq = entry.find('=');
+        if (eq == std::string_view::npos) continue;
+        const auto var = entry.substr(0, eq);
+        if (!var.starts_with(env_prefix)) continue;
+        const auto value = entry.substr(eq + 1);
+        raw[std::string(var)] = std::string(value);
+        const auto name = env_name_mapper(var);
+        if (name.empty()) {
+            if (!read_directly(var)) unknown.emplace_back(var);
+            continue;
+        }
+        if (value.empty()) continue;  // empty variables are ignored (documented in --help)
+        po::option o;
+        o.string_key = name;
+        o.value.emplace_back(value);
+        parsed.options.push_back(std::move(o));
+    }
+    po::variables_map vm;
+    try {
+        po::store(parsed, vm);
+    } catch (const po::error& e) {
+        throw config_error(std::string("environment: ") + e.what());
+    }
+    return vm;
+}
+
+po::variables_map parse_file(const std::string& file, const std::string& named_by) {
+    const auto text = read_file(file, "config file (" + named_by + ")");
+    const auto desc = describe(true, false);
+    std::istringstream in(text);
+    po::variables_map vm;
+    try {
+        po::store(po::parse_config_file(in, desc, false), vm);
+    } catch (const po::unknown_option& e) {
+        const auto name = e.get_option_name();
+        throw config_error("unknown option '" + name + "' in config file " + file +
+                           secret_hint(name));
+    } catch (const po::invalid_config_file_syntax&) {
+        // po's message quotes the line, which may hold a secret: find its number instead.
+        std::size_t number = 0;
+        std::istringstream lines(text);
+        for (std::string l; std::getline(lines, l);) {
+            ++number;
+            const auto body = trim(std::string_view(l).substr(0, l.find('#')));
+            if (!body.empty() && !body.starts_with('[') && body.find('=') == std::string::npos)
+                break;
+        }
+        throw config_error(file + ":" + std::to_string(number) + ": expected 'name = value'");
+    } catch (const po::error& e) {
+        throw config_error("config file " + file + ": " + e.what());
+    }
+    return vm;
+}
+
+// ---- secrets ---------------------------------------------------------------------------
+
+void add_merchant(std::map<std::string, std::string>& origin, config& cfg, std::string id,
+                  std::string_view key, const std::string& where) {
+    if (const auto it = origin.find(id); it != origin.end())
+        throw config_error("merchant_id '" + shown(id) + "' is defined twice (" + it->second +
+                           " and " + where + ")");
+    origin.emplace(id, where);
+    cfg.merchant_keys.emplace(std::move(id), secret(std::string(key)));
+}
+
+void load_secrets(settings& s, const std::map<std::string, std::string>& env) {
+    // Default server key: the environment or a file, never both.
+    const auto env_key = env.find("POSRELAY_SERVER_KEY");
+    const bool have_env_key = env_key != env.end() && !env_key->second.empty();
+    if (have_env_key && s.server_key_file)
+        throw config_error("POSRELAY_SERVER_KEY and " + s.server_key_file->label +
+                           " are mutually exclusive: set only one");
+    if (have_env_key) {
+        const auto key = trim(env_key->second);
+        if (key.empty()) throw config_error("POSRELAY_SERVER_KEY holds only whitespace");
+        s.cfg.default_server_key = secret(std::string(key));
+    } else if (s.server_key_file) {
+        const auto& file = s.server_key_file->value;
+        const auto text = read_file(file, s.server_key_file->label);
+        const auto key = trim(text);
+        if (key.empty()) throw config_error(s.server_key_file->label + " '" + file + "' is empty");
+        if (split_ws(key).size() != 1)
+            throw config_error(s.server_key_file->label + " '" + file +
+                               "' must hold one key on one line");
+        s.cfg.default_server_key = secret(std::string(key));
+    }
+
+    // Per-merchant keys: the file and the environment together, each merchant once.
+    std::map<std::string, std::string> origin;  // merchant_id -> where it was defined
+    if (s.merchant_keys_file) {
+        const auto& file = s.merchant_keys_file->value;
+        const auto text = read_file(file, s.merchant_keys_file->label);
+        std::istringstream lines(text);
+        std::size_t number = 0;
+        for (std::string l; std::getline(lines, l);) {
+            ++number;
+            const auto body = trim(l);
+            if (body.empty() || body.starts_with('#')) continue;
+            const auto fields = split_ws(body);
+            const auto where = file + ":" + std::to_string(number);
+            if (fields.size() != 2)
+                throw config_error(where + ": expected 'merchant_id server_key'");
+            add_merchant(origin, s.cfg, std::string(fields[0]), fields[1], where);
+        }
+    }
+    if (const auto it = env.find("POSRELAY_MERCHANT_KEYS"); it != env.end()) {
+        std::string_view rest = it->second;
+        std::size_t number = 0;
+        while (!rest.empty()) {
+            const auto comma = rest.find(',');
+            const auto entry = trim(rest.substr(0, comma));
+            rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+            ++number;
+            if (entry.empty()) continue;  // "M1:k1," or ",,"
+            const auto colon = entry.find(':');
+            const auto id =
+                colon == std::string_view::npos ? std::string_view{} : trim(entry.substr(0, colon));
+            const auto key = colon == std::string_view::npos ? std::string_view{}
+                                                             : trim(entry.substr(colon + 1));
+            if (id.empty() || key.empty() || split_ws(id).size() != 1 || split_ws(key).size() != 1)
+                throw config_error("POSRELAY_MERCHANT_KEYS: entry " + std::to_string(number) +
+                                   " is not 'merchant_id:server_key'");
+            add_merchant(origin, s.cfg, std::string(id), key, "POSRELAY_MERCHANT_KEYS");
+        }
+    }
+}
+
+}  // namespace
+
+// ---- load_config -----------------------------------------------------------------------
+
+cli_result load_config(int argc, const char* const* argv, const char* const* envp) {
+    cli_result result;
+    const auto flags = parse_command_line(argc, argv);
+    if (flags.count("help") > 0) {
+        result.action = cli_action::help;
+        result.help_text = help_text();
+        return result;
+    }
+    if (flags.count("version") > 0) {
+        result.action = cli_action::version;
+        return result;
+    }
+
+    settings s;
+    std::map<std::string, std::string> raw_env;  // every POSRELAY_* variable
+    const auto env = parse_env(envp, raw_env, s.cfg.unknown_env);
+
+    // The file is named by a flag or the environment; it cannot name itself.
+    std::string file;
+    std::string file_named_by;
+    if (flags.count("config") > 0) {
+        file = flags["config"].as<std::string>();
+        file_named_by = "--config";
+    } else if (env.count("config") > 0) {
+        file = env["config"].as<std::string>();
+        file_named_by = "POSRELAY_CONFIG";
+    }
+    po::variables_map from_file;
+    if (!file.empty()) from_file = parse_file(file, file_named_by);
+
+    // Highest precedence first: the first source that sets an option wins.
+    for (const auto& o : option_table) {
+        const std::string name(o.name);
+        if (flags.count(name) > 0)
+            o.apply(s, {flags[name].as<std::string>(), "--" + name});
+        else if (env.count(name) > 0)
+            o.apply(s, {env[name].as<std::string>(), env_name(name)});
+        else if (from_file.count(name) > 0)
+            o.apply(s, {from_file[name].as<std::string>(), file + ":" + name});
+    }
+
+    load_secrets(s, raw_env);
+    result.cfg = std::move(s.cfg);
+    return result;
+}
+
+}  // namespace posrelay
