@@ -86,6 +86,21 @@ bool is_json_number(std::string_view s) noexcept {
     return i == s.size();
 }
 
+// The key of a member, without copying it when it holds no escape (nearly always): the raw
+// bytes are then the key. Stage 1 has checked that every string is closed and free of
+// control characters, so the scan ends at the closing quote.
+simdjson::error_code read_key(od::field& f, std::string_view& key) noexcept {
+    const char* const start = f.key().raw();
+    const char* end = start;
+    while (*end != '"' && *end != '\\')
+        ++end;
+    if (*end == '"') {
+        key = std::string_view{start, static_cast<std::size_t>(end - start)};
+        return simdjson::SUCCESS;
+    }
+    return f.unescaped_key().get(key);
+}
+
 // Walks (and so validates) any value without keeping it, refusing containers nested
 // deeper than max_json_depth. `depth` is the nesting level of `v` (the root object is 1);
 // recursion is bounded by the same limit. On-Demand alone would skip unread values
@@ -102,7 +117,7 @@ simdjson::error_code skip_value(od::value& v, std::size_t depth) noexcept {
                 od::field f;
                 if (auto err = std::move(member).get(f)) return err;
                 std::string_view key;  // unescaping checks the key's escapes
-                if (auto err = f.unescaped_key().get(key)) return err;
+                if (auto err = read_key(f, key)) return err;
                 if (auto err = skip_value(f.value(), depth + 1)) return err;
             }
             return simdjson::SUCCESS;
@@ -272,7 +287,7 @@ parse_error notification_parser::parse(simdjson::padded_string_view body, status
         od::field f;
         if (auto err = std::move(member).get(f)) return syntax_error(err);
         std::string_view key;
-        if (auto err = f.unescaped_key().get(key)) return syntax_error(err);
+        if (auto err = read_key(f, key)) return syntax_error(err);
         od::value& v = f.value();
         const auto kept = field_from_name(key);
         if (!kept) {

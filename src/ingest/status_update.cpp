@@ -2,6 +2,7 @@
 // of the kept string fields.
 #include "posrelay/ingest/status_update.hpp"
 
+#include <cstdint>
 #include <limits>
 #include <stdexcept>
 
@@ -32,6 +33,24 @@ constexpr std::array<std::string_view, field_count> field_names = {
     "channel_response_message",
 };
 
+// Candidate fields by name length (at most three names share a length): one length test
+// and usually a single comparison per key, on the hot path of every notification field.
+constexpr std::size_t max_name_size = 24;
+constexpr std::size_t max_same_size = 4;
+struct by_size_table {
+    std::array<std::array<std::uint8_t, max_same_size>, max_name_size + 1> fields{};
+    std::array<std::uint8_t, max_name_size + 1> count{};
+};
+constexpr by_size_table make_by_size() {
+    by_size_table t;
+    for (std::size_t i = 0; i < field_names.size(); ++i) {
+        const auto n = field_names[i].size();
+        t.fields[n][t.count[n]++] = static_cast<std::uint8_t>(i);
+    }
+    return t;
+}
+constexpr by_size_table by_size = make_by_size();
+
 }  // namespace
 
 std::string_view to_string(update_source s) noexcept {
@@ -52,8 +71,10 @@ std::string_view field_name(field f) noexcept {
 }
 
 std::optional<field> field_from_name(std::string_view name) noexcept {
-    // 19 short names: a linear scan (length compared first) beats hashing at this size.
-    for (std::size_t i = 0; i < field_names.size(); ++i) {
+    if (name.size() > max_name_size) return std::nullopt;
+    const auto n = name.size();
+    for (std::size_t k = 0; k < by_size.count[n]; ++k) {
+        const auto i = by_size.fields[n][k];
         if (field_names[i] == name) return static_cast<field>(i);
     }
     return std::nullopt;

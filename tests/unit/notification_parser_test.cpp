@@ -381,6 +381,13 @@ TEST_F(notification_parser_test, escaped_strings_are_unescaped) {
               parse_errc::malformed_json);
     // Raw control characters must be escaped.
     EXPECT_EQ(code(to_json(with(minimal(), "order_id", "\"a\nb\""))), parse_errc::malformed_json);
+    // Keys are unescaped too: an escaped spelling of a kept key is that key.
+    auto m2 = without(minimal(), "order_id");
+    m2.emplace_back(R"(order\u005fid)", R"("ORD-ESC")");
+    m2.emplace_back(R"(unknown\tkey)", R"("ignored")");
+    ASSERT_EQ(code(to_json(m2)), parse_errc::ok);
+    EXPECT_EQ(update_.order_id(), "ORD-ESC");
+    EXPECT_EQ(code(to_json(with(minimal(), R"(bad\qkey)", "1"))), parse_errc::malformed_json);
     // An escaped status name is the status.
     ASSERT_EQ(code(to_json(with(minimal(), "transaction_status", R"("\u0073ettlement")"))),
               parse_errc::ok);
