@@ -70,7 +70,7 @@ members without(members m, const std::string& key) {
 }
 
 class notification_parser_test : public ::testing::Test {
-  protected:
+protected:
     parse_error parse(std::string_view body) {
         const simdjson::padded_string padded{body};
         return parser_.parse(padded, update_);
