@@ -9,7 +9,7 @@ namespace posrelay::ingest {
 std::string_view to_string(commit_outcome o) noexcept {
     switch (o) {
         case commit_outcome::new_update:
-            return "new_update";
+            return "new";
         case commit_outcome::duplicate:
             return "duplicate";
         case commit_outcome::stale:

@@ -124,7 +124,7 @@ TEST(memory_commit_sink, commit_awaitable_gives_the_same_result) {
 }
 
 TEST(memory_commit_sink, outcome_names) {
-    EXPECT_EQ(to_string(commit_outcome::new_update), "new_update");
+    EXPECT_EQ(to_string(commit_outcome::new_update), "new");
     EXPECT_EQ(to_string(commit_outcome::duplicate), "duplicate");
     EXPECT_EQ(to_string(commit_outcome::stale), "stale");
 }
