@@ -25,7 +25,8 @@ namespace beast_http = boost::beast::http;
 namespace {
 ingest::notification_verifier make_verifier(const config& c) {
     std::map<std::string, std::string, std::less<>> keys;
-    for (const auto& [merchant, key] : c.merchant_keys) keys.emplace(merchant, std::string(key.view()));
+    for (const auto& [merchant, key] : c.merchant_keys)
+        keys.emplace(merchant, std::string(key.view()));
     return ingest::notification_verifier(std::string(c.default_server_key.view()), std::move(keys));
 }
 }  // namespace
@@ -39,11 +40,12 @@ struct app::impl {
           routes(registry),
           notifications(pool.size(), cfg.max_body_bytes, verifier, *sink, registry),
           server(pool, http::server_options::from(cfg), routes, registry) {
-        registry.add_gauge("posrelay_build_info", "posrelay build: version and git commit (value 1).",
-                           {{"version", POSRELAY_VERSION}, {"commit", POSRELAY_GIT_COMMIT}})
+        registry
+            .add_gauge("posrelay_build_info", "posrelay build: version and git commit (value 1).",
+                       {{"version", POSRELAY_VERSION}, {"commit", POSRELAY_GIT_COMMIT}})
             .set(1);
-        registry.add_gauge_fn("posrelay_ready", "1 when /readyz answers 200 (ready for traffic).", {},
-                              [this] { return ready() ? 1.0 : 0.0; });
+        registry.add_gauge_fn("posrelay_ready", "1 when /readyz answers 200 (ready for traffic).",
+                              {}, [this] { return ready() ? 1.0 : 0.0; });
         registry.add_gauge("posrelay_io_threads", "io threads serving connections.")
             .set(static_cast<std::int64_t>(pool.size()));
         metrics::add_process_metrics(registry);
@@ -57,27 +59,33 @@ struct app::impl {
                    [this](http::request& req, const http::request_context& ctx) {
                        return notifications.handle(req, ctx);
                    });
-        routes.on_reject("notifications",
-                         [this](std::string_view reason) { notifications.count_rejection(reason); });
+        routes.on_reject("notifications", [this](std::string_view reason) {
+            notifications.count_rejection(reason);
+        });
         routes.add("metrics", "/metrics", beast_http::verb::get,
-                   [this](http::request&, const http::request_context&) -> asio::awaitable<http::response> {
+                   [this](http::request&,
+                          const http::request_context&) -> asio::awaitable<http::response> {
                        http::response res{beast_http::status::ok, 11};
-                       res.set(beast_http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+                       res.set(beast_http::field::content_type,
+                               "text/plain; version=0.0.4; charset=utf-8");
                        res.body() = registry.render();
                        res.prepare_payload();
                        co_return res;
                    });
-        routes.add("healthz", "/healthz", beast_http::verb::get,
-                   [](http::request&, const http::request_context&) -> asio::awaitable<http::response> {
-                       co_return http::json_response(200, R"({"status":"alive"})");
-                   });
+        routes.add(
+            "healthz", "/healthz", beast_http::verb::get,
+            [](http::request&, const http::request_context&) -> asio::awaitable<http::response> {
+                co_return http::json_response(200, R"({"status":"alive"})");
+            });
         routes.add("readyz", "/readyz", beast_http::verb::get,
-                   [this](http::request&, const http::request_context&) -> asio::awaitable<http::response> {
+                   [this](http::request&,
+                          const http::request_context&) -> asio::awaitable<http::response> {
                        if (ready()) co_return http::json_response(200, R"({"status":"ready"})");
                        std::string why = stopping.load()   ? "shutting_down"
                                          : !started.load() ? "starting"
                                                            : "store_unavailable";
-                       co_return http::json_response(503, R"({"status":"not_ready","reason":")" + why + "\"}");
+                       co_return http::json_response(
+                           503, R"({"status":"not_ready","reason":")" + why + "\"}");
                    });
     }
 
@@ -97,10 +105,16 @@ struct app::impl {
 app::app(config cfg, std::shared_ptr<ingest::commit_sink> sink)
     : impl_(std::make_unique<impl>(std::move(cfg), std::move(sink))) {}
 
-app::~app() { stop(); }
+app::~app() {
+    stop();
+}
 
-metrics::registry& app::registry() noexcept { return impl_->registry; }
-bool app::ready() const noexcept { return impl_->ready(); }
+metrics::registry& app::registry() noexcept {
+    return impl_->registry;
+}
+bool app::ready() const noexcept {
+    return impl_->ready();
+}
 
 boost::asio::ip::tcp::endpoint app::start() {
     const auto ep = impl_->server.start();

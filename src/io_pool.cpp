@@ -44,9 +44,11 @@ void io_pool::start() {
 }
 
 void io_pool::stop(bool now) {
-    for (auto& g : guards_) g.reset();
+    for (auto& g : guards_)
+        g.reset();
     if (now) {
-        for (auto& c : contexts_) c->stop();
+        for (auto& c : contexts_)
+            c->stop();
     }
 }
 

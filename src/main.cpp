@@ -42,7 +42,8 @@ int main(int argc, char** argv) {
     }
     posrelay::log::set_level(cli.cfg.log_level);
     for (const auto& name : cli.cfg.unknown_env) {
-        posrelay::log::line(posrelay::log::level::warn, "unknown environment variable ignored").str("name", name);
+        posrelay::log::line(posrelay::log::level::warn, "unknown environment variable ignored")
+            .str("name", name);
     }
     std::signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();

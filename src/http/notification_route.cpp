@@ -12,9 +12,10 @@ namespace posrelay::http {
 namespace {
 // Every reason a notification can be refused, registered up front so dashboards see zeros.
 constexpr std::string_view rejection_reasons[] = {
-    "method_not_allowed", "unsupported_media_type", "body_too_large", "bad_request",
-    "header_too_large",   "invalid_utf8",           "malformed_json", "not_an_object",
-    "missing_field",      "wrong_type",             "invalid_value",  "duplicate_field",
+    "method_not_allowed", "unsupported_media_type", "body_too_large",
+    "bad_request",        "header_too_large",       "invalid_utf8",
+    "malformed_json",     "not_an_object",          "missing_field",
+    "wrong_type",         "invalid_value",          "duplicate_field",
     "bad_signature",      "unknown_merchant",       "store_unavailable",
 };
 
@@ -56,9 +57,9 @@ void notification_route::count_rejection(std::string_view reason) {
     }
 }
 
-response notification_route::reject(unsigned status, std::string_view reason, std::string_view message,
-                                    std::string_view field, std::string_view order_id,
-                                    const request_context& ctx) {
+response notification_route::reject(unsigned status, std::string_view reason,
+                                    std::string_view message, std::string_view field,
+                                    std::string_view order_id, const request_context& ctx) {
     count_rejection(reason);
     if (log::enabled(log::level::warn)) {
         log::line l(log::level::warn, "notification rejected");
@@ -70,11 +71,12 @@ response notification_route::reject(unsigned status, std::string_view reason, st
     return json_error(status, reason, message, field);
 }
 
-boost::asio::awaitable<response> notification_route::handle(request& req, const request_context& ctx) {
+boost::asio::awaitable<response> notification_route::handle(request& req,
+                                                            const request_context& ctx) {
     const auto ct = req[beast_http::field::content_type];
     if (!is_json_content_type(std::string_view(ct.data(), ct.size()))) {
-        co_return reject(415, "unsupported_media_type", "Content-Type must be application/json", {}, {},
-                         ctx);
+        co_return reject(415, "unsupported_media_type", "Content-Type must be application/json", {},
+                         {}, ctx);
     }
     // simdjson reads up to SIMDJSON_PADDING bytes past the end: make room once, in place.
     std::string& body = req.body();
@@ -83,8 +85,10 @@ boost::asio::awaitable<response> notification_route::handle(request& req, const 
     if (auto err = parsers_[ctx.thread_index]->parse(
             simdjson::padded_string_view(body.data(), body.size(), body.capacity()), u)) {
         const unsigned status = err.code == ingest::parse_errc::body_too_large ? 413 : 400;
-        const std::string_view field = err.where ? ingest::field_name(*err.where) : std::string_view{};
-        co_return reject(status, ingest::to_string(err.code), err.message, field, u.order_id(), ctx);
+        const std::string_view field =
+            err.where ? ingest::field_name(*err.where) : std::string_view{};
+        co_return reject(status, ingest::to_string(err.code), err.message, field, u.order_id(),
+                         ctx);
     }
     switch (verifier_.verify(u)) {
         case ingest::verify_result::ok:
@@ -93,8 +97,9 @@ boost::asio::awaitable<response> notification_route::handle(request& req, const 
             co_return reject(401, "bad_signature", "signature_key does not match", "signature_key",
                              u.order_id(), ctx);
         case ingest::verify_result::unknown_merchant:
-            co_return reject(401, "unknown_merchant", "no server key configured for this merchant_id",
-                             "merchant_id", u.order_id(), ctx);
+            co_return reject(401, "unknown_merchant",
+                             "no server key configured for this merchant_id", "merchant_id",
+                             u.order_id(), ctx);
     }
     u.source = ingest::update_source::notification;
     u.received_unix_ms = unix_ms_now();
@@ -102,8 +107,8 @@ boost::asio::awaitable<response> notification_route::handle(request& req, const 
     const ingest::commit_result r = co_await sink_.commit(std::move(u));
     if (r.ec) {
         // Not committed: not acknowledged. Midtrans retries a 503 (four times, hours apart).
-        response res = reject(503, "store_unavailable", "the order store is unavailable, retry later", {},
-                              order_id, ctx);
+        response res = reject(503, "store_unavailable",
+                              "the order store is unavailable, retry later", {}, order_id, ctx);
         res.set(beast_http::field::retry_after, "30");
         co_return res;
     }

@@ -64,7 +64,8 @@ std::string_view router::route_of(std::string_view target) const noexcept {
     return r ? std::string_view(r->stats->name) : unmatched_route;
 }
 
-void router::count(route_metrics& m, unsigned status, std::chrono::steady_clock::time_point started) {
+void router::count(route_metrics& m, unsigned status,
+                   std::chrono::steady_clock::time_point started) {
     if (status >= m.by_code.size()) status = 500;
     metrics::counter* c = m.by_code[status].load(std::memory_order_acquire);
     if (c == nullptr) {
@@ -120,7 +121,8 @@ boost::asio::awaitable<response> router::handle(request& req, const request_cont
             log::line(log::level::warn, "request rejected")
                 .str("route", r->stats->name)
                 .str("reason", "method_not_allowed")
-                .str("method", std::string_view(req.method_string().data(), req.method_string().size()))
+                .str("method",
+                     std::string_view(req.method_string().data(), req.method_string().size()))
                 .str("remote", ctx.remote);
         }
     } else {
@@ -128,7 +130,9 @@ boost::asio::awaitable<response> router::handle(request& req, const request_cont
             res = co_await (*fn)(req, ctx);
         } catch (const std::exception& e) {
             // A handler must not throw; if one does it is a bug: answer 500, log, keep serving.
-            log::line(log::level::error, "handler failed").str("route", r->stats->name).str("error", e.what());
+            log::line(log::level::error, "handler failed")
+                .str("route", r->stats->name)
+                .str("error", e.what());
             res = json_error(500, "internal_error", "internal error");
         }
     }

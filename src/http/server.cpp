@@ -10,12 +10,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
-#include <boost/beast/core/string.hpp>
 
 #include <mutex>
 #include <optional>
@@ -49,8 +49,9 @@ struct http_server::shared {
           open(reg.add_gauge("posrelay_http_open_connections", "HTTP connections open now.")),
           accepted(reg.add_counter("posrelay_http_connections_accepted_total",
                                    "HTTP connections accepted.")),
-          rejected(reg.add_counter("posrelay_http_connections_rejected_total",
-                                   "HTTP connections closed at once because --max-connections were open.")),
+          rejected(reg.add_counter(
+              "posrelay_http_connections_rejected_total",
+              "HTTP connections closed at once because --max-connections were open.")),
           timeout_idle(timeout_counter(reg, "idle")),
           timeout_header(timeout_counter(reg, "header")),
           timeout_body(timeout_counter(reg, "body")),
@@ -157,7 +158,8 @@ public:
             parser_->body_limit(o.max_body_bytes);
             const auto header_started = std::chrono::steady_clock::now();
             stream_.expires_after(o.header_timeout);
-            if (auto [ec, n] = co_await beast_http::async_read_header(stream_, buffer_, *parser_, use_nothrow);
+            if (auto [ec, n] =
+                    co_await beast_http::async_read_header(stream_, buffer_, *parser_, use_nothrow);
                 ec) {
                 co_await fail_read(ec, header_started, shared_->timeout_header);
                 break;
@@ -169,12 +171,14 @@ public:
                     // curl and some HTTP stacks wait for this before sending a body.
                     static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
                     stream_.expires_after(o.write_timeout);
-                    auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(cont.data(), cont.size()),
-                                                              use_nothrow);
+                    auto [ec, n] = co_await asio::async_write(
+                        stream_, asio::buffer(cont.data(), cont.size()), use_nothrow);
                     if (ec) break;
                 }
                 stream_.expires_after(o.body_timeout);
-                if (auto [ec, n] = co_await beast_http::async_read(stream_, buffer_, *parser_, use_nothrow); ec) {
+                if (auto [ec, n] =
+                        co_await beast_http::async_read(stream_, buffer_, *parser_, use_nothrow);
+                    ec) {
                     co_await fail_read(ec, started, shared_->timeout_body);
                     break;
                 }
@@ -203,12 +207,14 @@ public:
 
 private:
     // A read failed: answer what deserves an answer (then close), count timeouts.
-    asio::awaitable<void> fail_read(beast::error_code ec, std::chrono::steady_clock::time_point started,
+    asio::awaitable<void> fail_read(beast::error_code ec,
+                                    std::chrono::steady_clock::time_point started,
                                     metrics::counter& timeouts) {
         if (ec == beast::error::timeout) {
             // tcp_stream has closed the socket: nothing can be answered.
             timeouts.inc();
-            log::line(log::level::info, "connection timed out").str("remote", remote_)
+            log::line(log::level::info, "connection timed out")
+                .str("remote", remote_)
                 .str("phase", &timeouts == &shared_->timeout_header ? "header" : "body");
             co_return;
         }
@@ -225,11 +231,13 @@ private:
         if (ec == beast_http::error::header_limit) {
             status = 431;
             error = "header_too_large";
-            message = "request header larger than " + std::to_string(shared_->opts.max_header_bytes) + " bytes";
+            message = "request header larger than " +
+                      std::to_string(shared_->opts.max_header_bytes) + " bytes";
         } else if (ec == beast_http::error::body_limit) {
             status = 413;
             error = "body_too_large";
-            message = "request body larger than " + std::to_string(shared_->opts.max_body_bytes) + " bytes";
+            message = "request body larger than " + std::to_string(shared_->opts.max_body_bytes) +
+                      " bytes";
         }
         shared_->routes.reject(target, status, error, started);
         log::line(log::level::warn, "request rejected")
@@ -314,7 +322,8 @@ asio::awaitable<void> accept_loop(std::shared_ptr<http_server::shared> sh,
 
 tcp::endpoint resolve(const endpoint& ep) {
     std::string host = ep.host;
-    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+        host = host.substr(1, host.size() - 2);
     beast::error_code ec;
     const auto addr = asio::ip::make_address(host, ec);
     if (!ec) return {addr, ep.port};
@@ -340,7 +349,8 @@ tcp::endpoint http_server::start() {
         w->acceptor->open(ep.protocol());
         w->acceptor->set_option(asio::socket_base::reuse_address(true));
         // Every io thread has its own acceptor on the same port; the kernel spreads connections.
-        w->acceptor->set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true));
+        w->acceptor->set_option(
+            asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true));
         w->acceptor->bind(ep);
         w->acceptor->listen(asio::socket_base::max_listen_connections);
         if (i == 0) ep = w->acceptor->local_endpoint();  // port 0 → the real port for the others
@@ -372,12 +382,15 @@ void http_server::shutdown(std::function<void()> drained) {
             if (w->acceptor) w->acceptor->close(ignored);
             // Copy first: stop() may end a session, which erases itself from the set.
             std::vector<session*> live(w->sessions.begin(), w->sessions.end());
-            for (session* s : live) s->stop();
+            for (session* s : live)
+                s->stop();
         });
     }
     if (shared_->connections.load() == 0) shared_->fire_drained();
 }
 
-std::size_t http_server::open_connections() const noexcept { return shared_->connections.load(); }
+std::size_t http_server::open_connections() const noexcept {
+    return shared_->connections.load();
+}
 
 }  // namespace posrelay::http

@@ -37,14 +37,16 @@ response json_error(unsigned status, std::string_view error, std::string_view me
 
 bool is_json_content_type(std::string_view ct) noexcept {
     // media-type = type "/" subtype *( OWS ";" OWS parameter ), case-insensitive.
-    while (!ct.empty() && (ct.front() == ' ' || ct.front() == '\t')) ct.remove_prefix(1);
+    while (!ct.empty() && (ct.front() == ' ' || ct.front() == '\t'))
+        ct.remove_prefix(1);
     constexpr std::string_view want = "application/json";
     if (ct.size() < want.size()) return false;
     for (std::size_t i = 0; i < want.size(); ++i) {
         if (std::tolower(static_cast<unsigned char>(ct[i])) != want[i]) return false;
     }
     ct.remove_prefix(want.size());
-    while (!ct.empty() && (ct.front() == ' ' || ct.front() == '\t')) ct.remove_prefix(1);
+    while (!ct.empty() && (ct.front() == ' ' || ct.front() == '\t'))
+        ct.remove_prefix(1);
     return ct.empty() || ct.front() == ';';
 }
 

@@ -1,10 +1,10 @@
 // The real posrelay binary on an ephemeral port, spoken to over HTTP: every answer of the
 // notification endpoint, limits, timeouts, metrics, health, and graceful shutdown.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <poll.h>
 
 #include <atomic>
 #include <cstdio>
@@ -23,8 +23,9 @@ class HttpEndpoint : public ::testing::Test {
 protected:
     static void SetUpTestSuite() { raise_fd_limit(); }
     void SetUp() override {
-        server_ = start_posrelay({"--io-threads", "2", "--header-timeout", "700ms", "--log-level", "info"},
-                                 {{"POSRELAY_SERVER_KEY", std::string(test_server_key)}});
+        server_ = start_posrelay(
+            {"--io-threads", "2", "--header-timeout", "700ms", "--log-level", "info"},
+            {{"POSRELAY_SERVER_KEY", std::string(test_server_key)}});
     }
     http_client client() { return http_client(server_.port); }
     std::string metrics() { return client().get("/metrics").body(); }
@@ -39,7 +40,8 @@ TEST_F(HttpEndpoint, ValidNotificationIsAccepted) {
     EXPECT_EQ(res.body(), R"({"status":"accepted"})");
     EXPECT_EQ(res[http::field::content_type], "application/json");
     // A duplicate is acknowledged too (Midtrans must stop retrying), and counted as such.
-    EXPECT_EQ(c.post(notifications_path, signed_notification({}, test_server_key)).result_int(), 200);
+    EXPECT_EQ(c.post(notifications_path, signed_notification({}, test_server_key)).result_int(),
+              200);
     const auto m = metrics();
     EXPECT_EQ(metric_value(m, R"(posrelay_notifications_accepted_total{outcome="new"})"), 1);
     EXPECT_EQ(metric_value(m, R"(posrelay_notifications_accepted_total{outcome="duplicate"})"), 1);
@@ -55,7 +57,9 @@ TEST_F(HttpEndpoint, BadSignatureIs401AndLoggedWithoutSecrets) {
     const auto line = server_.proc->wait_for_line(R"("reason":"bad_signature")");
     EXPECT_NE(line.find("ORD-BADSIG"), std::string::npos);
     EXPECT_EQ(server_.proc->output().find(test_server_key), std::string::npos);
-    EXPECT_EQ(metric_value(metrics(), R"(posrelay_notifications_rejected_total{reason="bad_signature"})"), 1);
+    EXPECT_EQ(
+        metric_value(metrics(), R"(posrelay_notifications_rejected_total{reason="bad_signature"})"),
+        1);
 }
 
 TEST_F(HttpEndpoint, MalformedBodiesAre400NamingTheProblem) {
@@ -73,13 +77,16 @@ TEST_F(HttpEndpoint, MalformedBodiesAre400NamingTheProblem) {
     for (const auto& b : cases) {
         const auto res = c.post(notifications_path, b.body);
         EXPECT_EQ(res.result_int(), 400) << b.body;
-        EXPECT_NE(res.body().find("\"error\":\"" + b.error + "\""), std::string::npos) << res.body();
+        EXPECT_NE(res.body().find("\"error\":\"" + b.error + "\""), std::string::npos)
+            << res.body();
         if (!b.field.empty()) {
-            EXPECT_NE(res.body().find("\"field\":\"" + b.field + "\""), std::string::npos) << res.body();
+            EXPECT_NE(res.body().find("\"field\":\"" + b.field + "\""), std::string::npos)
+                << res.body();
         }
     }
     // The connection is kept alive across refusals, and the server still serves.
-    EXPECT_EQ(c.post(notifications_path, signed_notification({}, test_server_key)).result_int(), 200);
+    EXPECT_EQ(c.post(notifications_path, signed_notification({}, test_server_key)).result_int(),
+              200);
 }
 
 TEST_F(HttpEndpoint, OversizedBodyIs413) {
@@ -87,7 +94,9 @@ TEST_F(HttpEndpoint, OversizedBodyIs413) {
     const auto res = client().post(notifications_path, body);
     EXPECT_EQ(res.result_int(), 413);
     EXPECT_NE(res.body().find("body_too_large"), std::string::npos);
-    EXPECT_EQ(metric_value(metrics(), R"(posrelay_notifications_rejected_total{reason="body_too_large"})"), 1);
+    EXPECT_EQ(metric_value(metrics(),
+                           R"(posrelay_notifications_rejected_total{reason="body_too_large"})"),
+              1);
 }
 
 TEST_F(HttpEndpoint, WrongMethodIs405WithAllow) {
@@ -98,7 +107,8 @@ TEST_F(HttpEndpoint, WrongMethodIs405WithAllow) {
 }
 
 TEST_F(HttpEndpoint, WrongContentTypeIs415) {
-    const auto res = client().post(notifications_path, signed_notification({}, test_server_key), "text/plain");
+    const auto res =
+        client().post(notifications_path, signed_notification({}, test_server_key), "text/plain");
     EXPECT_EQ(res.result_int(), 415);
     EXPECT_NE(res.body().find("unsupported_media_type"), std::string::npos);
     // With a charset parameter it is still JSON.
@@ -125,7 +135,8 @@ TEST_F(HttpEndpoint, SlowHeadersAreCutOffByTheHeaderTimeout) {
     http_client c(server_.port);
     const int fd = c.socket().native_handle();
     const std::string head = "POST /v1/midtrans/notifications HTTP/1.1\r\nHost: x\r\nX-Slow: ";
-    ASSERT_EQ(::send(fd, head.data(), head.size(), MSG_NOSIGNAL), static_cast<ssize_t>(head.size()));
+    ASSERT_EQ(::send(fd, head.data(), head.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(head.size()));
     // Trickle one byte each 100 ms; the header would take 60 s. The server must close the
     // connection once --header-timeout (700 ms) has passed: poll tells us when it does.
     const auto start = std::chrono::steady_clock::now();
@@ -149,13 +160,15 @@ TEST_F(HttpEndpoint, SlowHeadersAreCutOffByTheHeaderTimeout) {
 TEST_F(HttpEndpoint, ThousandConcurrentKeepAliveConnections) {
     constexpr int n = 1000;
     std::vector<std::unique_ptr<http_client>> clients;
-    for (int i = 0; i < n; ++i) clients.push_back(std::make_unique<http_client>(server_.port));
+    for (int i = 0; i < n; ++i)
+        clients.push_back(std::make_unique<http_client>(server_.port));
     // Two rounds on every connection: the second proves each was kept alive.
     for (int round = 0; round < 2; ++round) {
         for (int i = 0; i < n; ++i) {
             notification_fields f;
             f.order_id = "ORD-KA-" + std::to_string(i);
-            const auto res = clients[i]->post(notifications_path, signed_notification(f, test_server_key));
+            const auto res =
+                clients[i]->post(notifications_path, signed_notification(f, test_server_key));
             ASSERT_EQ(res.result_int(), 200) << i;
         }
     }
@@ -177,11 +190,14 @@ TEST_F(HttpEndpoint, MetricsPassPromtool) {
     for (const char* family :
          {"posrelay_http_requests_total", "posrelay_http_request_duration_seconds_bucket",
           "posrelay_notifications_accepted_total", "posrelay_notifications_rejected_total",
-          "posrelay_http_open_connections", "posrelay_build_info", "process_resident_memory_bytes"}) {
+          "posrelay_http_open_connections", "posrelay_build_info",
+          "process_resident_memory_bytes"}) {
         EXPECT_NE(m.find(family), std::string::npos) << family;
     }
-    EXPECT_EQ(metric_value(m, R"(posrelay_http_requests_total{route="notifications",code="200"})"), 1);
-    EXPECT_EQ(metric_value(m, R"(posrelay_http_requests_total{route="notifications",code="400"})"), 1);
+    EXPECT_EQ(metric_value(m, R"(posrelay_http_requests_total{route="notifications",code="200"})"),
+              1);
+    EXPECT_EQ(metric_value(m, R"(posrelay_http_requests_total{route="notifications",code="400"})"),
+              1);
     if (::access("/usr/bin/promtool", X_OK) != 0) GTEST_SKIP() << "promtool not installed";
     const std::string path = ::testing::TempDir() + "posrelay-metrics.txt";
     std::ofstream(path) << m;
@@ -202,9 +218,12 @@ TEST_F(HttpEndpoint, SigtermDuringLoadFinishesInFlightAndExitsZero) {
                 for (int i = 0; i < 20000 && !stop.load(); ++i) {
                     notification_fields f;
                     f.order_id = "ORD-T" + std::to_string(t) + "-" + std::to_string(i);
-                    const auto res = c.post(notifications_path, signed_notification(f, test_server_key));
-                    (res.result_int() == 200 && res.body() == R"({"status":"accepted"})" ? ok : bad)++;
-                    if (!res.keep_alive()) break;  // the server is draining: it said Connection: close
+                    const auto res =
+                        c.post(notifications_path, signed_notification(f, test_server_key));
+                    (res.result_int() == 200 && res.body() == R"({"status":"accepted"})" ? ok
+                                                                                         : bad)++;
+                    if (!res.keep_alive())
+                        break;  // the server is draining: it said Connection: close
                 }
             } catch (const std::exception&) {
                 // connection closed by the shutdown between requests: expected
@@ -213,12 +232,14 @@ TEST_F(HttpEndpoint, SigtermDuringLoadFinishesInFlightAndExitsZero) {
     }
     // Wait (bounded) until the load is really running, then ask for a graceful stop.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (ok.load() < 500 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    while (ok.load() < 500 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::yield();
     ASSERT_GE(ok.load(), 500);
     server_.proc->signal(SIGTERM);
     const auto code = server_.proc->wait_exit(std::chrono::seconds(15));
     stop = true;
-    for (auto& t : load) t.join();
+    for (auto& t : load)
+        t.join();
     ASSERT_TRUE(code.has_value()) << "posrelay did not exit within 15 s of SIGTERM";
     EXPECT_EQ(*code, 0);
     EXPECT_EQ(bad.load(), 0);

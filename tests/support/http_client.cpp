@@ -34,7 +34,8 @@ http_response http_client::request(http::verb method, std::string_view target, s
         req.body() = std::move(body);
         req.prepare_payload();
     }
-    for (const auto& [k, v] : headers) req.set(k, v);
+    for (const auto& [k, v] : headers)
+        req.set(k, v);
     http::write(socket_, req);
     http_response res;
     http::read(socket_, buffer_, res);
@@ -42,14 +43,16 @@ http_response http_client::request(http::verb method, std::string_view target, s
 }
 
 std::string signed_notification(const notification_fields& f, std::string_view server_key) {
-    const auto sig = midtrans::compute_signature(f.order_id, f.status_code, f.gross_amount, server_key);
-    std::string body = R"({"transaction_time":"2026-11-24 10:00:00","transaction_status":")" +
-                       f.transaction_status + R"(","transaction_id":")" + f.transaction_id +
-                       R"(","status_message":"midtrans payment notification","status_code":")" +
-                       f.status_code + R"(","signature_key":")" + std::string(sig.data(), sig.size()) +
-                       R"(","settlement_time":"2026-11-24 10:00:09","payment_type":"gopay","order_id":")" +
-                       f.order_id + R"(","merchant_id":")" + f.merchant_id + R"(","gross_amount":")" +
-                       f.gross_amount + R"(","currency":"IDR")";
+    const auto sig =
+        midtrans::compute_signature(f.order_id, f.status_code, f.gross_amount, server_key);
+    std::string body =
+        R"({"transaction_time":"2026-11-24 10:00:00","transaction_status":")" +
+        f.transaction_status + R"(","transaction_id":")" + f.transaction_id +
+        R"(","status_message":"midtrans payment notification","status_code":")" + f.status_code +
+        R"(","signature_key":")" + std::string(sig.data(), sig.size()) +
+        R"(","settlement_time":"2026-11-24 10:00:09","payment_type":"gopay","order_id":")" +
+        f.order_id + R"(","merchant_id":")" + f.merchant_id + R"(","gross_amount":")" +
+        f.gross_amount + R"(","currency":"IDR")";
     if (!f.fraud_status.empty()) body += R"(,"fraud_status":")" + f.fraud_status + "\"";
     body += "}";
     return body;

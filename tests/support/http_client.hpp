@@ -18,13 +18,16 @@ using http_response = boost::beast::http::response<boost::beast::http::string_bo
 
 class http_client {
 public:
-    explicit http_client(unsigned short port, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+    explicit http_client(unsigned short port,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(10));
     // Sends one request on the (kept-alive) connection and reads the answer. Throws
     // boost::system::system_error on connection errors and timeouts.
-    http_response request(boost::beast::http::verb method, std::string_view target, std::string body = {},
-                          std::string_view content_type = "application/json",
+    http_response request(boost::beast::http::verb method, std::string_view target,
+                          std::string body = {}, std::string_view content_type = "application/json",
                           const std::map<std::string, std::string>& headers = {});
-    http_response get(std::string_view target) { return request(boost::beast::http::verb::get, target); }
+    http_response get(std::string_view target) {
+        return request(boost::beast::http::verb::get, target);
+    }
     http_response post(std::string_view target, std::string body,
                        std::string_view content_type = "application/json") {
         return request(boost::beast::http::verb::post, target, std::move(body), content_type);
@@ -47,7 +50,8 @@ struct notification_fields {
     std::string merchant_id = "G000000001";
     std::string transaction_id = "8b82e549-2a48-47a9-8cb1-fb36060b88f3";
 };
-[[nodiscard]] std::string signed_notification(const notification_fields& f, std::string_view server_key);
+[[nodiscard]] std::string signed_notification(const notification_fields& f,
+                                              std::string_view server_key);
 
 // Value of an unlabelled or labelled sample in Prometheus text, e.g.
 // metric_value(text, "posrelay_http_timeouts_total{phase=\"header\"}"); -1 when absent.

@@ -29,14 +29,17 @@ child_process::child_process(std::string exe, std::vector<std::string> args,
         if (env.contains(std::string(name))) continue;
         envs.emplace_back(kv);
     }
-    for (const auto& [k, v] : env) envs.push_back(k + "=" + v);
+    for (const auto& [k, v] : env)
+        envs.push_back(k + "=" + v);
 
     std::vector<char*> argv;
     argv.push_back(exe.data());
-    for (auto& a : args) argv.push_back(a.data());
+    for (auto& a : args)
+        argv.push_back(a.data());
     argv.push_back(nullptr);
     std::vector<char*> envp;
-    for (auto& e : envs) envp.push_back(e.data());
+    for (auto& e : envs)
+        envp.push_back(e.data());
     envp.push_back(nullptr);
 
     int fds[2];
@@ -82,7 +85,8 @@ void child_process::reader_loop(int fd) {
     ::close(fd);
 }
 
-std::string child_process::wait_for_line(std::string_view needle, std::chrono::milliseconds timeout) {
+std::string child_process::wait_for_line(std::string_view needle,
+                                         std::chrono::milliseconds timeout) {
     std::unique_lock lock(mutex_);
     std::string found;
     const bool ok = cv_.wait_for(lock, timeout, [&] {
@@ -106,7 +110,9 @@ std::string child_process::wait_for_line(std::string_view needle, std::chrono::m
     return found;
 }
 
-void child_process::signal(int sig) { ::kill(pid_, sig); }
+void child_process::signal(int sig) {
+    ::kill(pid_, sig);
+}
 
 std::optional<int> child_process::wait_exit(std::chrono::milliseconds timeout) {
     if (exit_code_) return exit_code_;
@@ -141,9 +147,11 @@ run_result run_command(std::string exe, std::vector<std::string> args,
     return r;
 }
 
-posrelay_process start_posrelay(std::vector<std::string> args, std::map<std::string, std::string> env) {
+posrelay_process start_posrelay(std::vector<std::string> args,
+                                std::map<std::string, std::string> env) {
     bool has_listen = false;
-    for (const auto& a : args) has_listen = has_listen || a.starts_with("--listen");
+    for (const auto& a : args)
+        has_listen = has_listen || a.starts_with("--listen");
     if (!has_listen) {
         args.emplace_back("--listen");
         args.emplace_back("127.0.0.1:0");
@@ -158,7 +166,8 @@ posrelay_process start_posrelay(std::vector<std::string> args, std::map<std::str
 long json_int(std::string_view line, std::string_view key) {
     const std::string pat = "\"" + std::string(key) + "\":";
     const auto pos = line.find(pat);
-    if (pos == std::string_view::npos) throw std::runtime_error("no " + pat + " in " + std::string(line));
+    if (pos == std::string_view::npos)
+        throw std::runtime_error("no " + pat + " in " + std::string(line));
     return std::stol(std::string(line.substr(pos + pat.size())));
 }
 

@@ -71,7 +71,8 @@ struct posrelay_process {
     std::unique_ptr<child_process> proc;
     unsigned short port = 0;
 };
-posrelay_process start_posrelay(std::vector<std::string> args, std::map<std::string, std::string> env = {});
+posrelay_process start_posrelay(std::vector<std::string> args,
+                                std::map<std::string, std::string> env = {});
 
 // Extracts the integer value of "key":N from a JSON log line.
 [[nodiscard]] long json_int(std::string_view line, std::string_view key);

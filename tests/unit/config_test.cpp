@@ -47,7 +47,7 @@ std::string error_of(std::vector<std::string> args, std::vector<std::string> env
 
 // A file under the test temp dir, removed at the end of the test.
 class temp_file {
-  public:
+public:
     explicit temp_file(const std::string& text) {
         static std::atomic<int> n{0};
         path_ = ::testing::TempDir() + "posrelay_config_" + std::to_string(::getpid()) + "_" +
@@ -59,7 +59,7 @@ class temp_file {
     temp_file& operator=(const temp_file&) = delete;
     const std::string& path() const { return path_; }
 
-  private:
+private:
     std::string path_;
 };
 

@@ -22,7 +22,7 @@ namespace {
 
 // Sends log output to a temporary file for the duration of a test.
 class LogTest : public ::testing::Test {
-  protected:
+protected:
     void SetUp() override {
         file_ = std::tmpfile();
         ASSERT_NE(file_, nullptr);

@@ -18,7 +18,8 @@
 
 namespace posrelay::http {
 
-using handler_fn = std::function<boost::asio::awaitable<response>(request&, const request_context&)>;
+using handler_fn =
+    std::function<boost::asio::awaitable<response>(request&, const request_context&)>;
 
 class router {
 public:

@@ -52,8 +52,8 @@ public:
     [[nodiscard]] std::size_t open_connections() const noexcept;
     [[nodiscard]] bool stopping() const noexcept { return stopping_.load(); }
 
-    struct worker;   // per io thread state (acceptor, sessions)
-    struct shared;   // state every session reads (options, metrics, router)
+    struct worker;  // per io thread state (acceptor, sessions)
+    struct shared;  // state every session reads (options, metrics, router)
 
 private:
     io_pool& pool_;

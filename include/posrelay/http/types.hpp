@@ -23,8 +23,8 @@ inline constexpr auto use_nothrow = boost::asio::as_tuple(boost::asio::use_await
 
 // What a route knows about the request beyond the message itself.
 struct request_context {
-    std::size_t thread_index = 0;    // the io thread serving the connection
-    std::string_view remote;         // "ip:port" of the peer, for logs
+    std::size_t thread_index = 0;  // the io thread serving the connection
+    std::string_view remote;       // "ip:port" of the peer, for logs
     std::chrono::steady_clock::time_point started;
 };
 

@@ -23,7 +23,8 @@ enum class parse_errc : std::uint8_t {
     not_an_object,    // valid JSON but not an object
     missing_field,    // a required field is absent
     wrong_type,       // a known field is not a string (or null where a string is required)
-    invalid_value,    // a string field with a value posrelay cannot accept (unknown status, empty, too long)
+    invalid_value,    // a string field with a value posrelay cannot accept (unknown status, empty,
+                      // too long)
     duplicate_field,  // a known field appears twice (refused: which one was signed?)
 };
 [[nodiscard]] std::string_view to_string(parse_errc e) noexcept;

@@ -14,7 +14,7 @@ namespace posrelay::ingest {
 
 enum class verify_result : std::uint8_t {
     ok,
-    bad_signature,  // signature_key does not match
+    bad_signature,     // signature_key does not match
     unknown_merchant,  // no key for this merchant_id and no default key
 };
 [[nodiscard]] std::string_view to_string(verify_result r) noexcept;
@@ -23,7 +23,8 @@ class notification_verifier {
 public:
     // default_key: may be empty (then every notification needs a known merchant_id).
     // merchant_keys: merchant_id → server key.
-    notification_verifier(std::string default_key, std::map<std::string, std::string, std::less<>> merchant_keys);
+    notification_verifier(std::string default_key,
+                          std::map<std::string, std::string, std::less<>> merchant_keys);
 
     [[nodiscard]] verify_result verify(const status_update& u) const;
     // The key for a merchant (nullopt: none). For the Midtrans API client.

@@ -36,7 +36,8 @@ enum class fraud_status : std::uint8_t { accept, deny, challenge };
 [[nodiscard]] std::string_view to_string(transaction_status s) noexcept;
 [[nodiscard]] std::string_view to_string(fraud_status f) noexcept;
 // Parses a wire name; nullopt for anything Midtrans does not document (case-sensitive).
-[[nodiscard]] std::optional<transaction_status> parse_transaction_status(std::string_view s) noexcept;
+[[nodiscard]] std::optional<transaction_status> parse_transaction_status(
+    std::string_view s) noexcept;
 [[nodiscard]] std::optional<fraud_status> parse_fraud_status(std::string_view s) noexcept;
 
 // True for statuses no notification can move away from (deny, cancel, expire,
