@@ -1,0 +1,152 @@
+// Redis connection URLs (redis://[[user]:password@]host[:port][/db], unix:///path[?db=N])
+// and their password-free description for logs. Errors never echo the password.
+#include <charconv>
+#include <stdexcept>
+
+#include "posrelay/store/redis_connection.hpp"
+
+namespace posrelay::store {
+
+namespace {
+
+[[noreturn]] void fail(const std::string& why) {
+    throw std::invalid_argument("invalid Redis URL: " + why);
+}
+
+int hex_value(char c) noexcept {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// Decodes %XX escapes; `what` names the part in errors (its value is never echoed).
+std::string percent_decode(std::string_view s, std::string_view what) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] != '%') {
+            out += s[i];
+            continue;
+        }
+        const int hi = i + 1 < s.size() ? hex_value(s[i + 1]) : -1;
+        const int lo = i + 2 < s.size() ? hex_value(s[i + 2]) : -1;
+        if (hi < 0 || lo < 0) fail("bad %-escape in the " + std::string(what));
+        out += static_cast<char>(hi * 16 + lo);
+        i += 2;
+    }
+    return out;
+}
+
+// A decimal number in [lo, hi]; `what` names it in errors.
+long long parse_number(std::string_view s, long long lo, long long hi, std::string_view what) {
+    long long v = 0;
+    const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || ec != std::errc{} || p != s.data() + s.size() || v < lo || v > hi) {
+        fail(std::string(what) + " '" + std::string(s) + "' is not a number in " +
+             std::to_string(lo) + ".." + std::to_string(hi));
+    }
+    return v;
+}
+
+constexpr long long max_db = 1'000'000;  // far above any configured `databases`
+
+// unix:///path[?db=N]
+redis_options parse_unix(std::string_view rest) {
+    redis_options o;
+    std::string_view path = rest;
+    if (const auto q = rest.find('?'); q != std::string_view::npos) {
+        path = rest.substr(0, q);
+        std::string_view query = rest.substr(q + 1);
+        while (!query.empty()) {
+            const auto amp = query.find('&');
+            const std::string_view kv = query.substr(0, amp);
+            query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+            const auto eq = kv.find('=');
+            const std::string_view key = kv.substr(0, eq);
+            if (key != "db" || eq == std::string_view::npos) {
+                fail("unknown query parameter '" + std::string(key) + "' (only db=N)");
+            }
+            o.db = static_cast<int>(parse_number(kv.substr(eq + 1), 0, max_db, "db"));
+        }
+    }
+    if (!path.starts_with('/')) fail("unix:// needs an absolute path (unix:///path/to/sock)");
+    o.unix_path = percent_decode(path, "path");
+    if (o.unix_path.size() < 2) fail("empty unix socket path");
+    return o;
+}
+
+// redis://[[user]:password@]host[:port][/db]
+redis_options parse_tcp(std::string_view rest) {
+    redis_options o;
+    // Credentials first, split at the last '@': whatever the password holds (even an
+    // unencoded '/' or '@') it is never parsed as host, port or db, so never echoed.
+    if (const auto at = rest.rfind('@'); at != std::string_view::npos) {
+        const std::string_view userinfo = rest.substr(0, at);
+        rest = rest.substr(at + 1);
+        const auto colon = userinfo.find(':');
+        if (colon == std::string_view::npos) fail("credentials must be [user]:password@");
+        o.username = percent_decode(userinfo.substr(0, colon), "user name");
+        o.password = secret(percent_decode(userinfo.substr(colon + 1), "password"));
+        if (o.password.empty()) fail("empty password after ':'");
+    }
+    const auto slash = rest.find('/');
+    std::string_view authority = rest.substr(0, slash);
+    if (slash != std::string_view::npos) {
+        const std::string_view db = rest.substr(slash + 1);
+        if (db.find_first_of("?#") != std::string_view::npos) {
+            fail("query and fragment are not supported in redis:// URLs");
+        }
+        if (!db.empty()) o.db = static_cast<int>(parse_number(db, 0, max_db, "db"));
+    }
+    std::string_view port;
+    if (authority.starts_with('[')) {  // [IPv6]
+        const auto close = authority.find(']');
+        if (close == std::string_view::npos) fail("unterminated '[' in the host");
+        o.host = std::string(authority.substr(1, close - 1));
+        const std::string_view after = authority.substr(close + 1);
+        if (!after.empty()) {
+            if (!after.starts_with(':')) fail("unexpected characters after ']'");
+            port = after.substr(1);
+            if (port.empty()) fail("empty port");
+        }
+    } else {
+        const auto colon = authority.find(':');
+        o.host = std::string(authority.substr(0, colon));
+        if (colon != std::string_view::npos) {
+            port = authority.substr(colon + 1);
+            if (port.empty()) fail("empty port");
+        }
+    }
+    if (o.host.empty()) fail("empty host");
+    if (!port.empty()) o.port = static_cast<std::uint16_t>(parse_number(port, 1, 65535, "port"));
+    return o;
+}
+
+}  // namespace
+
+redis_options parse_redis_url(std::string_view url) {
+    if (url.starts_with("redis://")) return parse_tcp(url.substr(8));
+    if (url.starts_with("unix://")) return parse_unix(url.substr(7));
+    if (url.starts_with("rediss://")) fail("TLS (rediss://) is not supported");
+    fail("expected redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N]");
+}
+
+std::string redis_options::describe() const {
+    std::string out;
+    if (!unix_path.empty()) {
+        out = "unix:" + unix_path;
+        if (db != 0) out += "?db=" + std::to_string(db);
+        return out;
+    }
+    if (!username.empty()) out = username + "@";
+    if (host.find(':') != std::string::npos) {
+        out += "[" + host + "]";
+    } else {
+        out += host;
+    }
+    out += ":" + std::to_string(port) + "/" + std::to_string(db);
+    return out;
+}
+
+}  // namespace posrelay::store
