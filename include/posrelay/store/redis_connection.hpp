@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "posrelay/config.hpp"
@@ -67,15 +68,25 @@ struct redis_reply {
     [[nodiscard]] bool is_error() const noexcept { return type == kind::error; }
 };
 
+// Builds a command's arguments: exec(redis_command("SET", key, value)). Prefer it to a braced
+// list: g++ 12 rejects `co_await c.exec({"GET", key})` ("array used as initializer").
+template <typename... Args>
+[[nodiscard]] std::vector<std::string> redis_command(Args&&... args) {
+    std::vector<std::string> v;
+    v.reserve(sizeof...(Args));
+    (v.emplace_back(std::forward<Args>(args)), ...);
+    return v;
+}
+
 // Metrics shared by every connection of a process (register once, pass to each).
 struct redis_metrics {
     explicit redis_metrics(metrics::registry& reg);
-    metrics::histogram& latency;      // posrelay_redis_command_duration_seconds
-    metrics::counter& reconnects;     // posrelay_redis_reconnects_total
-    metrics::gauge& in_flight;        // posrelay_redis_commands_in_flight
-    metrics::gauge& connected;        // posrelay_redis_connections_up
-    metrics::counter& err_not_connected, &err_timeout, &err_queue_full, &err_connection_lost,
-        &err_protocol, &err_reply;    // posrelay_redis_errors_total{kind}
+    metrics::histogram& latency;   // posrelay_redis_command_duration_seconds
+    metrics::counter& reconnects;  // posrelay_redis_reconnects_total
+    metrics::gauge& in_flight;     // posrelay_redis_commands_in_flight
+    metrics::gauge& connected;     // posrelay_redis_connections_up
+    metrics::counter &err_not_connected, &err_timeout, &err_queue_full, &err_connection_lost,
+        &err_protocol, &err_reply;  // posrelay_redis_errors_total{kind}
 };
 
 class redis_connection : public std::enable_shared_from_this<redis_connection> {
@@ -84,18 +95,28 @@ public:
     redis_connection(boost::asio::any_io_executor ex, redis_options opts, redis_metrics& m);
     ~redis_connection();
 
-    // Starts the connect/reconnect loop. `on_connect` (optional) runs on the executor after
-    // each successful connect+AUTH+SELECT, before queued traffic resumes (e.g. to SCRIPT LOAD).
-    void start(std::function<void()> on_connect = {});
-    // Closes the connection and fails every pending command with `stopped`.
+    // Starts the connect/reconnect loop (once; later calls are ignored). `on_connect`
+    // (optional) is awaited on the executor after each successful connect+AUTH+SELECT and
+    // before connected() turns true: commands it exec()s are sent ahead of any other
+    // traffic (e.g. SCRIPT LOAD). If it throws, the connection is dropped and retried.
+    // Capture the connection in it by raw pointer or weak_ptr, not shared_ptr (a cycle
+    // until stop()); the callable is kept alive while its coroutine runs.
+    using on_connect_fn = std::function<boost::asio::awaitable<void>()>;
+    void start(on_connect_fn on_connect = {});
+    // Closes the connection and fails every pending command with `stopped`; the internal
+    // coroutines then end. Idempotent; may be called from any thread (posted to the
+    // executor). The destructor calls it: destroy the connection before its io_context.
     void stop();
 
     // Sends one command (pipelined: commands issued in the same turn go out in one write).
     // Completes with the reply, or with an error: not_connected (fail fast while down),
     // queue_full, timeout, connection_lost, protocol_error, stopped. A Redis error reply
-    // (-ERR ...) is not an error_code: it is a reply of kind error.
-    [[nodiscard]] boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>>
-    exec(std::vector<std::string> args);
+    // (-ERR ...) is not an error_code: it is a reply of kind error. Never completes inline:
+    // the awaiting coroutine resumes through a post. The connection object may be
+    // destroyed while a command is awaited (its state is shared with the operation).
+    // Per-operation cancellation is not supported: every command ends within its timeout.
+    [[nodiscard]] boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> exec(
+        std::vector<std::string> args);
 
     [[nodiscard]] bool connected() const noexcept;
 

@@ -1,0 +1,456 @@
+// Asio glue of the pipelined Redis connection: a connect/reconnect loop and, per live
+// connection, one writer, one reader and one timeout watchdog coroutine. What to send, which
+// reply belongs to whom and what timed out is decided by detail::redis_pipeline (sans-io).
+#include "posrelay/store/redis_connection.hpp"
+
+#include <boost/asio/append.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <array>
+#include <atomic>
+#include <exception>
+#include <optional>
+#include <random>
+
+#include "detail/redis_pipeline.hpp"
+#include "posrelay/log.hpp"
+
+namespace posrelay::store {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+using detail::redis_clock;
+using detail::redis_completion;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+metrics::counter& error_counter(metrics::registry& reg, std::string kind) {
+    return reg.add_counter("posrelay_redis_errors_total",
+                           "Redis commands that failed, by kind: not_connected (failed fast while "
+                           "down), timeout, queue_full, connection_lost, protocol, reply (an "
+                           "error reply from Redis).",
+                           {{"kind", std::move(kind)}});
+}
+
+// One TCP or unix-socket connection with its timers and pipeline. A new one is made for each
+// connect attempt, so coroutines of a dead connection never touch its successor.
+struct session {
+    session(const asio::any_io_executor& ex, const redis_options& o)
+        : sock(ex),
+          resolver(ex),
+          wake(ex, redis_clock::time_point::max()),
+          watchdog(ex),
+          down(ex, redis_clock::time_point::max()),
+          pipe(o.max_pending, o.command_timeout) {}
+
+    asio::generic::stream_protocol::socket sock;
+    asio::ip::tcp::resolver resolver;
+    asio::steady_timer wake;      // the writer waits here for output; exec() cancels it
+    asio::steady_timer watchdog;  // connect deadline, then command timeouts
+    asio::steady_timer down;      // the connect loop waits here while up; close() cancels it
+    detail::redis_pipeline pipe;
+    std::string writing;       // the bytes of the write in flight
+    std::size_t counted = 0;   // pipe.size() as last added to the in-flight gauge
+    bool writer_idle = false;  // the writer waits on `wake`
+    bool connect_timed_out = false;
+    bool closed = false;
+    bool up = false;  // counted in posrelay_redis_connections_up
+    std::string close_reason;
+};
+
+// Runs `a` on `ex`; an exception escaping it is a bug, logged rather than lost.
+void spawn(const asio::any_io_executor& ex, asio::awaitable<void> a, const char* what) {
+    asio::co_spawn(ex, std::move(a), [what](const std::exception_ptr& e) {
+        if (!e) return;
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& x) {
+            log::line(log::level::error, "redis coroutine failed")
+                .str("coroutine", what)
+                .str("error", x.what());
+        }
+    });
+}
+
+}  // namespace
+
+redis_metrics::redis_metrics(metrics::registry& reg)
+    : latency(reg.add_histogram("posrelay_redis_command_duration_seconds",
+                                "Redis command latency, from exec() to its reply.",
+                                metrics::latency_buckets())),
+      reconnects(reg.add_counter("posrelay_redis_reconnects_total",
+                                 "Redis reconnect attempts after a failed connect or a lost "
+                                 "connection.")),
+      in_flight(reg.add_gauge("posrelay_redis_commands_in_flight",
+                              "Redis commands queued or sent whose reply is still owed.")),
+      connected(
+          reg.add_gauge("posrelay_redis_connections_up", "Redis connections connected and ready.")),
+      err_not_connected(error_counter(reg, "not_connected")),
+      err_timeout(error_counter(reg, "timeout")),
+      err_queue_full(error_counter(reg, "queue_full")),
+      err_connection_lost(error_counter(reg, "connection_lost")),
+      err_protocol(error_counter(reg, "protocol")),
+      err_reply(error_counter(reg, "reply")) {}
+
+// The shared state of a redis_connection. Touched only on `ex`. Its coroutines hold it by
+// shared_ptr and all end once stop() closed the session and cancelled the backoff timer.
+struct redis_connection::impl {
+    // down: connecting or waiting to reconnect (exec fails fast); handshake: only AUTH and
+    // SELECT pass; on_connect: the callback's commands pass (they are sent first).
+    enum class phase : std::uint8_t { idle, down, handshake, on_connect, ready, stopped };
+
+    impl(asio::any_io_executor e, redis_options o, redis_metrics& mm)
+        : ex(std::move(e)), opts(std::move(o)), m(mm), backoff(ex), rng(std::random_device{}()) {}
+
+    template <typename Token>
+    auto async_exec(std::vector<std::string> args, bool internal, Token&& token) {
+        return asio::async_initiate<Token, void(error_code, redis_reply)>(
+            [this](auto handler, std::vector<std::string> a, bool in) {
+                start_exec(std::move(a), detail::redis_handler(std::move(handler)), in);
+            },
+            token, std::move(args), internal);
+    }
+
+    using ptr = std::shared_ptr<impl>;
+    using session_ptr = std::shared_ptr<session>;
+    // The coroutines; each holds the state it uses by shared_ptr.
+    static asio::awaitable<void> run(ptr self);
+    static asio::awaitable<error_code> connect(ptr self, session_ptr s);
+    static asio::awaitable<std::optional<std::string>> handshake(ptr self);
+    static asio::awaitable<void> writer(ptr self, session_ptr s);
+    static asio::awaitable<void> reader(ptr self, session_ptr s);
+    static asio::awaitable<void> watchdog(ptr self, session_ptr s);
+
+    void start_exec(std::vector<std::string> args, detail::redis_handler h, bool internal);
+    void deliver(std::vector<redis_completion>& done);
+    void sync_in_flight(session& s);
+    void close(const std::shared_ptr<session>& s, redis_errc why, std::string reason);
+    void stop();
+    [[nodiscard]] std::chrono::milliseconds backoff_delay(unsigned attempt);
+
+    asio::any_io_executor ex;
+    redis_options opts;
+    redis_metrics& m;
+    on_connect_fn on_connect;
+    phase state = phase::idle;
+    std::atomic<bool> up{false};  // read by connected() from any thread
+    std::shared_ptr<session> current;
+    asio::steady_timer backoff;
+    std::minstd_rand rng;
+};
+
+// Connects s->sock to the unix socket or to the first host address that answers, all
+// within connect_timeout (on expiry the timer cancels the resolver and closes the socket).
+asio::awaitable<error_code> redis_connection::impl::connect(ptr self, session_ptr s) {
+    const redis_options& o = self->opts;
+    s->watchdog.expires_after(o.connect_timeout);
+    s->watchdog.async_wait([s](error_code ec) {
+        if (ec) return;  // cancelled: connected (or failed) in time
+        s->connect_timed_out = true;
+        s->resolver.cancel();
+        error_code ignored;
+        s->sock.close(ignored);
+    });
+    std::vector<asio::generic::stream_protocol::endpoint> targets;
+    error_code ec;
+    if (!o.unix_path.empty()) {
+        targets.emplace_back(asio::local::stream_protocol::endpoint(o.unix_path));
+    } else if (const auto addr = asio::ip::make_address(o.host, ec); !ec) {
+        targets.emplace_back(asio::ip::tcp::endpoint(addr, o.port));  // numeric: no resolver
+    } else {
+        auto [rec, results] =
+            co_await s->resolver.async_resolve(o.host, std::to_string(o.port), use_tuple);
+        for (const auto& r : results)
+            targets.emplace_back(r.endpoint());
+        ec = rec;
+    }
+    if (targets.empty() && !ec) ec = asio::error::host_not_found;
+    for (const auto& target : targets) {
+        if (s->connect_timed_out || s->closed) break;
+        error_code ignored;
+        s->sock.close(ignored);
+        s->sock.open(target.protocol(), ec);
+        if (ec) continue;
+        std::tie(ec) = co_await s->sock.async_connect(target, use_tuple);
+        if (!ec) break;
+    }
+    s->watchdog.cancel();
+    if (s->connect_timed_out) co_return asio::error::timed_out;
+    if (!ec && o.unix_path.empty()) {
+        error_code ignored;  // small commands must not wait for Nagle
+        s->sock.set_option(asio::ip::tcp::no_delay(true), ignored);
+    }
+    co_return ec;
+}
+
+// Writes everything queued since the last write in one async_write; sleeps when idle.
+asio::awaitable<void> redis_connection::impl::writer(ptr self, session_ptr s) {
+    while (!s->closed) {
+        if (!s->pipe.has_output()) {
+            s->writer_idle = true;
+            (void)co_await s->wake.async_wait(use_tuple);  // cancelled by exec() or close()
+            s->writer_idle = false;
+            continue;
+        }
+        s->pipe.take_output(s->writing);
+        auto [ec, n] = co_await asio::async_write(s->sock, asio::buffer(s->writing), use_tuple);
+        if (s->closed) co_return;
+        if (ec) self->close(s, redis_errc::connection_lost, "write: " + ec.message());
+    }
+}
+
+// Reads replies and completes their commands in order; every reply already buffered is
+// handled before the next read.
+asio::awaitable<void> redis_connection::impl::reader(ptr self, session_ptr s) {
+    std::array<char, 16 * 1024> buf{};
+    std::vector<redis_completion> done;
+    while (!s->closed) {
+        auto [ec, n] = co_await s->sock.async_read_some(asio::buffer(buf), use_tuple);
+        if (s->closed) co_return;
+        if (ec) {
+            self->close(s, redis_errc::connection_lost,
+                        ec == asio::error::eof ? "closed by the server" : "read: " + ec.message());
+            co_return;
+        }
+        const error_code perr = s->pipe.feed(buf.data(), n, redis_clock::now(), done);
+        self->sync_in_flight(*s);
+        self->deliver(done);
+        if (perr) self->close(s, redis_errc::protocol_error, "malformed or unexpected reply");
+    }
+}
+
+// Times commands out (they keep their place: replies are positional) and declares the
+// connection dead when the oldest command waits for twice the command timeout.
+asio::awaitable<void> redis_connection::impl::watchdog(ptr self, session_ptr s) {
+    std::vector<redis_completion> done;
+    while (!s->closed) {
+        s->watchdog.expires_at(s->pipe.next_deadline());
+        (void)co_await s->watchdog.async_wait(use_tuple);  // or cancelled: recompute
+        if (s->closed) co_return;
+        const auto now = redis_clock::now();
+        s->pipe.expire(now, done);
+        self->deliver(done);
+        if (s->pipe.dead(now)) {
+            self->close(s, redis_errc::connection_lost,
+                        "no reply within twice the command timeout");
+        }
+    }
+}
+
+// AUTH and SELECT. Returns why they failed, or nullopt. A refused AUTH is logged with
+// Redis's answer, which never contains the password.
+asio::awaitable<std::optional<std::string>> redis_connection::impl::handshake(ptr self) {
+    const redis_options& o = self->opts;
+    if (!o.password.empty()) {
+        std::vector<std::string> args{"AUTH"};
+        if (!o.username.empty()) args.push_back(o.username);
+        args.emplace_back(o.password.view());
+        auto [ec, r] = co_await self->async_exec(std::move(args), true, use_tuple);
+        if (ec) co_return "AUTH: " + ec.message();
+        if (r.is_error()) {
+            log::line(log::level::error, "redis auth failed")
+                .str("redis", o.describe())
+                .str("error", r.str);
+            co_return "AUTH refused: " + r.str;
+        }
+    }
+    if (o.db != 0) {
+        std::vector<std::string> args{"SELECT", std::to_string(o.db)};
+        auto [ec, r] = co_await self->async_exec(std::move(args), true, use_tuple);
+        if (ec) co_return "SELECT: " + ec.message();
+        if (r.is_error()) co_return "SELECT refused: " + r.str;
+    }
+    co_return std::nullopt;
+}
+
+// Connect, handshake, on_connect, serve until the connection drops; back off; repeat.
+asio::awaitable<void> redis_connection::impl::run(ptr self) {
+    unsigned attempt = 0;
+    while (self->state != phase::stopped) {
+        auto s = std::make_shared<session>(self->ex, self->opts);
+        self->current = s;
+        bool was_up = false;
+        const error_code ec = co_await connect(self, s);
+        if (ec) {
+            self->close(s, redis_errc::connection_lost, "connect: " + ec.message());
+        } else if (!s->closed) {
+            spawn(self->ex, reader(self, s), "redis reader");
+            spawn(self->ex, writer(self, s), "redis writer");
+            spawn(self->ex, watchdog(self, s), "redis watchdog");
+            self->state = phase::handshake;
+            std::optional<std::string> failure = co_await handshake(self);
+            if (failure) self->close(s, redis_errc::connection_lost, std::move(*failure));
+            if (auto cb = self->on_connect; cb && !s->closed) {  // a copy outlives its coroutine
+                self->state = phase::on_connect;
+                try {
+                    co_await cb();
+                } catch (const std::exception& e) {
+                    self->close(s, redis_errc::connection_lost,
+                                std::string("on_connect failed: ") + e.what());
+                }
+            }
+            if (!s->closed) {
+                self->state = phase::ready;
+                s->up = was_up = true;
+                self->up = true;
+                self->m.connected.add(1);
+                attempt = 0;
+                log::line(log::level::info, "redis connected").str("redis", self->opts.describe());
+                (void)co_await s->down.async_wait(use_tuple);  // cancelled by close()
+            }
+        }
+        self->close(s, redis_errc::connection_lost, "connection closed");  // no-op if closed
+        if (self->state == phase::stopped) break;
+        const auto delay = self->backoff_delay(attempt++);
+        log::line(log::level::warn, was_up ? "redis disconnected" : "redis connect failed")
+            .str("redis", self->opts.describe())
+            .str("error", s->close_reason)
+            .num("retry_in_ms", delay.count());
+        s.reset();
+        self->backoff.expires_after(delay);
+        (void)co_await self->backoff.async_wait(use_tuple);  // cancelled by stop()
+        if (self->state == phase::stopped) break;
+        self->m.reconnects.inc();
+    }
+    self->current.reset();
+}
+
+void redis_connection::impl::start_exec(std::vector<std::string> args, detail::redis_handler h,
+                                        bool internal) {
+    const auto fail = [&](redis_errc e) {
+        asio::post(ex, asio::append(std::move(h), make_error_code(e), redis_reply{}));
+    };
+    if (state == phase::stopped) return fail(redis_errc::stopped);
+    const bool open = current && !current->closed &&
+                      (state == phase::ready || state == phase::on_connect ||
+                       (internal && state == phase::handshake));
+    if (!open) {
+        m.err_not_connected.inc();
+        return fail(redis_errc::not_connected);
+    }
+    session& s = *current;
+    if (const error_code ec = s.pipe.push(args, std::move(h), redis_clock::now())) {
+        (ec == redis_errc::queue_full ? m.err_queue_full : m.err_protocol).inc();
+        return fail(static_cast<redis_errc>(ec.value()));
+    }
+    sync_in_flight(s);
+    if (s.writer_idle) s.wake.cancel();
+    if (s.pipe.deadline_moved_earlier()) s.watchdog.cancel();  // re-arm for this deadline
+}
+
+// Counts and posts completions: a caller never resumes on the stack that completed it.
+void redis_connection::impl::deliver(std::vector<redis_completion>& done) {
+    for (auto& c : done) {
+        if (!c.ec) {
+            m.latency.observe(std::chrono::duration<double>(c.latency).count());
+            if (c.reply.is_error()) m.err_reply.inc();
+        } else if (c.ec == redis_errc::timeout) {
+            m.err_timeout.inc();
+        } else if (c.ec == redis_errc::connection_lost) {
+            m.err_connection_lost.inc();
+        } else if (c.ec == redis_errc::protocol_error) {
+            m.err_protocol.inc();
+        }
+        asio::post(ex, asio::append(std::move(c.handler), c.ec, std::move(c.reply)));
+    }
+    done.clear();
+}
+
+void redis_connection::impl::sync_in_flight(session& s) {
+    const auto now = s.pipe.size();
+    m.in_flight.add(static_cast<std::int64_t>(now) - static_cast<std::int64_t>(s.counted));
+    s.counted = now;
+}
+
+// Ends a session once: closes the socket, wakes its coroutines (they see `closed` and
+// return) and fails every command it still owes with `why`.
+void redis_connection::impl::close(const std::shared_ptr<session>& s, redis_errc why,
+                                   std::string reason) {
+    if (s->closed) return;
+    s->closed = true;
+    s->close_reason = std::move(reason);
+    error_code ignored;
+    s->sock.close(ignored);
+    s->resolver.cancel();
+    s->wake.cancel();
+    s->watchdog.cancel();
+    s->down.cancel();
+    if (s->up) {
+        s->up = false;
+        m.connected.sub(1);
+    }
+    if (current == s) {
+        up = false;
+        if (state != phase::stopped) state = phase::down;
+    }
+    std::vector<redis_completion> done;
+    s->pipe.fail_all(why, done);
+    sync_in_flight(*s);
+    deliver(done);
+}
+
+void redis_connection::impl::stop() {
+    if (state == phase::stopped) return;
+    state = phase::stopped;
+    on_connect = nullptr;  // may hold references the owner wants released
+    backoff.cancel();
+    if (current) close(current, redis_errc::stopped, "stopped");
+}
+
+// Full jitter between reconnect_min and a cap that doubles per failed attempt up to
+// reconnect_max, so a fleet does not reconnect in lockstep after a Redis restart.
+std::chrono::milliseconds redis_connection::impl::backoff_delay(unsigned attempt) {
+    const long long lo = std::max<long long>(opts.reconnect_min.count(), 0);
+    const long long hi = std::max<long long>(opts.reconnect_max.count(), lo);
+    long long cap = std::max<long long>(lo, 1);
+    for (unsigned i = 0; i < attempt && cap < hi; ++i)
+        cap *= 2;
+    cap = std::min(cap, hi);
+    return std::chrono::milliseconds(std::uniform_int_distribution<long long>(lo, cap)(rng));
+}
+
+redis_connection::redis_connection(asio::any_io_executor ex, redis_options opts, redis_metrics& m)
+    : impl_(std::make_shared<impl>(std::move(ex), std::move(opts), m)) {}
+
+redis_connection::~redis_connection() {
+    stop();
+}
+
+void redis_connection::start(on_connect_fn on_connect) {
+    asio::dispatch(impl_->ex, [self = impl_, cb = std::move(on_connect)]() mutable {
+        if (self->state != impl::phase::idle) return;
+        self->state = impl::phase::down;
+        self->on_connect = std::move(cb);
+        spawn(self->ex, impl::run(self), "redis connect loop");
+    });
+}
+
+void redis_connection::stop() {
+    asio::dispatch(impl_->ex, [self = impl_] { self->stop(); });
+}
+
+asio::awaitable<std::pair<error_code, redis_reply>> redis_connection::exec(
+    std::vector<std::string> args) {
+    const auto self = impl_;  // the operation keeps the state alive, not *this
+    auto [ec, reply] = co_await self->async_exec(std::move(args), false, use_tuple);
+    co_return std::pair{ec, std::move(reply)};
+}
+
+bool redis_connection::connected() const noexcept {
+    return impl_->up.load();
+}
+
+}  // namespace posrelay::store
