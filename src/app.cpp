@@ -10,12 +10,15 @@
 #include <mutex>
 
 #include "posrelay/http/notification_route.hpp"
+#include "posrelay/http/operator_routes.hpp"
 #include "posrelay/http/router.hpp"
 #include "posrelay/http/server.hpp"
 #include "posrelay/ingest/memory_commit_sink.hpp"
 #include "posrelay/ingest/notification_verifier.hpp"
 #include "posrelay/io_pool.hpp"
 #include "posrelay/log.hpp"
+#include "posrelay/store/embedded_redis.hpp"
+#include "posrelay/store/redis_store.hpp"
 
 namespace posrelay {
 
@@ -33,13 +36,13 @@ ingest::notification_verifier make_verifier(const config& c) {
 
 struct app::impl {
     impl(config c, std::shared_ptr<ingest::commit_sink> s)
-        : cfg(std::move(c)),
-          pool(cfg.io_threads),
-          sink(s ? std::move(s) : std::make_shared<ingest::memory_commit_sink>()),
-          verifier(make_verifier(cfg)),
-          routes(registry),
-          notifications(pool.size(), cfg.max_body_bytes, verifier, *sink, registry),
-          server(pool, http::server_options::from(cfg), routes, registry) {
+        : cfg(std::move(c)), pool(cfg.io_threads), verifier(make_verifier(cfg)), routes(registry) {
+        sink = s ? std::move(s) : make_sink();
+        notifications = std::make_unique<http::notification_route>(pool.size(), cfg.max_body_bytes,
+                                                                   verifier, *sink, registry);
+        if (redis) operators = std::make_unique<http::operator_routes>(cfg.operator_token, *redis);
+        server = std::make_unique<http::http_server>(pool, http::server_options::from(cfg), routes,
+                                                     registry);
         registry
             .add_gauge("posrelay_build_info", "posrelay build: version and git commit (value 1).",
                        {{"version", POSRELAY_VERSION}, {"commit", POSRELAY_GIT_COMMIT}})
@@ -52,16 +55,54 @@ struct app::impl {
         add_routes();
     }
 
+    // The configured store: in memory, an external Redis, or the embedded redis-server.
+    std::shared_ptr<ingest::commit_sink> make_sink() {
+        if (cfg.store == "memory") return std::make_shared<ingest::memory_commit_sink>();
+        store::redis_options ro;
+        if (cfg.redis_url.empty()) {
+            embedded = std::make_unique<store::embedded_redis>(
+                store::embedded_redis_options{cfg.data_dir, cfg.redis_server,
+                                              cfg.redis_appendfsync},
+                registry);
+            ro = embedded->connection_options();
+        } else {
+            ro = store::parse_redis_url(cfg.redis_url);
+        }
+        if (!cfg.redis_password.empty()) ro.password = cfg.redis_password;
+        ro.connect_timeout = cfg.redis_connect_timeout;
+        ro.command_timeout = cfg.redis_command_timeout;
+        store::store_options so;
+        using std::chrono::duration_cast;
+        using std::chrono::seconds;
+        so.dedup_ttl = duration_cast<seconds>(cfg.dedup_ttl);
+        so.order_ttl = duration_cast<seconds>(cfg.order_ttl);
+        so.stream_ttl = duration_cast<seconds>(cfg.stream_ttl);
+        so.history_max = cfg.history_max;
+        so.stream_maxlen = cfg.stream_maxlen;
+        redis = std::make_shared<store::redis_store>(pool, std::move(ro), std::move(so), registry);
+        return redis;
+    }
+
     bool ready() const noexcept { return started.load() && !stopping.load() && sink->ready(); }
 
     void add_routes() {
         routes.add("notifications", "/v1/midtrans/notifications", beast_http::verb::post,
                    [this](http::request& req, const http::request_context& ctx) {
-                       return notifications.handle(req, ctx);
+                       return notifications->handle(req, ctx);
                    });
         routes.on_reject("notifications", [this](std::string_view reason) {
-            notifications.count_rejection(reason);
+            notifications->count_rejection(reason);
         });
+        if (operators) {
+            routes.add("orders", "/v1/orders/*", beast_http::verb::get,
+                       [this](http::request& req, const http::request_context& ctx) {
+                           return operators->get_order(req, ctx);
+                       });
+            routes.add("orders_register", "/v1/orders", beast_http::verb::post,
+                       [this](http::request& req, const http::request_context& ctx) {
+                           return operators->register_order(req, ctx);
+                       });
+        }
         routes.add("metrics", "/metrics", beast_http::verb::get,
                    [this](http::request&,
                           const http::request_context&) -> asio::awaitable<http::response> {
@@ -92,11 +133,14 @@ struct app::impl {
     config cfg;
     metrics::registry registry;
     io_pool pool;
+    std::unique_ptr<store::embedded_redis> embedded;  // only without --redis-url
+    std::shared_ptr<store::redis_store> redis;        // only with the redis store
     std::shared_ptr<ingest::commit_sink> sink;
     ingest::notification_verifier verifier;
     http::router routes;
-    http::notification_route notifications;
-    http::http_server server;
+    std::unique_ptr<http::notification_route> notifications;
+    std::unique_ptr<http::operator_routes> operators;
+    std::unique_ptr<http::http_server> server;
     std::atomic<bool> started{false};
     std::atomic<bool> stopping{false};
     std::atomic<bool> stopped{false};
@@ -117,7 +161,9 @@ bool app::ready() const noexcept {
 }
 
 boost::asio::ip::tcp::endpoint app::start() {
-    const auto ep = impl_->server.start();
+    if (impl_->embedded) impl_->embedded->start();
+    if (impl_->redis) impl_->redis->start();
+    const auto ep = impl_->server->start();
     impl_->pool.start();
     impl_->started.store(true);
     log::line(log::level::info, "listening")
@@ -140,7 +186,7 @@ void app::stop() {
             bool drained = false;
         };
         auto st = std::make_shared<drain_state>();
-        impl_->server.shutdown([st] {
+        impl_->server->shutdown([st] {
             std::lock_guard lock(st->m);
             st->drained = true;
             st->cv.notify_all();
@@ -148,11 +194,13 @@ void app::stop() {
         std::unique_lock lock(st->m);
         if (!st->cv.wait_for(lock, impl_->cfg.shutdown_timeout, [&] { return st->drained; })) {
             log::line(log::level::warn, "shutdown timeout: closing remaining connections")
-                .num("connections", static_cast<std::int64_t>(impl_->server.open_connections()));
+                .num("connections", static_cast<std::int64_t>(impl_->server->open_connections()));
         }
     }
+    if (impl_->redis) impl_->redis->stop();
     impl_->pool.stop(true);
     impl_->pool.join();
+    if (impl_->embedded) impl_->embedded->stop();
 }
 
 int app::run() {

@@ -2,6 +2,7 @@
 // POSRELAY_* environment and an INI-style file (in that precedence), then validated;
 // secrets come only from the environment or key files and never appear in messages.
 #include "posrelay/config.hpp"
+#include "posrelay/store/redis_connection.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -71,7 +72,7 @@ endpoint parse_endpoint(std::string_view s) {
 
 std::chrono::milliseconds parse_duration(std::string_view s) {
     constexpr const char* expected =
-        "expected a duration such as 250ms, 10s, 2m, 1h or 1.5 (seconds)";
+        "expected a duration such as 250ms, 10s, 2m, 1h, 7d or 1.5 (seconds)";
     if (s.starts_with('-')) throw std::invalid_argument("negative durations are not allowed");
     // Number: digits with an optional fraction. Checked by hand because from_chars would
     // also take "inf", "nan" and exponents.
@@ -95,6 +96,8 @@ std::chrono::milliseconds parse_duration(std::string_view s) {
         ms_per_unit = 60e3;
     else if (unit == "h")
         ms_per_unit = 3600e3;
+    else if (unit == "d")
+        ms_per_unit = 86400e3;
     else
         throw std::invalid_argument(expected);
     double value = 0;
@@ -165,6 +168,16 @@ std::chrono::milliseconds timeout(const value_source& src, bool zero_ok) {
     return d;
 }
 
+std::string one_of(const value_source& src, std::initializer_list<std::string_view> allowed) {
+    std::string list;
+    for (auto a : allowed) {
+        if (src.value == a) return src.value;
+        list += list.empty() ? "" : ", ";
+        list += a;
+    }
+    invalid(src, "expected one of " + list);
+}
+
 std::string path(const value_source& src) {
     if (src.value.empty()) invalid(src, "expected a file path");
     return src.value;
@@ -233,6 +246,63 @@ const option_spec option_table[] = {
          if (!l) invalid(v, "expected debug, info, warn or error");
          s.cfg.log_level = *l;
      }},
+    {"store", "KIND", "redis",
+     "Where updates are committed: redis, or memory (tests and benchmarks only: lost on exit).",
+     [](settings& s, const value_source& v) {
+         s.cfg.store = one_of(v, {"redis", "memory"});
+     }},
+    {"redis-url", "URL", "none (embedded redis-server)",
+     "External Redis: redis://[user[:password]@]host[:port][/db] or unix:///path[?db=N]. "
+     "Unset: posrelay runs its own redis-server in --data-dir. A password belongs in "
+     "POSRELAY_REDIS_URL or POSRELAY_REDIS_PASSWORD, never on the command line.",
+     [](settings& s, const value_source& v) {
+         store::redis_options o;
+         try {
+             o = store::parse_redis_url(v.value);
+         } catch (const std::invalid_argument& e) {
+             // Not invalid(): that would print the value, which may hold a password.
+             throw config_error("invalid value for " + v.label + ": " + e.what());
+         }
+         if (!o.password.empty() && v.label.starts_with("--"))
+             throw config_error(
+                 "--redis-url must not carry a password on the command line: use "
+                 "POSRELAY_REDIS_URL or POSRELAY_REDIS_PASSWORD");
+         s.cfg.redis_url = v.value;
+     }},
+    {"data-dir", "DIR", "posrelay-data",
+     "Directory of the embedded Redis (its unix socket and append-only file).",
+     [](settings& s, const value_source& v) { s.cfg.data_dir = path(v); }},
+    {"redis-server", "PATH", "redis-server",
+     "The redis-server binary run for the embedded Redis (looked up on PATH).",
+     [](settings& s, const value_source& v) { s.cfg.redis_server = path(v); }},
+    {"redis-appendfsync", "POLICY", "everysec",
+     "Embedded Redis fsync policy: always (no loss even on power failure, slower), everysec "
+     "(a power failure may lose the last second; a crash of posrelay or Redis loses nothing) "
+     "or no.",
+     [](settings& s, const value_source& v) {
+         s.cfg.redis_appendfsync = one_of(v, {"always", "everysec", "no"});
+     }},
+    {"redis-connect-timeout", "DUR", "2s", "Time allowed to connect (and AUTH) to Redis.",
+     [](settings& s, const value_source& v) { s.cfg.redis_connect_timeout = timeout(v, false); }},
+    {"redis-command-timeout", "DUR", "2s",
+     "Time allowed for one Redis command; a commit that takes longer is answered 503.",
+     [](settings& s, const value_source& v) { s.cfg.redis_command_timeout = timeout(v, false); }},
+    {"dedup-ttl", "DUR", "7d",
+     "How long a committed (order, status) is remembered to drop duplicates; Midtrans "
+     "retries for about 6 hours.",
+     [](settings& s, const value_source& v) { s.cfg.dedup_ttl = timeout(v, false); }},
+    {"order-ttl", "DUR", "30d",
+     "How long an order record and its history are kept after its last change.",
+     [](settings& s, const value_source& v) { s.cfg.order_ttl = timeout(v, false); }},
+    {"history-max", "N", "32", "Status changes kept in an order's history, 1 to 1000.",
+     [](settings& s, const value_source& v) { s.cfg.history_max = whole_number(v, 1, 1000); }},
+    {"stream-maxlen", "N", "10000",
+     "Events kept per terminal for resume (approximate), 100 to 10000000.",
+     [](settings& s, const value_source& v) {
+         s.cfg.stream_maxlen = whole_number(v, 100, 10'000'000);
+     }},
+    {"stream-ttl", "DUR", "7d", "How long an idle terminal's event stream is kept.",
+     [](settings& s, const value_source& v) { s.cfg.stream_ttl = timeout(v, false); }},
     {"server-key-file", "PATH", "none",
      "File holding the default Midtrans server key (surrounding whitespace ignored). "
      "Alternative to POSRELAY_SERVER_KEY.",
@@ -357,7 +427,10 @@ std::string help_text() {
     out +=
         "\nSecrets (environment only):\n"
         "  POSRELAY_SERVER_KEY\n      The default Midtrans server key.\n"
-        "  POSRELAY_MERCHANT_KEYS\n      Per-merchant keys, \"M1:key1,M2:key2\".\n";
+        "  POSRELAY_MERCHANT_KEYS\n      Per-merchant keys, \"M1:key1,M2:key2\".\n"
+        "  POSRELAY_OPERATOR_TOKEN\n      Bearer token of the operator API (/v1/orders); unset: "
+        "the API answers 403.\n"
+        "  POSRELAY_REDIS_PASSWORD\n      Redis password (overrides one in the URL).\n";
     return out;
 }
 
@@ -564,6 +637,11 @@ void load_secrets(settings& s, const std::map<std::string, std::string>& env) {
                                "' must hold one key on one line");
         s.cfg.default_server_key = secret(std::string(key));
     }
+
+    if (const auto it = env.find("POSRELAY_OPERATOR_TOKEN"); it != env.end() && !it->second.empty())
+        s.cfg.operator_token = secret(it->second);
+    if (const auto it = env.find("POSRELAY_REDIS_PASSWORD"); it != env.end() && !it->second.empty())
+        s.cfg.redis_password = secret(it->second);
 
     // Per-merchant keys: the file and the environment together, each merchant once.
     std::map<std::string, std::string> origin;  // merchant_id -> where it was defined

@@ -36,7 +36,7 @@ struct endpoint {
 };
 // Parses "HOST:PORT" / "[v6]:PORT"; throws std::invalid_argument with a reason.
 [[nodiscard]] endpoint parse_endpoint(std::string_view s);
-// Parses "250ms", "10s", "2m", "1h" or a bare number of seconds ("1.5"); throws
+// Parses "250ms", "10s", "2m", "1h", "7d" or a bare number of seconds ("1.5"); throws
 // std::invalid_argument. Negative durations are refused.
 [[nodiscard]] std::chrono::milliseconds parse_duration(std::string_view s);
 
@@ -59,6 +59,25 @@ struct config {
     secret default_server_key;
     std::map<std::string, secret, std::less<>> merchant_keys;
 
+    // The store. "redis" (default) or "memory" (for tests and benchmarks: nothing survives
+    // a restart). With "redis" and no URL, posrelay runs its own redis-server in data_dir.
+    std::string store = "redis";
+    std::string redis_url;  // redis://[user:pass@]host:port[/db] or unix:///path; "" = embedded
+    std::string data_dir = "posrelay-data";
+    std::string redis_server = "redis-server";   // the embedded server's binary (PATH lookup)
+    std::string redis_appendfsync = "everysec";  // embedded: always | everysec | no
+    std::chrono::milliseconds redis_connect_timeout{2'000};
+    std::chrono::milliseconds redis_command_timeout{2'000};
+    std::chrono::milliseconds dedup_ttl{7LL * 24 * 3600 * 1000};
+    std::chrono::milliseconds order_ttl{30LL * 24 * 3600 * 1000};
+    std::chrono::milliseconds stream_ttl{7LL * 24 * 3600 * 1000};
+    std::size_t history_max = 32;
+    std::size_t stream_maxlen = 10'000;
+    secret redis_password;  // POSRELAY_REDIS_PASSWORD (overrides a password in the URL)
+
+    // Operator HTTP API bearer token (POSRELAY_OPERATOR_TOKEN); empty: the API is disabled.
+    secret operator_token;
+
     // Unknown POSRELAY_* environment variables seen (a typo?): logged as warnings at start.
     std::vector<std::string> unknown_env;
 };
@@ -68,9 +87,8 @@ struct config {
 // Add a name here when a feature starts reading one. Variables whose names end in one of
 // secret_env_suffixes are skipped as well.
 inline constexpr std::string_view known_secret_env[] = {
-    "POSRELAY_SERVER_KEY",
-    "POSRELAY_MERCHANT_KEYS",
-    "POSRELAY_CONFIG",
+    "POSRELAY_SERVER_KEY",     "POSRELAY_MERCHANT_KEYS",  "POSRELAY_CONFIG",
+    "POSRELAY_OPERATOR_TOKEN", "POSRELAY_REDIS_PASSWORD",
 };
 inline constexpr std::string_view secret_env_suffixes[] = {"_TOKEN", "_SECRET", "_PASSWORD", "_KEY",
                                                            "_URL"};

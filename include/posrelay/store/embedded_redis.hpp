@@ -1,0 +1,65 @@
+// The embedded Redis: with no --redis-url, posrelay runs its own redis-server as a child
+// on a unix socket in its data directory, with AOF persistence, restarts it when it dies,
+// and stops it on shutdown.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "posrelay/metrics/registry.hpp"
+#include "posrelay/store/redis_connection.hpp"
+
+namespace posrelay::store {
+
+struct embedded_redis_options {
+    std::string data_dir = "posrelay-data";
+    std::string server = "redis-server";              // binary, PATH lookup
+    std::string appendfsync = "everysec";             // always | everysec | no
+    std::chrono::milliseconds ready_timeout{30'000};  // start-up, including loading the AOF
+};
+
+class embedded_redis {
+public:
+    embedded_redis(embedded_redis_options opts, metrics::registry& reg);
+    ~embedded_redis();
+    embedded_redis(const embedded_redis&) = delete;
+    embedded_redis& operator=(const embedded_redis&) = delete;
+
+    // Creates the data directory (mode 0700), takes its lock file (one posrelay per data
+    // directory), starts redis-server, waits until it answers PING (bounded by
+    // ready_timeout), then supervises it from a background thread: if it exits it is
+    // started again with capped backoff. Throws std::runtime_error when it cannot start.
+    void start();
+    // Stops supervising, asks redis-server to shut down (SIGTERM: it writes its AOF and
+    // exits), waits up to 10 s, then SIGKILL. Idempotent.
+    void stop();
+
+    [[nodiscard]] std::string socket_path() const;
+    // Connection options for this server (unix socket, no password: the socket is 0700).
+    [[nodiscard]] redis_options connection_options() const;
+    [[nodiscard]] pid_t pid() const noexcept { return pid_.load(); }
+
+private:
+    pid_t spawn();
+    void wait_ready(std::chrono::milliseconds timeout);
+    void supervise();
+
+    embedded_redis_options opts_;
+    std::string dir_;  // absolute data dir
+    int lock_fd_ = -1;
+    std::atomic<pid_t> pid_{-1};
+    std::thread supervisor_;
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    bool stopping_ = false;
+    int wake_fd_ = -1;  // eventfd: wakes the supervisor on stop()
+    metrics::counter& restarts_;
+};
+
+}  // namespace posrelay::store

@@ -1,0 +1,99 @@
+// The Redis store: posrelay's durable commit. Every status update and every order
+// registration is one call of the order script (src/store/order_script.lua), run by
+// EVALSHA on the calling io thread's own pipelined connection. Key schema:
+// proto-docs/redis-keys.md.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "posrelay/ingest/commit_sink.hpp"
+#include "posrelay/io_pool.hpp"
+#include "posrelay/metrics/registry.hpp"
+#include "posrelay/store/redis_connection.hpp"
+
+namespace posrelay::store {
+
+struct store_options {
+    std::string prefix = "posrelay:";                // every key starts with it
+    std::chrono::seconds dedup_ttl{7 * 24 * 3600};   // Midtrans retries for ~6 h
+    std::chrono::seconds order_ttl{30 * 24 * 3600};  // order record and history
+    std::chrono::seconds stream_ttl{7 * 24 * 3600};  // a terminal's event stream, idle
+    std::size_t history_max = 32;                    // status changes kept per order
+    std::size_t stream_maxlen = 10'000;              // events kept per terminal (~)
+};
+
+// An order created outside posrelay (or charged through a terminal), to route its updates.
+struct order_registration {
+    std::string order_id;
+    std::string gross_amount;
+    std::string terminal_id;
+    std::string store_id;
+    std::int64_t expiry_ms = 0;  // Unix ms; 0 when unknown
+};
+
+enum class register_outcome : std::uint8_t { created, exists, conflict };
+
+struct register_result {
+    boost::system::error_code ec;
+    register_outcome outcome = register_outcome::created;
+    std::string detail;  // event id for created (when a status was already known); existing route
+                         // for conflict
+};
+
+class redis_store final : public ingest::commit_sink {
+public:
+    // One connection per io thread of `pool`, created by start().
+    redis_store(io_pool& pool, redis_options ropts, store_options sopts, metrics::registry& reg);
+    ~redis_store() override;
+
+    void start();
+    void stop();
+
+    // Runs the order script's commit on the calling io thread's connection. Completes when
+    // Redis has answered (the update is then in Redis), or with ec: not connected, timeout,
+    // connection lost, or an unexpected reply. Must be called on an io thread of `pool`.
+    [[nodiscard]] boost::asio::awaitable<ingest::commit_result> commit(
+        ingest::status_update u) override;
+    // True while every io thread's connection is up.
+    [[nodiscard]] bool ready() const noexcept override;
+
+    [[nodiscard]] boost::asio::awaitable<register_result> register_order(order_registration r);
+
+    // The stored order as a JSON object with its history; nullopt (and no ec) when unknown.
+    [[nodiscard]] boost::asio::awaitable<
+        std::pair<boost::system::error_code, std::optional<std::string>>>
+    order_json(std::string order_id);
+
+    // The calling io thread's connection (for other Redis users on the same thread).
+    [[nodiscard]] redis_connection& local();
+
+    [[nodiscard]] const store_options& options() const noexcept { return sopts_; }
+
+    // Key names (also used by tests and documented in proto-docs/redis-keys.md).
+    [[nodiscard]] std::string order_key(std::string_view order_id) const;
+
+private:
+    // EVALSHA the order script with `args` (after "EVALSHA sha 3 keys..."); EVAL on NOSCRIPT.
+    boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> run_script(
+        std::string_view order_id, std::vector<std::string> args);
+
+    io_pool& pool_;
+    redis_options ropts_;
+    store_options sopts_;
+    redis_metrics redis_metrics_;
+    std::string script_sha_;
+    std::vector<std::shared_ptr<redis_connection>> connections_;
+    metrics::counter* commits_[3];
+    metrics::counter& commit_errors_;
+    metrics::counter& script_reloads_;
+    metrics::histogram& commit_latency_;
+};
+
+}  // namespace posrelay::store

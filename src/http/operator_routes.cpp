@@ -1,0 +1,227 @@
+// Operator API: order lookup and registration, behind a bearer token.
+#include "posrelay/http/operator_routes.hpp"
+
+#include <boost/beast/http/field.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
+#include <charconv>
+#include <ctime>
+
+#include "posrelay/log.hpp"
+#include "posrelay/midtrans/signature.hpp"
+
+namespace posrelay::http {
+
+namespace {
+
+bool id_chars(std::string_view id, std::size_t max, std::string_view extra) noexcept {
+    if (id.empty() || id.size() > max) return false;
+    for (char c : id) {
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || extra.find(c) != std::string_view::npos;
+        if (!ok) return false;
+    }
+    return true;
+}
+
+// Percent-decoding is not needed: valid ids contain no reserved characters, and anything
+// else is refused by valid_order_id.
+std::string_view last_segment(std::string_view target) {
+    const auto q = target.find('?');
+    if (q != std::string_view::npos) target = target.substr(0, q);
+    const auto slash = target.rfind('/');
+    return target.substr(slash + 1);
+}
+
+}  // namespace
+
+bool valid_order_id(std::string_view id) noexcept {
+    return id_chars(id, 50, "-_~.");
+}
+bool valid_route_id(std::string_view id) noexcept {
+    return id_chars(id, 64, "-_.");
+}
+
+std::optional<std::string> normalise_gross_amount(std::string_view s) {
+    if (s.ends_with(".00")) s.remove_suffix(3);
+    if (s.empty() || s.size() > 15 || s.front() == '0') return std::nullopt;
+    for (char c : s) {
+        if (c < '0' || c > '9') return std::nullopt;
+    }
+    return std::string(s);
+}
+
+std::optional<std::int64_t> parse_midtrans_time(std::string_view s) noexcept {
+    // YYYY-MM-DD HH:MM:SS
+    if (s.size() != 19 || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' ||
+        s[16] != ':') {
+        return std::nullopt;
+    }
+    auto num = [&](std::size_t pos, std::size_t len, int& out) {
+        const auto r = std::from_chars(s.data() + pos, s.data() + pos + len, out);
+        return r.ec == std::errc{} && r.ptr == s.data() + pos + len;
+    };
+    std::tm tm{};
+    int y = 0, mo = 0, d = 0, h = 0, mi = 0, se = 0;
+    if (!num(0, 4, y) || !num(5, 2, mo) || !num(8, 2, d) || !num(11, 2, h) || !num(14, 2, mi) ||
+        !num(17, 2, se)) {
+        return std::nullopt;
+    }
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return std::nullopt;
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = se;
+    const std::time_t utc = ::timegm(&tm);
+    constexpr std::int64_t jakarta_offset_s = 7 * 3600;
+    return (static_cast<std::int64_t>(utc) - jakarta_offset_s) * 1000;
+}
+
+operator_routes::operator_routes(secret token, store::redis_store& store)
+    : token_(std::move(token)), store_(store) {}
+
+std::optional<response> operator_routes::authorise(const request& req,
+                                                   const request_context& ctx) const {
+    if (token_.empty()) {
+        return json_error(403, "operator_api_disabled",
+                          "the operator API is disabled: set POSRELAY_OPERATOR_TOKEN");
+    }
+    const auto h = req[beast_http::field::authorization];
+    const std::string_view auth(h.data(), h.size());
+    constexpr std::string_view bearer = "Bearer ";
+    if (!auth.starts_with(bearer) ||
+        !midtrans::constant_time_equal(auth.substr(bearer.size()), token_.view())) {
+        log::line(log::level::warn, "request rejected")
+            .str("route", "operator")
+            .str("reason", "unauthorized")
+            .str("remote", ctx.remote);
+        response res = json_error(401, "unauthorized", "missing or wrong bearer token");
+        res.set(beast_http::field::www_authenticate, "Bearer");
+        return res;
+    }
+    return std::nullopt;
+}
+
+boost::asio::awaitable<response> operator_routes::get_order(request& req,
+                                                            const request_context& ctx) {
+    if (auto denied = authorise(req, ctx)) co_return std::move(*denied);
+    const std::string_view target(req.target().data(), req.target().size());
+    const std::string_view id = last_segment(target);
+    if (!valid_order_id(id)) {
+        co_return json_error(400, "invalid_value", "order_id must be 1-50 of A-Z a-z 0-9 - _ ~ .",
+                             "order_id");
+    }
+    auto [ec, json] = co_await store_.order_json(std::string(id));
+    if (ec) {
+        response res =
+            json_error(503, "store_unavailable", "the order store is unavailable, retry later");
+        res.set(beast_http::field::retry_after, "5");
+        co_return res;
+    }
+    if (!json) co_return json_error(404, "order_not_found", "no such order");
+    co_return json_response(200, std::move(*json));
+}
+
+boost::asio::awaitable<response> operator_routes::register_order(request& req,
+                                                                 const request_context& ctx) {
+    if (auto denied = authorise(req, ctx)) co_return std::move(*denied);
+    const auto ct = req[beast_http::field::content_type];
+    if (!is_json_content_type(std::string_view(ct.data(), ct.size()))) {
+        co_return json_error(415, "unsupported_media_type",
+                             "Content-Type must be application/json");
+    }
+    boost::system::error_code jec;
+    const boost::json::value doc = boost::json::parse(req.body(), jec);
+    if (jec) co_return json_error(400, "malformed_json", "the body is not JSON: " + jec.message());
+    const auto* obj = doc.if_object();
+    if (obj == nullptr)
+        co_return json_error(400, "not_an_object", "the body must be a JSON object");
+
+    auto str = [&](std::string_view name, bool required,
+                   std::string& out) -> std::optional<response> {
+        const auto* v = obj->if_contains(name);
+        if (v == nullptr || v->is_null()) {
+            if (!required) return std::nullopt;
+            return json_error(400, "missing_field", std::string(name) + " is required", name);
+        }
+        if (v->is_string()) {
+            out = std::string(v->get_string());
+        } else if (v->is_int64() && name == "gross_amount") {
+            out = std::to_string(v->get_int64());
+        } else {
+            return json_error(400, "wrong_type", std::string(name) + " must be a string", name);
+        }
+        return std::nullopt;
+    };
+    store::order_registration reg;
+    std::string gross, expiry;
+    for (auto [name, required, out] :
+         {std::tuple{"order_id", true, &reg.order_id}, std::tuple{"gross_amount", true, &gross},
+          std::tuple{"terminal_id", true, &reg.terminal_id},
+          std::tuple{"store_id", true, &reg.store_id}, std::tuple{"expiry_time", false, &expiry}}) {
+        if (auto bad = str(name, required, *out)) co_return std::move(*bad);
+    }
+    if (!valid_order_id(reg.order_id)) {
+        co_return json_error(400, "invalid_value", "order_id must be 1-50 of A-Z a-z 0-9 - _ ~ .",
+                             "order_id");
+    }
+    const auto amount = normalise_gross_amount(gross);
+    if (!amount) {
+        co_return json_error(400, "invalid_value",
+                             "gross_amount must be a positive whole number of rupiah",
+                             "gross_amount");
+    }
+    reg.gross_amount = *amount;
+    if (!valid_route_id(reg.terminal_id)) {
+        co_return json_error(400, "invalid_value", "terminal_id must be 1-64 of A-Z a-z 0-9 - _ .",
+                             "terminal_id");
+    }
+    if (!valid_route_id(reg.store_id)) {
+        co_return json_error(400, "invalid_value", "store_id must be 1-64 of A-Z a-z 0-9 - _ .",
+                             "store_id");
+    }
+    if (!expiry.empty()) {
+        const auto ms = parse_midtrans_time(expiry);
+        if (!ms) {
+            co_return json_error(400, "invalid_value",
+                                 "expiry_time must be 'YYYY-MM-DD HH:MM:SS' (Asia/Jakarta)",
+                                 "expiry_time");
+        }
+        reg.expiry_ms = *ms;
+    }
+    const auto r = co_await store_.register_order(reg);
+    if (r.ec) {
+        response res =
+            json_error(503, "store_unavailable", "the order store is unavailable, retry later");
+        res.set(beast_http::field::retry_after, "5");
+        co_return res;
+    }
+    std::string body = R"({"status":")";
+    switch (r.outcome) {
+        case store::register_outcome::created:
+            body += R"(registered","order_id":")";
+            log::append_json_escaped(body, reg.order_id);
+            body += "\"}";
+            log::line(log::level::info, "order registered")
+                .str("order_id", reg.order_id)
+                .str("terminal_id", reg.terminal_id)
+                .str("store_id", reg.store_id);
+            co_return json_response(201, std::move(body));
+        case store::register_outcome::exists:
+            body += R"(exists","order_id":")";
+            log::append_json_escaped(body, reg.order_id);
+            body += "\"}";
+            co_return json_response(200, std::move(body));
+        case store::register_outcome::conflict:
+            break;
+    }
+    co_return json_error(
+        409, "order_routed_elsewhere",
+        "the order is already registered to another terminal/store (" + r.detail + ")",
+        "terminal_id");
+}
+
+}  // namespace posrelay::http

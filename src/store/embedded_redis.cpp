@@ -1,0 +1,248 @@
+// The embedded redis-server child: spawn, readiness check, supervision, shutdown.
+#include "posrelay/store/embedded_redis.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+#include <vector>
+
+#include "posrelay/log.hpp"
+
+namespace posrelay::store {
+
+namespace {
+
+int pidfd_open(pid_t pid) {
+    return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+}
+
+// One PING over the unix socket, blocking with a short timeout (start-up only, never on an
+// io thread). True on +PONG; -LOADING (AOF being read) and connection errors are false.
+bool ping(const std::string& path) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+    timeval tv{0, 500'000};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    bool ok = false;
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+        static constexpr char cmd[] = "*1\r\n$4\r\nPING\r\n";
+        if (::send(fd, cmd, sizeof cmd - 1, MSG_NOSIGNAL) == sizeof cmd - 1) {
+            char buf[64];
+            const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+            ok = n >= 5 && std::memcmp(buf, "+PONG", 5) == 0;
+        }
+    }
+    ::close(fd);
+    return ok;
+}
+
+}  // namespace
+
+embedded_redis::embedded_redis(embedded_redis_options opts, metrics::registry& reg)
+    : opts_(std::move(opts)),
+      restarts_(reg.add_counter("posrelay_embedded_redis_restarts_total",
+                                "Times the embedded redis-server died and was started again.")) {
+    dir_ = std::filesystem::absolute(opts_.data_dir).lexically_normal().string();
+    if (dir_.size() > 1 && dir_.back() == '/') dir_.pop_back();
+}
+
+embedded_redis::~embedded_redis() {
+    stop();
+}
+
+std::string embedded_redis::socket_path() const {
+    return dir_ + "/redis.sock";
+}
+
+redis_options embedded_redis::connection_options() const {
+    redis_options o;
+    o.unix_path = socket_path();
+    return o;
+}
+
+void embedded_redis::start() {
+    std::error_code ec;
+    std::filesystem::create_directories(opts_.data_dir, ec);
+    if (ec)
+        throw std::runtime_error("cannot create --data-dir '" + opts_.data_dir +
+                                 "': " + ec.message());
+    ::chmod(dir_.c_str(), 0700);
+    // A unix socket path is limited to ~107 bytes.
+    if (socket_path().size() >= sizeof(sockaddr_un{}.sun_path)) {
+        throw std::runtime_error("--data-dir path too long for a unix socket: " + dir_);
+    }
+    lock_fd_ = ::open((dir_ + "/posrelay.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (lock_fd_ < 0 || ::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+        throw std::runtime_error("--data-dir '" + dir_ +
+                                 "' is in use by another posrelay (lock file posrelay.lock)");
+    }
+    wake_fd_ = ::eventfd(0, EFD_CLOEXEC);
+    pid_ = spawn();
+    wait_ready(opts_.ready_timeout);
+    log::line(log::level::info, "embedded redis ready")
+        .str("socket", socket_path())
+        .num("pid", pid_.load())
+        .str("appendfsync", opts_.appendfsync);
+    supervisor_ = std::thread([this] { supervise(); });
+}
+
+pid_t embedded_redis::spawn() {
+    // Everything the child needs is built before fork: after it, only async-signal-safe calls.
+    std::vector<std::string> args = {
+        opts_.server,
+        "--port",
+        "0",  // no TCP: the unix socket only
+        "--unixsocket",
+        socket_path(),
+        "--unixsocketperm",
+        "700",
+        "--dir",
+        dir_,
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        opts_.appendfsync,
+        "--save",
+        "",
+        "--daemonize",
+        "no",
+        "--logfile",
+        dir_ + "/redis.log",
+        "--maxmemory-policy",
+        "noeviction",
+    };
+    std::vector<char*> argv;
+    for (auto& a : args)
+        argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+    if (pid == 0) {
+        // If posrelay dies without stopping us (SIGKILL), the kernel stops redis too.
+        ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (::getppid() == 1) ::_exit(1);  // posrelay died before prctl took effect
+        ::setpgid(0, 0);  // Ctrl-C in a terminal goes to posrelay, which stops redis in order
+        ::execvp(argv[0], argv.data());
+        ::_exit(127);
+    }
+    return pid;
+}
+
+void embedded_redis::wait_ready(std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    const int pidfd = pidfd_open(pid_);
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (ping(socket_path())) {
+            if (pidfd >= 0) ::close(pidfd);
+            return;
+        }
+        // Wait a little, but wake at once if the child exits (bad binary, bad config).
+        pollfd p{pidfd, POLLIN, 0};
+        if (pidfd >= 0 && ::poll(&p, 1, 50) > 0) {
+            ::close(pidfd);
+            int status = 0;
+            ::waitpid(pid_, &status, 0);
+            pid_ = -1;
+            throw std::runtime_error("embedded redis-server ('" + opts_.server +
+                                     "') exited at start (status " + std::to_string(status) +
+                                     "); see " + dir_ + "/redis.log");
+        }
+    }
+    if (pidfd >= 0) ::close(pidfd);
+    throw std::runtime_error(
+        "embedded redis-server did not answer PING within the start-up timeout; see " + dir_ +
+        "/redis.log");
+}
+
+void embedded_redis::supervise() {
+    for (;;) {
+        // Wait for the child to exit, or for stop().
+        const pid_t pid = pid_.load();
+        const int pidfd = pidfd_open(pid);
+        pollfd fds[2] = {{pidfd, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+        while (::poll(fds, 2, -1) < 0 && errno == EINTR) {
+        }
+        if (pidfd >= 0) ::close(pidfd);
+        {
+            std::lock_guard lock(mutex_);
+            if (stopping_) return;
+        }
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        pid_ = -1;
+        restarts_.inc();
+        log::line(log::level::error, "embedded redis exited: restarting")
+            .num("pid", pid)
+            .num("status", status);
+        // Start it again: capped exponential backoff until it answers PING, or stop().
+        for (auto backoff = std::chrono::milliseconds(200);;
+             backoff = std::min(backoff * 2, std::chrono::milliseconds(10'000))) {
+            pollfd w{wake_fd_, POLLIN, 0};
+            if (::poll(&w, 1, static_cast<int>(backoff.count())) > 0) return;
+            try {
+                pid_ = spawn();
+                wait_ready(opts_.ready_timeout);
+                log::line(log::level::info, "embedded redis restarted").num("pid", pid_.load());
+                break;
+            } catch (const std::exception& e) {
+                log::line(log::level::error, "embedded redis restart failed")
+                    .str("error", e.what());
+                if (const pid_t stuck = pid_.exchange(-1); stuck > 0) {
+                    ::kill(stuck, SIGKILL);
+                    ::waitpid(stuck, nullptr, 0);
+                }
+            }
+        }
+    }
+}
+
+void embedded_redis::stop() {
+    {
+        std::lock_guard lock(mutex_);
+        if (stopping_) return;
+        stopping_ = true;
+    }
+    if (wake_fd_ >= 0) {
+        const std::uint64_t one = 1;
+        (void)!::write(wake_fd_, &one, sizeof one);
+    }
+    if (supervisor_.joinable()) supervisor_.join();
+    const pid_t pid = pid_.exchange(-1);
+    if (pid > 0) {
+        const int pidfd = pidfd_open(pid);
+        ::kill(pid, SIGTERM);
+        pollfd p{pidfd, POLLIN, 0};
+        if (pidfd < 0 || ::poll(&p, 1, 10'000) <= 0) {
+            log::line(log::level::warn, "embedded redis did not stop in 10 s: killing")
+                .num("pid", pid);
+            ::kill(pid, SIGKILL);
+        }
+        if (pidfd >= 0) ::close(pidfd);
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        log::line(log::level::info, "embedded redis stopped").num("pid", pid);
+    }
+    if (wake_fd_ >= 0) ::close(wake_fd_);
+    wake_fd_ = -1;
+    if (lock_fd_ >= 0) ::close(lock_fd_);
+    lock_fd_ = -1;
+}
+
+}  // namespace posrelay::store

@@ -1,0 +1,159 @@
+-- posrelay order script: every write to an order is one atomic call of this script
+-- (see proto-docs/redis-keys.md). Two entry points, chosen by ARGV[1]:
+--
+-- 'commit': dedup on (order, transaction_status, fraud_status), the transition check (the
+--   same table as src/midtrans/transaction_status.cpp; a test checks they agree on every
+--   pair), order record and bounded history update, and one event per recipient terminal,
+--   appended to that terminal's stream with its next sequence number and PUBLISHed.
+--   ARGV: 'commit' now_ms dedup_ttl_s order_ttl_s history_max stream_maxlen stream_ttl_s
+--         prefix order_id transaction_status fraud_status('' = absent) source
+--         then field name, value pairs to keep on the order (status_code, gross_amount, ...)
+--   Returns {outcome, event_id, recipients}; outcome 'new' | 'duplicate' | 'stale'.
+--
+-- 'register': routes an order to a terminal and store (an order created outside posrelay,
+--   or charged through a terminal). If a status is already known, the new recipients get it.
+--   ARGV: 'register' now_ms order_ttl_s stream_maxlen stream_ttl_s prefix order_id
+--         gross_amount terminal_id store_id expiry_ms
+--   Returns {outcome, event_id}; outcome 'created' | 'exists' | 'conflict' (routed elsewhere:
+--   event_id then holds "terminal_id/store_id" of the existing route).
+--
+-- KEYS[1] order hash P{o:ID}   KEYS[2] history list P{o:ID}:history   KEYS[3] dedup set P{o:ID}:seen
+-- Stream and subscriber keys of terminals and stores are derived here from the stored route.
+
+local forward = {
+  pending = {authorize=1, capture=1, settlement=1, deny=1, cancel=1, expire=1, failure=1},
+  authorize = {capture=1, deny=1, cancel=1, expire=1, failure=1},
+  capture = {settlement=1, cancel=1, deny=1, refund=1, partial_refund=1, chargeback=1,
+             partial_chargeback=1},
+  settlement = {refund=1, partial_refund=1, chargeback=1, partial_chargeback=1, deny=1},
+  partial_refund = {refund=1, chargeback=1, partial_chargeback=1},
+  partial_chargeback = {chargeback=1, refund=1},
+}
+
+local function classify(cur, cur_fraud, new, new_fraud)
+  if not cur then return 'new' end
+  if cur == new then
+    if cur_fraud == 'challenge' and (new_fraud == 'accept' or new_fraud == 'deny') then
+      return 'new'
+    end
+    return 'duplicate'
+  end
+  local moves = forward[cur]
+  if moves and moves[new] then return 'new' end
+  return 'stale'
+end
+
+local function is_paid(status, fraud)
+  if status == 'settlement' then return fraud == '' or fraud == 'accept' end
+  if status == 'capture' then return fraud == 'accept' end
+  return false
+end
+
+-- Appends one event for each recipient (the order's terminal, then its store's
+-- subscribers) and publishes it. Returns the first recipient's "terminal:seq" and the count.
+local function emit(prefix, stream_maxlen, stream_ttl, terminal, store, ev)
+  local recipients, seen_t = {}, {}
+  if terminal and terminal ~= '' then
+    recipients[1] = terminal
+    seen_t[terminal] = true
+  end
+  if store and store ~= '' then
+    for _, t in ipairs(redis.call('SMEMBERS', prefix .. '{s:' .. store .. '}:subscribers')) do
+      if not seen_t[t] then
+        recipients[#recipients + 1] = t
+        seen_t[t] = true
+      end
+    end
+  end
+  local event_id = ''
+  for i, t in ipairs(recipients) do
+    local tag = prefix .. '{t:' .. t .. '}'
+    ev.seq = redis.call('INCR', tag .. ':seq')
+    ev.terminal_id = t
+    local event = cjson.encode(ev)
+    redis.call('XADD', tag .. ':events', 'MAXLEN', '~', stream_maxlen, ev.seq .. '-0', 'e', event)
+    redis.call('EXPIRE', tag .. ':events', stream_ttl)
+    redis.call('PUBLISH', prefix .. 'events', event)
+    if i == 1 then event_id = t .. ':' .. ev.seq end
+  end
+  return event_id, #recipients
+end
+
+local function commit()
+  local order_key, history_key, seen_key = KEYS[1], KEYS[2], KEYS[3]
+  local now = tonumber(ARGV[2])
+  local dedup_ttl, order_ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
+  local history_max, stream_maxlen = tonumber(ARGV[5]), tonumber(ARGV[6])
+  local stream_ttl, prefix, order_id = tonumber(ARGV[7]), ARGV[8], ARGV[9]
+  local status, fraud, source = ARGV[10], ARGV[11], ARGV[12]
+
+  if redis.call('SISMEMBER', seen_key, status .. '|' .. fraud) == 1 then
+    return {'duplicate', '', 0}
+  end
+  local cur = redis.call('HMGET', order_key, 'transaction_status', 'fraud_status',
+                         'terminal_id', 'store_id', 'gross_amount')
+  local outcome = classify(cur[1], cur[2] or '', status, fraud)
+  if outcome ~= 'new' then return {outcome, '', 0} end
+
+  redis.call('SADD', seen_key, status .. '|' .. fraud)
+  redis.call('EXPIRE', seen_key, dedup_ttl)
+
+  local paid = is_paid(status, fraud)
+  local fields = {'order_id', order_id, 'transaction_status', status, 'fraud_status', fraud,
+                  'source', source, 'updated_ms', now, 'paid', paid and '1' or '0'}
+  local values = {}
+  for i = 13, #ARGV, 2 do
+    fields[#fields + 1] = ARGV[i]
+    fields[#fields + 1] = ARGV[i + 1]
+    values[ARGV[i]] = ARGV[i + 1]
+  end
+  redis.call('HSET', order_key, unpack(fields))
+  redis.call('HSETNX', order_key, 'created_ms', now)
+  redis.call('EXPIRE', order_key, order_ttl)
+
+  redis.call('RPUSH', history_key, cjson.encode({
+    transaction_status = status, fraud_status = fraud, source = source, at_ms = now,
+    status_code = values['status_code'] or ''}))
+  redis.call('LTRIM', history_key, -history_max, -1)
+  redis.call('EXPIRE', history_key, order_ttl)
+
+  local event_id, n = emit(prefix, stream_maxlen, stream_ttl, cur[3], cur[4], {
+    store_id = cur[4] or '', order_id = order_id, transaction_status = status,
+    fraud_status = fraud, gross_amount = values['gross_amount'] or cur[5] or '',
+    transaction_id = values['transaction_id'] or '', source = source, event_time_ms = now,
+    paid = paid})
+  return {'new', event_id, n}
+end
+
+local function register()
+  local order_key = KEYS[1]
+  local now, order_ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
+  local stream_maxlen, stream_ttl = tonumber(ARGV[4]), tonumber(ARGV[5])
+  local prefix, order_id, gross = ARGV[6], ARGV[7], ARGV[8]
+  local terminal, store, expiry_ms = ARGV[9], ARGV[10], ARGV[11]
+  local cur = redis.call('HMGET', order_key, 'terminal_id', 'store_id', 'transaction_status',
+                         'fraud_status', 'gross_amount', 'transaction_id', 'source')
+  if cur[1] and cur[1] ~= '' then
+    if cur[1] == terminal and (cur[2] or '') == store then return {'exists', ''} end
+    return {'conflict', cur[1] .. '/' .. (cur[2] or '')}
+  end
+  redis.call('HSET', order_key, 'order_id', order_id, 'terminal_id', terminal, 'store_id', store,
+             'expiry_ms', expiry_ms, 'registered_ms', now)
+  redis.call('HSETNX', order_key, 'gross_amount', gross)
+  redis.call('HSETNX', order_key, 'created_ms', now)
+  redis.call('EXPIRE', order_key, order_ttl)
+  local event_id = ''
+  if cur[3] then
+    -- A status arrived before the route was known: the terminal gets it now.
+    local fraud = cur[4] or ''
+    event_id = emit(prefix, stream_maxlen, stream_ttl, terminal, store, {
+      store_id = store, order_id = order_id, transaction_status = cur[3], fraud_status = fraud,
+      gross_amount = cur[5] or gross, transaction_id = cur[6] or '', source = cur[7] or '',
+      event_time_ms = now, paid = is_paid(cur[3], fraud)})
+  end
+  return {'created', event_id}
+end
+
+if ARGV[1] == 'commit' then return commit() end
+if ARGV[1] == 'register' then return register() end
+return redis.error_reply('posrelay: unknown mode ' .. tostring(ARGV[1]))

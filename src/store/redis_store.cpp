@@ -1,0 +1,288 @@
+// The Redis store: the order script run by EVALSHA on each io thread's own connection.
+#include "posrelay/store/redis_store.hpp"
+
+#include <openssl/evp.h>
+
+#include <chrono>
+#include <stdexcept>
+
+#include "posrelay/log.hpp"
+#include "posrelay/store/order_script.hpp"
+
+namespace posrelay::store {
+
+namespace {
+
+std::string sha1_hex(std::string_view s) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    EVP_Digest(s.data(), s.size(), md, &n, EVP_sha1(), nullptr);
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned i = 0; i < n; ++i) {
+        out += hex[md[i] >> 4];
+        out += hex[md[i] & 15];
+    }
+    return out;
+}
+
+std::int64_t unix_ms_now() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// The fields of an update kept on the order record (the script adds status, fraud, source).
+constexpr ingest::field kept_fields[] = {
+    ingest::field::status_code,
+    ingest::field::gross_amount,
+    ingest::field::transaction_id,
+    ingest::field::payment_type,
+    ingest::field::transaction_time,
+    ingest::field::settlement_time,
+    ingest::field::expiry_time,
+    ingest::field::merchant_id,
+    ingest::field::currency,
+    ingest::field::status_message,
+    ingest::field::issuer,
+    ingest::field::acquirer,
+    ingest::field::transaction_type,
+    ingest::field::channel_response_code,
+    ingest::field::channel_response_message,
+};
+
+bool is_numeric_field(std::string_view name) {
+    return name.ends_with("_ms");
+}
+
+}  // namespace
+
+redis_store::redis_store(io_pool& pool, redis_options ropts, store_options sopts,
+                         metrics::registry& reg)
+    : pool_(pool),
+      ropts_(std::move(ropts)),
+      sopts_(std::move(sopts)),
+      redis_metrics_(reg),
+      script_sha_(sha1_hex(detail::order_script)),
+      commit_errors_(
+          reg.add_counter("posrelay_commit_errors_total",
+                          "Commits that failed (Redis down, timeout, bad reply): answered 503.")),
+      script_reloads_(reg.add_counter("posrelay_redis_script_loads_total",
+                                      "Times the order script was sent again after NOSCRIPT.")),
+      commit_latency_(
+          reg.add_histogram("posrelay_commit_duration_seconds",
+                            "Time of one commit (the order script) in Redis, round trip.",
+                            metrics::latency_buckets())) {
+    for (auto o : {ingest::commit_outcome::new_update, ingest::commit_outcome::duplicate,
+                   ingest::commit_outcome::stale}) {
+        commits_[static_cast<int>(o)] =
+            &reg.add_counter("posrelay_commits_total",
+                             "Status updates committed, by outcome (new, duplicate, stale), from "
+                             "every source (notification, poll, api).",
+                             {{"outcome", std::string(ingest::to_string(o))}});
+    }
+}
+
+redis_store::~redis_store() {
+    stop();
+}
+
+void redis_store::start() {
+    for (std::size_t i = 0; i < pool_.size(); ++i) {
+        auto c = std::make_shared<redis_connection>(pool_.context(i).get_executor(), ropts_,
+                                                    redis_metrics_);
+        redis_connection* raw = c.get();
+        // Load the script on every (re)connect so the first EVALSHA finds it.
+        c->start([raw]() -> boost::asio::awaitable<void> {
+            auto [ec, reply] = co_await raw->exec(
+                redis_command("SCRIPT", "LOAD", std::string(detail::order_script)));
+            if (ec || reply.is_error()) {
+                throw std::runtime_error("SCRIPT LOAD failed: " + (ec ? ec.message() : reply.str));
+            }
+        });
+        connections_.push_back(std::move(c));
+    }
+    log::line(log::level::info, "redis store started")
+        .str("redis", ropts_.describe())
+        .num("connections", static_cast<std::int64_t>(connections_.size()));
+}
+
+void redis_store::stop() {
+    for (auto& c : connections_)
+        c->stop();
+}
+
+bool redis_store::ready() const noexcept {
+    if (connections_.empty()) return false;
+    for (const auto& c : connections_) {
+        if (!c->connected()) return false;
+    }
+    return true;
+}
+
+redis_connection& redis_store::local() {
+    const std::size_t i = io_pool::current_index();
+    if (i >= connections_.size()) {
+        throw std::logic_error("redis_store used outside its io threads");
+    }
+    return *connections_[i];
+}
+
+std::string redis_store::order_key(std::string_view order_id) const {
+    std::string k = sopts_.prefix;
+    k += "{o:";
+    k += order_id;
+    k += '}';
+    return k;
+}
+
+boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> redis_store::run_script(
+    std::string_view order_id, std::vector<std::string> args) {
+    const std::string key = order_key(order_id);
+    std::vector<std::string> cmd;
+    cmd.reserve(args.size() + 6);
+    cmd.emplace_back("EVALSHA");
+    cmd.emplace_back(script_sha_);
+    cmd.emplace_back("3");
+    cmd.push_back(key);
+    cmd.push_back(key + ":history");
+    cmd.push_back(key + ":seen");
+    for (auto& a : args)
+        cmd.push_back(std::move(a));
+    redis_connection& conn = local();
+    auto result = co_await conn.exec(cmd);
+    if (!result.first && result.second.is_error() && result.second.str.starts_with("NOSCRIPT")) {
+        // The script cache was flushed (SCRIPT FLUSH, a restart without persistence of it):
+        // EVAL sends the body and caches it again.
+        script_reloads_.inc();
+        cmd[0] = "EVAL";
+        cmd[1] = std::string(detail::order_script);
+        result = co_await conn.exec(std::move(cmd));
+    }
+    co_return result;
+}
+
+boost::asio::awaitable<ingest::commit_result> redis_store::commit(ingest::status_update u) {
+    const auto started = std::chrono::steady_clock::now();
+    std::vector<std::string> args;
+    args.reserve(12 + 2 * std::size(kept_fields));
+    args.emplace_back("commit");
+    args.push_back(std::to_string(u.received_unix_ms ? u.received_unix_ms : unix_ms_now()));
+    args.push_back(std::to_string(sopts_.dedup_ttl.count()));
+    args.push_back(std::to_string(sopts_.order_ttl.count()));
+    args.push_back(std::to_string(sopts_.history_max));
+    args.push_back(std::to_string(sopts_.stream_maxlen));
+    args.push_back(std::to_string(sopts_.stream_ttl.count()));
+    args.push_back(sopts_.prefix);
+    args.emplace_back(u.order_id());
+    args.emplace_back(midtrans::to_string(u.status));
+    args.emplace_back(u.fraud ? midtrans::to_string(*u.fraud) : std::string_view{});
+    args.emplace_back(ingest::to_string(u.source));
+    for (auto f : kept_fields) {
+        if (!u.has(f)) continue;
+        args.emplace_back(ingest::field_name(f));
+        args.emplace_back(u.get(f));
+    }
+    auto [ec, reply] = co_await run_script(u.order_id(), std::move(args));
+    ingest::commit_result r;
+    if (!ec && (reply.type != redis_reply::kind::array || reply.elements.size() < 2)) {
+        ec = make_error_code(redis_errc::protocol_error);
+        log::line(log::level::error, "unexpected commit reply")
+            .str("reply", reply.is_error() ? std::string_view(reply.str) : "not an array");
+    }
+    if (ec) {
+        commit_errors_.inc();
+        r.ec = ec;
+        co_return r;
+    }
+    const std::string& outcome = reply.elements[0].str;
+    r.outcome = outcome == "new"         ? ingest::commit_outcome::new_update
+                : outcome == "duplicate" ? ingest::commit_outcome::duplicate
+                                         : ingest::commit_outcome::stale;
+    r.event_id = std::move(reply.elements[1].str);
+    commits_[static_cast<int>(r.outcome)]->inc();
+    const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
+    commit_latency_.observe(took.count());
+    co_return r;
+}
+
+boost::asio::awaitable<register_result> redis_store::register_order(order_registration reg) {
+    std::vector<std::string> args;
+    args.emplace_back("register");
+    args.push_back(std::to_string(unix_ms_now()));
+    args.push_back(std::to_string(sopts_.order_ttl.count()));
+    args.push_back(std::to_string(sopts_.stream_maxlen));
+    args.push_back(std::to_string(sopts_.stream_ttl.count()));
+    args.push_back(sopts_.prefix);
+    args.push_back(reg.order_id);
+    args.push_back(reg.gross_amount);
+    args.push_back(reg.terminal_id);
+    args.push_back(reg.store_id);
+    args.push_back(std::to_string(reg.expiry_ms));
+    auto [ec, reply] = co_await run_script(reg.order_id, std::move(args));
+    register_result r;
+    if (!ec && (reply.type != redis_reply::kind::array || reply.elements.size() < 2)) {
+        ec = make_error_code(redis_errc::protocol_error);
+    }
+    if (ec) {
+        r.ec = ec;
+        co_return r;
+    }
+    const std::string& outcome = reply.elements[0].str;
+    r.outcome = outcome == "created"  ? register_outcome::created
+                : outcome == "exists" ? register_outcome::exists
+                                      : register_outcome::conflict;
+    r.detail = std::move(reply.elements[1].str);
+    co_return r;
+}
+
+boost::asio::awaitable<std::pair<boost::system::error_code, std::optional<std::string>>>
+redis_store::order_json(std::string order_id) {
+    redis_connection& conn = local();
+    const std::string key = order_key(order_id);
+    auto [ec, fields] = co_await conn.exec(redis_command("HGETALL", key));
+    if (ec) co_return std::pair{ec, std::optional<std::string>{}};
+    if (fields.type != redis_reply::kind::array || fields.elements.empty()) {
+        co_return std::pair{boost::system::error_code{}, std::optional<std::string>{}};
+    }
+    auto [hec, history] = co_await conn.exec(redis_command("LRANGE", key + ":history", "0", "-1"));
+    if (hec) co_return std::pair{hec, std::optional<std::string>{}};
+
+    std::string json = "{";
+    bool has_status = false;
+    for (std::size_t i = 0; i + 1 < fields.elements.size(); i += 2) {
+        const std::string& name = fields.elements[i].str;
+        const std::string& value = fields.elements[i + 1].str;
+        if (name == "transaction_status") has_status = true;
+        if (json.size() > 1) json += ',';
+        json += '"';
+        log::append_json_escaped(json, name);
+        json += "\":";
+        if (name == "paid") {
+            json += value == "1" ? "true" : "false";
+        } else if (is_numeric_field(name) && !value.empty() &&
+                   value.find_first_not_of("0123456789") == std::string::npos) {
+            json += value;
+        } else if (name == "fraud_status" && value.empty()) {
+            json += "null";
+        } else {
+            json += '"';
+            log::append_json_escaped(json, value);
+            json += '"';
+        }
+    }
+    if (!has_status) json += R"(,"transaction_status":null,"paid":false)";
+    json += R"(,"history":[)";
+    bool first = true;
+    if (history.type == redis_reply::kind::array) {
+        for (const auto& h : history.elements) {
+            if (!first) json += ',';
+            first = false;
+            json += h.str;  // written by the script with cjson: already a JSON object
+        }
+    }
+    json += "]}";
+    co_return std::pair{boost::system::error_code{}, std::optional<std::string>{std::move(json)}};
+}
+
+}  // namespace posrelay::store

@@ -1,0 +1,439 @@
+// The Redis store against a real redis-server: commit outcomes, the Lua transition table
+// against the C++ one, concurrency, Redis crashes and script flushes under load, the
+// operator API, and the embedded redis-server mode.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <atomic>
+#include <filesystem>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "http_client.hpp"
+#include "posrelay/io_pool.hpp"
+#include "posrelay/store/redis_store.hpp"
+#include "process.hpp"
+#include "redis_server.hpp"
+
+namespace posrelay::test {
+namespace {
+
+namespace http = boost::beast::http;
+using midtrans::transaction_status;
+
+std::string redis_cli(const redis_server& r, std::vector<std::string> args) {
+    std::vector<std::string> full = {"-s", r.unix_path(), "--raw"};
+    full.insert(full.end(), args.begin(), args.end());
+    auto res = run_command("/usr/bin/redis-cli", full);
+    while (!res.output.empty() && res.output.back() == '\n')
+        res.output.pop_back();
+    return res.output;
+}
+
+// ---- the store in-process ----------------------------------------------------------------
+
+class RedisStore : public ::testing::Test {
+protected:
+    void SetUp() override {
+        redis_.start();
+        store::redis_options ro;
+        ro.unix_path = redis_.unix_path();
+        store_ = std::make_unique<store::redis_store>(pool_, ro, store::store_options{}, registry_);
+        store_->start();
+        pool_.start();
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (!store_->ready() && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::yield();
+        }
+        ASSERT_TRUE(store_->ready());
+    }
+    void TearDown() override {
+        store_->stop();
+        pool_.stop(false);
+        pool_.join();
+    }
+
+    ingest::commit_result commit(std::string order_id, transaction_status s,
+                                 std::optional<midtrans::fraud_status> f = std::nullopt) {
+        ingest::status_update u;
+        u.set(ingest::field::order_id, order_id);
+        u.set(ingest::field::transaction_status, midtrans::to_string(s));
+        u.set(ingest::field::gross_amount, "10000.00");
+        u.status = s;
+        u.fraud = f;
+        return boost::asio::co_spawn(pool_.context(0), store_->commit(std::move(u)),
+                                     boost::asio::use_future)
+            .get();
+    }
+
+    redis_server redis_;
+    metrics::registry registry_;
+    io_pool pool_{1};
+    std::unique_ptr<store::redis_store> store_;
+};
+
+TEST_F(RedisStore, EveryCommitOutcome) {
+    using ingest::commit_outcome;
+    EXPECT_EQ(commit("O1", transaction_status::pending).outcome, commit_outcome::new_update);
+    EXPECT_EQ(commit("O1", transaction_status::pending).outcome, commit_outcome::duplicate);
+    EXPECT_EQ(commit("O1", transaction_status::settlement).outcome, commit_outcome::new_update);
+    EXPECT_EQ(commit("O1", transaction_status::expire).outcome, commit_outcome::stale);
+    EXPECT_EQ(redis_cli(redis_, {"HGET", "posrelay:{o:O1}", "transaction_status"}), "settlement");
+    EXPECT_EQ(redis_cli(redis_, {"LLEN", "posrelay:{o:O1}:history"}), "2");
+    EXPECT_NE(redis_cli(redis_, {"TTL", "posrelay:{o:O1}:seen"}), "-1");  // dedup has a retention
+}
+
+TEST_F(RedisStore, LuaTransitionTableAgreesWithCppOnEveryPair) {
+    using midtrans::classify;
+    using midtrans::transition;
+    int n = 0;
+    for (auto a : midtrans::all_transaction_statuses()) {
+        for (auto b : midtrans::all_transaction_statuses()) {
+            const std::string id = "PAIR-" + std::to_string(n++);
+            ASSERT_EQ(commit(id, a).outcome, ingest::commit_outcome::new_update);
+            const auto got = commit(id, b).outcome;
+            const auto want = classify(midtrans::order_state{a, std::nullopt}, {b, std::nullopt});
+            const auto expected = want == transition::forward ? ingest::commit_outcome::new_update
+                                  : want == transition::duplicate
+                                      ? ingest::commit_outcome::duplicate
+                                      : ingest::commit_outcome::stale;
+            EXPECT_EQ(got, expected) << midtrans::to_string(a) << " -> " << midtrans::to_string(b);
+        }
+    }
+    // A fraud challenge resolved on the same status is a forward move in both.
+    ASSERT_EQ(commit("CH", transaction_status::capture, midtrans::fraud_status::challenge).outcome,
+              ingest::commit_outcome::new_update);
+    EXPECT_EQ(commit("CH", transaction_status::capture, midtrans::fraud_status::accept).outcome,
+              ingest::commit_outcome::new_update);
+}
+
+TEST_F(RedisStore, EventsGoToTheRoutedTerminalsStreamWithGapFreeSeq) {
+    const auto reg = boost::asio::co_spawn(pool_.context(0),
+                                           store_->register_order({"R1", "10000", "T-9", "S-1", 0}),
+                                           boost::asio::use_future)
+                         .get();
+    ASSERT_FALSE(reg.ec);
+    EXPECT_EQ(reg.outcome, store::register_outcome::created);
+    EXPECT_EQ(commit("R1", transaction_status::pending).event_id, "T-9:1");
+    EXPECT_EQ(commit("R1", transaction_status::settlement, midtrans::fraud_status::accept).event_id,
+              "T-9:2");
+    const auto events = redis_cli(redis_, {"XRANGE", "posrelay:{t:T-9}:events", "-", "+"});
+    EXPECT_NE(events.find(R"("seq":2)"), std::string::npos) << events;
+    EXPECT_NE(events.find(R"("paid":true)"), std::string::npos) << events;
+    // Registering the same order elsewhere is a conflict; the same route is idempotent.
+    const auto again =
+        boost::asio::co_spawn(pool_.context(0),
+                              store_->register_order({"R1", "10000", "T-9", "S-1", 0}),
+                              boost::asio::use_future)
+            .get();
+    EXPECT_EQ(again.outcome, store::register_outcome::exists);
+    const auto other =
+        boost::asio::co_spawn(pool_.context(0),
+                              store_->register_order({"R1", "10000", "T-8", "S-1", 0}),
+                              boost::asio::use_future)
+            .get();
+    EXPECT_EQ(other.outcome, store::register_outcome::conflict);
+}
+
+// ---- posrelay with an external Redis --------------------------------------------------------
+
+constexpr std::string_view token = "op-token-123";
+
+class RedisRelay : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() { raise_fd_limit(); }
+    void SetUp() override {
+        redis_server_options o;
+        // Persistence, so that a killed and restarted Redis still has what it acknowledged.
+        o.extra_args = {"--appendonly", "yes", "--appendfsync", "everysec"};
+        redis_.start(o);
+        start_relay();
+    }
+    void start_relay(std::vector<std::string> extra = {}) {
+        std::vector<std::string> args = {"--io-threads", "2", "--redis-command-timeout", "500ms"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        relay_ = start_posrelay(args, {{"POSRELAY_SERVER_KEY", std::string(test_server_key)},
+                                       {"POSRELAY_REDIS_URL", redis_.url()},
+                                       {"POSRELAY_OPERATOR_TOKEN", std::string(token)}});
+        wait_ready(true);
+    }
+    // Waits (bounded) until /readyz answers 200 (want) or 503 (!want).
+    void wait_ready(bool want, std::chrono::seconds limit = std::chrono::seconds(15)) {
+        const auto deadline = std::chrono::steady_clock::now() + limit;
+        for (;;) {
+            const int code = http_client(relay_.port).get("/readyz").result_int();
+            if ((code == 200) == want) return;
+            ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "readyz stayed " << code;
+            std::this_thread::yield();
+        }
+    }
+    http_response get_order(std::string_view id, std::string_view tok = token) {
+        return http_client(relay_.port)
+            .request(http::verb::get, "/v1/orders/" + std::string(id), {}, {},
+                     {{"Authorization", "Bearer " + std::string(tok)}});
+    }
+    std::string metrics() { return http_client(relay_.port).get("/metrics").body(); }
+
+    redis_server redis_;
+    posrelay_process relay_;
+};
+
+TEST_F(RedisRelay, SameNotificationFiftyTimesConcurrentlyIsNewExactlyOnce) {
+    notification_fields f;
+    f.order_id = "ORD-50";
+    const std::string body = signed_notification(f, test_server_key);
+    std::atomic<int> ok{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 50; ++i) {
+        threads.emplace_back([&] {
+            if (http_client(relay_.port).post(notifications_path, body).result_int() == 200) ++ok;
+        });
+    }
+    for (auto& t : threads)
+        t.join();
+    EXPECT_EQ(ok.load(), 50);
+    const auto m = metrics();
+    EXPECT_EQ(metric_value(m, R"(posrelay_commits_total{outcome="new"})"), 1);
+    EXPECT_EQ(metric_value(m, R"(posrelay_commits_total{outcome="duplicate"})"), 49);
+    EXPECT_EQ(redis_cli(redis_, {"LLEN", "posrelay:{o:ORD-50}:history"}), "1");
+}
+
+TEST_F(RedisRelay, LatePendingAfterSettlementIsStaleAndOrderStaysSettled) {
+    notification_fields settle;
+    settle.order_id = "ORD-LATE";
+    ASSERT_EQ(http_client(relay_.port)
+                  .post(notifications_path, signed_notification(settle, test_server_key))
+                  .result_int(),
+              200);
+    notification_fields pending = settle;
+    pending.transaction_status = "pending";
+    pending.status_code = "201";
+    pending.fraud_status = "";
+    ASSERT_EQ(http_client(relay_.port)
+                  .post(notifications_path, signed_notification(pending, test_server_key))
+                  .result_int(),
+              200);
+    EXPECT_EQ(metric_value(metrics(), R"(posrelay_commits_total{outcome="stale"})"), 1);
+    const auto res = get_order("ORD-LATE");
+    ASSERT_EQ(res.result_int(), 200);
+    EXPECT_NE(res.body().find(R"("transaction_status":"settlement")"), std::string::npos)
+        << res.body();
+    EXPECT_NE(res.body().find(R"("paid":true)"), std::string::npos) << res.body();
+    EXPECT_NE(res.body().find(R"("history":[{)"), std::string::npos) << res.body();
+}
+
+TEST_F(RedisRelay, RedisKilledUnderLoadLosesNothingAnswered200) {
+    constexpr int threads = 4;
+    std::mutex m;
+    std::set<std::string> acked;  // answered 200
+    std::atomic<int> unavailable{0}, other{0};
+    std::atomic<bool> stop{false};
+    std::vector<std::thread> load;
+    for (int t = 0; t < threads; ++t) {
+        load.emplace_back([&, t] {
+            // Bounded: at most 50,000 notifications a thread; stops when told.
+            for (int i = 0; i < 50'000 && !stop.load(); ++i) {
+                notification_fields f;
+                f.order_id = "K" + std::to_string(t) + "-" + std::to_string(i);
+                try {
+                    http_client c(relay_.port);
+                    const auto res =
+                        c.post(notifications_path, signed_notification(f, test_server_key));
+                    if (res.result_int() == 200) {
+                        std::lock_guard lock(m);
+                        acked.insert(f.order_id);
+                    } else if (res.result_int() == 503) {
+                        EXPECT_EQ(res[http::field::retry_after], "30");
+                        ++unavailable;
+                    } else {
+                        ++other;
+                    }
+                } catch (const std::exception&) {
+                    ++other;
+                }
+            }
+        });
+    }
+    auto acked_count = [&] {
+        std::lock_guard lock(m);
+        return acked.size();
+    };
+    auto wait_acked = [&](std::size_t n) {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+        while (acked_count() < n && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::yield();
+        ASSERT_GE(acked_count(), n);
+    };
+    wait_acked(300);
+    redis_.kill();
+    wait_ready(false);  // posrelay notices: /readyz goes 503
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (unavailable.load() < 20 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::yield();
+    EXPECT_GE(unavailable.load(), 20);  // 503s were answered while Redis was down
+    const std::size_t before_restart = acked_count();
+    redis_.restart();
+    wait_ready(true);  // reconnected by itself
+    wait_acked(before_restart + 300);
+    stop = true;
+    for (auto& th : load)
+        th.join();
+
+    EXPECT_EQ(other.load(), 0);
+    std::size_t missing = 0;
+    std::string all;
+    {
+        std::lock_guard lock(m);
+        for (const auto& id : acked) {
+            if (redis_cli(redis_, {"EXISTS", "posrelay:{o:" + id + "}"}) != "1") ++missing;
+        }
+        std::cout << "[ redis kill ] answered 200: " << acked.size()
+                  << ", answered 503: " << unavailable.load() << ", missing from Redis: " << missing
+                  << "\n";
+    }
+    EXPECT_EQ(missing, 0u);
+    EXPECT_GE(metric_value(metrics(), "posrelay_redis_reconnects_total"), 1);
+}
+
+TEST_F(RedisRelay, ScriptFlushMidRunRecovers) {
+    auto post = [&](std::string id) {
+        notification_fields f;
+        f.order_id = std::move(id);
+        return http_client(relay_.port)
+            .post(notifications_path, signed_notification(f, test_server_key))
+            .result_int();
+    };
+    ASSERT_EQ(post("SF-1"), 200);
+    ASSERT_EQ(redis_cli(redis_, {"SCRIPT", "FLUSH"}), "OK");
+    for (int i = 2; i < 10; ++i)
+        EXPECT_EQ(post("SF-" + std::to_string(i)), 200);
+    EXPECT_GE(metric_value(metrics(), "posrelay_redis_script_loads_total"), 1);
+    EXPECT_EQ(redis_cli(redis_, {"EXISTS", "posrelay:{o:SF-9}"}), "1");
+}
+
+TEST_F(RedisRelay, SlowRedisPastTheDeadlineIs503) {
+    std::thread sleeper([&] { (void)redis_cli(redis_, {"DEBUG", "SLEEP", "1.5"}); });
+    // Wait (bounded) until Redis is really asleep: a PING through posrelay's path would
+    // block too, so look for the sleeping client in the server itself is not possible;
+    // instead post until a 503 comes back.
+    int code = 0;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    notification_fields f;
+    f.order_id = "SLOW-1";
+    while (code != 503 && std::chrono::steady_clock::now() < deadline) {
+        const auto res = http_client(relay_.port)
+                             .post(notifications_path, signed_notification(f, test_server_key));
+        code = res.result_int();
+        if (code == 503) {
+            EXPECT_FALSE(res[http::field::retry_after].empty());
+        }
+    }
+    sleeper.join();
+    EXPECT_EQ(code, 503);
+    EXPECT_GE(metric_value(metrics(), R"(posrelay_redis_errors_total{kind="timeout"})"), 1);
+    // And it serves again once Redis is back.
+    wait_ready(true);
+    f.order_id = "SLOW-2";
+    EXPECT_EQ(http_client(relay_.port)
+                  .post(notifications_path, signed_notification(f, test_server_key))
+                  .result_int(),
+              200);
+}
+
+TEST_F(RedisRelay, OperatorApiNeedsTheToken) {
+    EXPECT_EQ(get_order("X", "wrong").result_int(), 401);
+    EXPECT_EQ(http_client(relay_.port).get("/v1/orders/X").result_int(), 401);
+    EXPECT_EQ(get_order("NOPE").result_int(), 404);
+    EXPECT_EQ(get_order("bad%20id").result_int(), 400);
+
+    auto reg = [&](std::string body, std::string_view tok = token) {
+        return http_client(relay_.port)
+            .request(http::verb::post, "/v1/orders", std::move(body), "application/json",
+                     {{"Authorization", "Bearer " + std::string(tok)}});
+    };
+    EXPECT_EQ(
+        reg(R"({"order_id":"OP-1","gross_amount":"15000","terminal_id":"T1","store_id":"S1"})",
+            "bad")
+            .result_int(),
+        401);
+    EXPECT_EQ(reg(R"({"order_id":"OP-1","gross_amount":"15000","terminal_id":"T1","store_id":"S1",)"
+                  R"("expiry_time":"2026-11-24 10:15:00"})")
+                  .result_int(),
+              201);
+    EXPECT_EQ(
+        reg(R"({"order_id":"OP-1","gross_amount":"15000","terminal_id":"T1","store_id":"S1"})")
+            .result_int(),
+        200);
+    EXPECT_EQ(
+        reg(R"({"order_id":"OP-1","gross_amount":"15000","terminal_id":"T2","store_id":"S1"})")
+            .result_int(),
+        409);
+    const auto bad =
+        reg(R"({"order_id":"OP-2","gross_amount":"-5","terminal_id":"T1","store_id":"S1"})");
+    EXPECT_EQ(bad.result_int(), 400);
+    EXPECT_NE(bad.body().find(R"("field":"gross_amount")"), std::string::npos);
+    EXPECT_EQ(reg(R"({"gross_amount":"1","terminal_id":"T1","store_id":"S1"})").result_int(), 400);
+
+    const auto order = get_order("OP-1");
+    ASSERT_EQ(order.result_int(), 200);
+    EXPECT_NE(order.body().find(R"("terminal_id":"T1")"), std::string::npos) << order.body();
+    EXPECT_NE(order.body().find(R"("transaction_status":null)"), std::string::npos) << order.body();
+    EXPECT_EQ(relay_.proc->output().find(token), std::string::npos);  // the token is never logged
+}
+
+// ---- the embedded redis-server ------------------------------------------------------------
+
+TEST(EmbeddedRedis, StartsPersistsAcrossRestartAndStopsWithPosrelay) {
+    char templ[] = "/tmp/posrelay-embedded-XXXXXX";
+    ASSERT_NE(::mkdtemp(templ), nullptr);
+    const std::string dir = templ;
+    const std::map<std::string, std::string> env = {
+        {"POSRELAY_SERVER_KEY", std::string(test_server_key)},
+        {"POSRELAY_OPERATOR_TOKEN", std::string(token)}};
+    long redis_pid = 0;
+    {
+        auto relay = start_posrelay({"--data-dir", dir, "--io-threads", "1"}, env);
+        redis_pid = json_int(relay.proc->wait_for_line("embedded redis ready"), "pid");
+        notification_fields f;
+        f.order_id = "EMB-1";
+        // Ready once the store connection is up.
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (http_client(relay.port).get("/readyz").result_int() != 200 &&
+               std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::yield();
+        }
+        ASSERT_EQ(http_client(relay.port)
+                      .post(notifications_path, signed_notification(f, test_server_key))
+                      .result_int(),
+                  200);
+        relay.proc->signal(SIGTERM);
+        ASSERT_EQ(relay.proc->wait_exit(std::chrono::seconds(20)), 0);
+    }
+    // The redis-server child is gone with posrelay.
+    EXPECT_NE(::kill(static_cast<pid_t>(redis_pid), 0), 0);
+    {
+        auto relay = start_posrelay({"--data-dir", dir, "--io-threads", "1"}, env);
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        int code = 0;
+        http_response res;
+        while (code != 200 && std::chrono::steady_clock::now() < deadline) {
+            res = http_client(relay.port)
+                      .request(http::verb::get, "/v1/orders/EMB-1", {}, {},
+                               {{"Authorization", "Bearer " + std::string(token)}});
+            code = res.result_int();
+        }
+        EXPECT_EQ(code, 200) << res.body();
+        EXPECT_NE(res.body().find(R"("transaction_status":"settlement")"), std::string::npos);
+        relay.proc->signal(SIGTERM);
+        EXPECT_EQ(relay.proc->wait_exit(std::chrono::seconds(20)), 0);
+    }
+    std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace posrelay::test
