@@ -14,6 +14,7 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
@@ -71,16 +72,23 @@ struct session {
     std::string close_reason;
 };
 
+std::string exception_message(const std::exception_ptr& e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+        return x.what();
+    } catch (...) {
+        return "unknown exception";
+    }
+}
+
 // Runs `a` on `ex`; an exception escaping it is a bug, logged rather than lost.
 void spawn(const asio::any_io_executor& ex, asio::awaitable<void> a, const char* what) {
     asio::co_spawn(ex, std::move(a), [what](const std::exception_ptr& e) {
-        if (!e) return;
-        try {
-            std::rethrow_exception(e);
-        } catch (const std::exception& x) {
+        if (e) {
             log::line(log::level::error, "redis coroutine failed")
                 .str("coroutine", what)
-                .str("error", x.what());
+                .str("error", exception_message(e));
         }
     });
 }
@@ -109,17 +117,27 @@ redis_metrics::redis_metrics(metrics::registry& reg)
 // shared_ptr and all end once stop() closed the session and cancelled the backoff timer.
 struct redis_connection::impl {
     // down: connecting or waiting to reconnect (exec fails fast); handshake: only AUTH and
-    // SELECT pass; on_connect: the callback's commands pass (they are sent first).
+    // SELECT pass; on_connect: only commands awaited by the on_connect callback pass.
     enum class phase : std::uint8_t { idle, down, handshake, on_connect, ready, stopped };
+    // Who issues a command: exec() of the owner or of on_connect, or the handshake.
+    enum class origin : std::uint8_t { user, on_connect, handshake };
 
     impl(asio::any_io_executor e, redis_options o, redis_metrics& mm)
         : ex(std::move(e)), opts(std::move(o)), m(mm), backoff(ex), rng(std::random_device{}()) {}
 
+    // `internal`: AUTH/SELECT of the handshake. Otherwise a command comes from on_connect
+    // when the coroutine awaiting it runs on on_connect's strand.
     template <typename Token>
     auto async_exec(std::vector<std::string> args, bool internal, Token&& token) {
         return asio::async_initiate<Token, void(error_code, redis_reply)>(
             [this](auto handler, std::vector<std::string> a, bool in) {
-                start_exec(std::move(a), detail::redis_handler(std::move(handler)), in);
+                origin from = in ? origin::handshake : origin::user;
+                if (!in && on_connect_ex &&
+                    asio::any_io_executor(asio::get_associated_executor(handler, ex)) ==
+                        *on_connect_ex) {
+                    from = origin::on_connect;
+                }
+                start_exec(std::move(a), detail::redis_handler(std::move(handler)), from);
             },
             token, std::move(args), internal);
     }
@@ -134,7 +152,7 @@ struct redis_connection::impl {
     static asio::awaitable<void> reader(ptr self, session_ptr s);
     static asio::awaitable<void> watchdog(ptr self, session_ptr s);
 
-    void start_exec(std::vector<std::string> args, detail::redis_handler h, bool internal);
+    void start_exec(std::vector<std::string> args, detail::redis_handler h, origin from);
     void deliver(std::vector<redis_completion>& done);
     void sync_in_flight(session& s);
     void close(const std::shared_ptr<session>& s, redis_errc why, std::string reason);
@@ -145,6 +163,7 @@ struct redis_connection::impl {
     redis_options opts;
     redis_metrics& m;
     on_connect_fn on_connect;
+    std::optional<asio::any_io_executor> on_connect_ex;  // set while on_connect runs
     phase state = phase::idle;
     std::atomic<bool> up{false};  // read by connected() from any thread
     std::shared_ptr<session> current;
@@ -294,12 +313,15 @@ asio::awaitable<void> redis_connection::impl::run(ptr self) {
             std::optional<std::string> failure = co_await handshake(self);
             if (failure) self->close(s, redis_errc::connection_lost, std::move(*failure));
             if (auto cb = self->on_connect; cb && !s->closed) {  // a copy outlives its coroutine
+                // It runs on a strand of its own, so that its commands are told apart from
+                // the owner's, which keep failing fast until it is done.
                 self->state = phase::on_connect;
-                try {
-                    co_await cb();
-                } catch (const std::exception& e) {
+                self->on_connect_ex = asio::make_strand(self->ex);
+                auto [eptr] = co_await asio::co_spawn(*self->on_connect_ex, cb(), use_tuple);
+                self->on_connect_ex.reset();
+                if (eptr) {
                     self->close(s, redis_errc::connection_lost,
-                                std::string("on_connect failed: ") + e.what());
+                                "on_connect failed: " + exception_message(eptr));
                 }
             }
             if (!s->closed) {
@@ -329,14 +351,15 @@ asio::awaitable<void> redis_connection::impl::run(ptr self) {
 }
 
 void redis_connection::impl::start_exec(std::vector<std::string> args, detail::redis_handler h,
-                                        bool internal) {
+                                        origin from) {
     const auto fail = [&](redis_errc e) {
         asio::post(ex, asio::append(std::move(h), make_error_code(e), redis_reply{}));
     };
     if (state == phase::stopped) return fail(redis_errc::stopped);
-    const bool open = current && !current->closed &&
-                      (state == phase::ready || state == phase::on_connect ||
-                       (internal && state == phase::handshake));
+    const bool open =
+        current && !current->closed &&
+        (state == phase::ready || (from == origin::on_connect && state == phase::on_connect) ||
+         (from == origin::handshake && state == phase::handshake));
     if (!open) {
         m.err_not_connected.inc();
         return fail(redis_errc::not_connected);

@@ -96,9 +96,10 @@ public:
     ~redis_connection();
 
     // Starts the connect/reconnect loop (once; later calls are ignored). `on_connect`
-    // (optional) is awaited on the executor after each successful connect+AUTH+SELECT and
-    // before connected() turns true: commands it exec()s are sent ahead of any other
-    // traffic (e.g. SCRIPT LOAD). If it throws, the connection is dropped and retried.
+    // (optional) runs after each successful connect+AUTH+SELECT, before connected() turns
+    // true (e.g. to SCRIPT LOAD): only the commands its coroutine awaits (it runs on a
+    // strand of the executor of its own) are sent; other exec() calls keep failing with
+    // not_connected until it returns. If it throws, the connection is dropped and retried.
     // Capture the connection in it by raw pointer or weak_ptr, not shared_ptr (a cycle
     // until stop()); the callable is kept alive while its coroutine runs.
     using on_connect_fn = std::function<boost::asio::awaitable<void>()>;

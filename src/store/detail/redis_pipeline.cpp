@@ -62,8 +62,8 @@ redis_pipeline::~redis_pipeline() = default;
 
 boost::system::error_code redis_pipeline::push(const std::vector<std::string>& args,
                                                redis_handler&& h, redis_clock::time_point now) {
-    if (entries_.size() >= max_pending_) return redis_errc::queue_full;
     if (args.empty()) return redis_errc::protocol_error;
+    if (entries_.size() >= max_pending_) return redis_errc::queue_full;
     std::vector<const char*> argv;
     std::vector<std::size_t> argvlen;
     argv.reserve(args.size());
