@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "posrelay/fanout/gateway.hpp"
 #include "posrelay/http/notification_route.hpp"
 #include "posrelay/http/operator_routes.hpp"
 #include "posrelay/http/router.hpp"
@@ -41,8 +42,16 @@ struct app::impl {
         notifications = std::make_unique<http::notification_route>(pool.size(), cfg.max_body_bytes,
                                                                    verifier, *sink, registry);
         if (redis) operators = std::make_unique<http::operator_routes>(cfg.operator_token, *redis);
-        server = std::make_unique<http::http_server>(pool, http::server_options::from(cfg), routes,
-                                                     registry);
+        auto http_opts = http::server_options::from(cfg);
+        if (redis && !cfg.terminal_secret.empty()) {
+            terminals = std::make_unique<fanout::gateway>(pool, fanout::gateway_options::from(cfg),
+                                                          *redis, registry);
+            http_opts.websocket_upgrade = [this](boost::asio::ip::tcp::socket sock,
+                                                 http::request req) {
+                terminals->accept_websocket(std::move(sock), std::move(req));
+            };
+        }
+        server = std::make_unique<http::http_server>(pool, std::move(http_opts), routes, registry);
         registry
             .add_gauge("posrelay_build_info", "posrelay build: version and git commit (value 1).",
                        {{"version", POSRELAY_VERSION}, {"commit", POSRELAY_GIT_COMMIT}})
@@ -140,6 +149,7 @@ struct app::impl {
     http::router routes;
     std::unique_ptr<http::notification_route> notifications;
     std::unique_ptr<http::operator_routes> operators;
+    std::unique_ptr<fanout::gateway> terminals;  // only with the redis store and a terminal secret
     std::unique_ptr<http::http_server> server;
     std::atomic<bool> started{false};
     std::atomic<bool> stopping{false};
@@ -164,6 +174,13 @@ boost::asio::ip::tcp::endpoint app::start() {
     if (impl_->embedded) impl_->embedded->start();
     if (impl_->redis) impl_->redis->start();
     const auto ep = impl_->server->start();
+    if (impl_->terminals) {
+        (void)impl_->terminals->start();
+    } else if (impl_->redis) {
+        log::line(
+            log::level::warn,
+            "terminal gateway disabled: set POSRELAY_TERMINAL_SECRET to let terminals connect");
+    }
     impl_->pool.start();
     impl_->started.store(true);
     log::line(log::level::info, "listening")
@@ -183,18 +200,27 @@ void app::stop() {
         struct drain_state {
             std::mutex m;
             std::condition_variable cv;
-            bool drained = false;
+            int remaining = 0;
         };
         auto st = std::make_shared<drain_state>();
-        impl_->server->shutdown([st] {
+        auto done = [st] {
             std::lock_guard lock(st->m);
-            st->drained = true;
+            --st->remaining;
             st->cv.notify_all();
-        });
+        };
+        st->remaining = impl_->terminals ? 2 : 1;
+        // Terminals get a goaway (reconnect to another node); HTTP requests in flight finish.
+        if (impl_->terminals) impl_->terminals->shutdown(std::chrono::milliseconds(1000), done);
+        impl_->server->shutdown(done);
         std::unique_lock lock(st->m);
-        if (!st->cv.wait_for(lock, impl_->cfg.shutdown_timeout, [&] { return st->drained; })) {
+        if (!st->cv.wait_for(lock, impl_->cfg.shutdown_timeout,
+                             [&] { return st->remaining <= 0; })) {
             log::line(log::level::warn, "shutdown timeout: closing remaining connections")
-                .num("connections", static_cast<std::int64_t>(impl_->server->open_connections()));
+                .num("http_connections",
+                     static_cast<std::int64_t>(impl_->server->open_connections()))
+                .num("terminal_connections",
+                     static_cast<std::int64_t>(impl_->terminals ? impl_->terminals->connections()
+                                                                : 0));
         }
     }
     if (impl_->redis) impl_->redis->stop();

@@ -178,6 +178,15 @@ std::string one_of(const value_source& src, std::initializer_list<std::string_vi
     invalid(src, "expected one of " + list);
 }
 
+std::optional<endpoint> optional_endpoint(const value_source& src) {
+    if (src.value == "off") return std::nullopt;
+    try {
+        return parse_endpoint(src.value);
+    } catch (const std::invalid_argument& e) {
+        invalid(src, std::string(e.what()) + ", or off");
+    }
+}
+
 std::string path(const value_source& src) {
     if (src.value.empty()) invalid(src, "expected a file path");
     return src.value;
@@ -303,6 +312,65 @@ const option_spec option_table[] = {
      }},
     {"stream-ttl", "DUR", "7d", "How long an idle terminal's event stream is kept.",
      [](settings& s, const value_source& v) { s.cfg.stream_ttl = timeout(v, false); }},
+    {"terminal-listen", "HOST:PORT", "0.0.0.0:7070",
+     "Plain TCP listener for terminals (newline-delimited JSON), or off. Terminals connect only "
+     "when POSRELAY_TERMINAL_SECRET is set.",
+     [](settings& s, const value_source& v) { s.cfg.terminal_listen = optional_endpoint(v); }},
+    {"terminal-tls-listen", "HOST:PORT", "off",
+     "TLS listener for terminals (TLS 1.2+); needs --terminal-tls-cert and --terminal-tls-key.",
+     [](settings& s, const value_source& v) { s.cfg.terminal_tls_listen = optional_endpoint(v); }},
+    {"terminal-tls-cert", "PATH", "none", "PEM certificate chain of the terminal TLS listener.",
+     [](settings& s, const value_source& v) { s.cfg.terminal_tls_cert = path(v); }},
+    {"terminal-tls-key", "PATH", "none", "PEM private key of the terminal TLS listener.",
+     [](settings& s, const value_source& v) { s.cfg.terminal_tls_key = path(v); }},
+    {"terminal-tls-client-ca", "PATH", "none",
+     "PEM CA bundle: when set, terminals must present a client certificate it signed.",
+     [](settings& s, const value_source& v) { s.cfg.terminal_tls_client_ca = path(v); }},
+    {"terminal-max-connections", "N", "20000", "Terminal connections open at once, 1 to 1000000.",
+     [](settings& s, const value_source& v) {
+         s.cfg.terminal_max_connections = whole_number(v, 1, 1'000'000);
+     }},
+    {"terminal-handshake-timeout", "DUR", "10s",
+     "Time a new terminal connection has to send hello.",
+     [](settings& s, const value_source& v) {
+         s.cfg.terminal_handshake_timeout = timeout(v, false);
+     }},
+    {"terminal-heartbeat", "DUR", "15s",
+     "Ping interval on an idle terminal connection; a terminal silent for 3 intervals is closed.",
+     [](settings& s, const value_source& v) { s.cfg.terminal_heartbeat = timeout(v, false); }},
+    {"terminal-write-timeout", "DUR", "10s",
+     "A write to a terminal blocked this long disconnects it as a slow consumer.",
+     [](settings& s, const value_source& v) { s.cfg.terminal_write_timeout = timeout(v, false); }},
+    {"terminal-max-frame-bytes", "N", "16384",
+     "Largest frame a terminal may send, 256 to 1048576 bytes.",
+     [](settings& s, const value_source& v) {
+         s.cfg.terminal_max_frame_bytes = whole_number(v, 256, 1024 * 1024);
+     }},
+    {"terminal-send-queue-bytes", "N", "1048576",
+     "Bytes queued for one terminal beyond which it is disconnected as a slow consumer.",
+     [](settings& s, const value_source& v) {
+         s.cfg.terminal_send_queue_bytes = whole_number(v, 4096, 1024ULL * 1024 * 1024);
+     }},
+    {"terminal-send-queue-frames", "N", "4096",
+     "Frames queued for one terminal beyond which it is disconnected as a slow consumer.",
+     [](settings& s, const value_source& v) {
+         s.cfg.terminal_send_queue_frames = whole_number(v, 16, 1'000'000);
+     }},
+    {"terminal-max-inflight", "N", "1000",
+     "Events sent to a terminal and not yet acknowledged, at most (flow control), 1 to 100000.",
+     [](settings& s, const value_source& v) {
+         s.cfg.terminal_max_inflight = whole_number(v, 1, 100'000);
+     }},
+    {"terminal-auth-failures-per-minute", "N", "10",
+     "Failed terminal handshakes allowed per source address and minute; then refused.",
+     [](settings& s, const value_source& v) {
+         s.cfg.terminal_auth_failures_per_minute = whole_number(v, 1, 1'000'000);
+     }},
+    {"terminal-socket-send-buffer", "N", "0",
+     "SO_SNDBUF of terminal sockets in bytes; 0 keeps the kernel's default.",
+     [](settings& s, const value_source& v) {
+         s.cfg.terminal_socket_send_buffer = whole_number(v, 0, 64 * 1024 * 1024);
+     }},
     {"server-key-file", "PATH", "none",
      "File holding the default Midtrans server key (surrounding whitespace ignored). "
      "Alternative to POSRELAY_SERVER_KEY.",
@@ -430,7 +498,10 @@ std::string help_text() {
         "  POSRELAY_MERCHANT_KEYS\n      Per-merchant keys, \"M1:key1,M2:key2\".\n"
         "  POSRELAY_OPERATOR_TOKEN\n      Bearer token of the operator API (/v1/orders); unset: "
         "the API answers 403.\n"
-        "  POSRELAY_REDIS_PASSWORD\n      Redis password (overrides one in the URL).\n";
+        "  POSRELAY_REDIS_PASSWORD\n      Redis password (overrides one in the URL).\n"
+        "  POSRELAY_TERMINAL_SECRET\n      Key of the terminal tokens (posrelay token TERMINAL "
+        "STORE);\n"
+        "      unset: terminals cannot connect.\n";
     return out;
 }
 
@@ -640,6 +711,9 @@ void load_secrets(settings& s, const std::map<std::string, std::string>& env) {
 
     if (const auto it = env.find("POSRELAY_OPERATOR_TOKEN"); it != env.end() && !it->second.empty())
         s.cfg.operator_token = secret(it->second);
+    if (const auto it = env.find("POSRELAY_TERMINAL_SECRET");
+        it != env.end() && !it->second.empty())
+        s.cfg.terminal_secret = secret(it->second);
     if (const auto it = env.find("POSRELAY_REDIS_PASSWORD"); it != env.end() && !it->second.empty())
         s.cfg.redis_password = secret(it->second);
 

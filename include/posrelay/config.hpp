@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -78,6 +79,24 @@ struct config {
     // Operator HTTP API bearer token (POSRELAY_OPERATOR_TOKEN); empty: the API is disabled.
     secret operator_token;
 
+    // Terminal gateway (proto-docs/terminal-protocol.md). Off without POSRELAY_TERMINAL_SECRET.
+    std::optional<endpoint> terminal_listen = endpoint{"0.0.0.0", 7070};  // nullopt: "off"
+    std::optional<endpoint> terminal_tls_listen;
+    std::string terminal_tls_cert;
+    std::string terminal_tls_key;
+    std::string terminal_tls_client_ca;
+    std::size_t terminal_max_connections = 20'000;
+    std::chrono::milliseconds terminal_handshake_timeout{10'000};
+    std::chrono::milliseconds terminal_heartbeat{15'000};
+    std::chrono::milliseconds terminal_write_timeout{10'000};
+    std::size_t terminal_max_frame_bytes = 16 * 1024;
+    std::size_t terminal_send_queue_bytes = 1024 * 1024;
+    std::size_t terminal_send_queue_frames = 4096;
+    std::size_t terminal_max_inflight = 1000;
+    std::size_t terminal_auth_failures_per_minute = 10;
+    std::size_t terminal_socket_send_buffer = 0;
+    secret terminal_secret;  // POSRELAY_TERMINAL_SECRET
+
     // Unknown POSRELAY_* environment variables seen (a typo?): logged as warnings at start.
     std::vector<std::string> unknown_env;
 };
@@ -88,7 +107,7 @@ struct config {
 // secret_env_suffixes are skipped as well.
 inline constexpr std::string_view known_secret_env[] = {
     "POSRELAY_SERVER_KEY",     "POSRELAY_MERCHANT_KEYS",  "POSRELAY_CONFIG",
-    "POSRELAY_OPERATOR_TOKEN", "POSRELAY_REDIS_PASSWORD",
+    "POSRELAY_OPERATOR_TOKEN", "POSRELAY_REDIS_PASSWORD", "POSRELAY_TERMINAL_SECRET",
 };
 inline constexpr std::string_view secret_env_suffixes[] = {"_TOKEN", "_SECRET", "_PASSWORD", "_KEY",
                                                            "_URL"};

@@ -16,6 +16,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 
 #include <mutex>
 #include <optional>
@@ -110,6 +111,11 @@ namespace {
 
 using parser_type = beast_http::request_parser<beast_http::string_body>;
 
+std::string_view path_of(boost::beast::string_view target) {
+    const std::string_view t(target.data(), target.size());
+    return t.substr(0, t.find('?'));
+}
+
 std::string endpoint_string(const tcp::socket& s) {
     beast::error_code ec;
     const auto ep = s.remote_endpoint(ec);
@@ -184,6 +190,13 @@ public:
                 }
             }
             request req = parser_->release();
+            if (shared_->opts.websocket_upgrade && beast::websocket::is_upgrade(req) &&
+                path_of(req.target()) == shared_->opts.websocket_path) {
+                // The connection now belongs to the terminal gateway.
+                busy_ = false;
+                shared_->opts.websocket_upgrade(stream_.release_socket(), std::move(req));
+                co_return;
+            }
             const request_context ctx{worker_->index, remote_, started};
             response res = co_await shared_->routes.handle(req, ctx);
             const bool keep = req.keep_alive() && !stopping_ && !shared_->stopping.load();

@@ -28,6 +28,10 @@ struct server_options {
     std::chrono::milliseconds write_timeout{10'000};   // writing one answer
     std::size_t max_header_bytes = 8 * 1024;
     std::size_t max_body_bytes = 64 * 1024;
+    // A WebSocket upgrade request for `websocket_path` is handed over with its socket
+    // (the terminal gateway); unset: such requests are routed like any other.
+    std::string websocket_path = "/v1/terminal";
+    std::function<void(boost::asio::ip::tcp::socket, request)> websocket_upgrade;
 
     [[nodiscard]] static server_options from(const config& c);
 };

@@ -75,6 +75,9 @@ public:
     [[nodiscard]] redis_connection& local();
 
     [[nodiscard]] const store_options& options() const noexcept { return sopts_; }
+    [[nodiscard]] const redis_options& connection_options() const noexcept { return ropts_; }
+    // The metrics every Redis connection of the process reports into (for extra connections).
+    [[nodiscard]] redis_metrics& connection_metrics() noexcept { return redis_metrics_; }
 
     // Key names (also used by tests and documented in proto-docs/redis-keys.md).
     [[nodiscard]] std::string order_key(std::string_view order_id) const;

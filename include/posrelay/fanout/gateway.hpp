@@ -1,0 +1,77 @@
+// The terminal gateway: long-lived terminal connections (plain TCP, TLS, WebSocket) speaking
+// proto-docs/terminal-protocol.md. Authenticates terminals, replays missed events from their
+// Redis stream, then delivers live events read from the node-wide feed, in order, each once
+// per connection, with acks, heartbeats, flow control and a slow-consumer policy.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "posrelay/config.hpp"
+#include "posrelay/http/types.hpp"
+#include "posrelay/io_pool.hpp"
+#include "posrelay/metrics/registry.hpp"
+#include "posrelay/store/redis_store.hpp"
+
+namespace posrelay::fanout {
+
+struct gateway_options {
+    std::optional<endpoint> tcp_listen;  // plain TCP, newline-delimited JSON
+    std::optional<endpoint> tls_listen;  // TLS 1.2+, same framing
+    std::string tls_cert_file;           // PEM chain
+    std::string tls_key_file;            // PEM private key
+    std::string tls_client_ca_file;      // set: client certificates required and verified
+    secret token_secret;                 // POSRELAY_TERMINAL_SECRET
+    std::size_t max_connections = 20'000;
+    std::chrono::milliseconds handshake_timeout{10'000};
+    std::chrono::milliseconds heartbeat{15'000};      // ping when idle; silence for 3x → closed
+    std::chrono::milliseconds write_timeout{10'000};  // one write blocked longer → slow_consumer
+    std::size_t max_frame_bytes = 16 * 1024;
+    std::size_t send_queue_bytes = 1024 * 1024;  // queued, not yet written → slow_consumer
+    std::size_t send_queue_frames = 4096;
+    std::size_t max_inflight = 1000;            // events sent and not acked
+    std::size_t auth_failures_per_minute = 10;  // per source address
+    std::size_t socket_send_buffer = 0;         // SO_SNDBUF for terminal sockets; 0: kernel default
+    std::string node_name;                      // shown in welcome
+
+    [[nodiscard]] static gateway_options from(const config& c);
+};
+
+class gateway {
+public:
+    gateway(io_pool& pool, gateway_options opts, store::redis_store& store, metrics::registry& reg);
+    ~gateway();
+    gateway(const gateway&) = delete;
+    gateway& operator=(const gateway&) = delete;
+
+    // Binds the listeners and starts the node's event feed. Returns the bound TCP and TLS
+    // endpoints (port 0 → the real port). Throws on bind or TLS set-up failure.
+    struct bound {
+        std::optional<boost::asio::ip::tcp::endpoint> tcp;
+        std::optional<boost::asio::ip::tcp::endpoint> tls;
+    };
+    bound start();
+
+    // A WebSocket upgrade request on the HTTP port (path /v1/terminal): takes the socket.
+    // Called on the HTTP connection's io thread.
+    void accept_websocket(boost::asio::ip::tcp::socket socket, http::request req);
+
+    // Stops accepting and tells every terminal to reconnect elsewhere (goaway), then closes.
+    // `drained` is called when no terminal connection is left. Thread-safe; once.
+    void shutdown(std::chrono::milliseconds reconnect_after, std::function<void()> drained);
+
+    [[nodiscard]] std::size_t connections() const noexcept;
+
+    struct impl;
+
+private:
+    std::shared_ptr<impl> impl_;
+};
+
+}  // namespace posrelay::fanout

@@ -1,0 +1,491 @@
+// The terminal gateway: listeners, the hub, the failed-handshake limiter, and the node's live
+// event feed (XREAD on the node-wide stream, dispatched to this node's connections).
+#include "posrelay/fanout/gateway.hpp"
+
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+
+#include "gateway_session.hpp"
+#include "gateway_shared.hpp"
+#include "posrelay/log.hpp"
+
+namespace posrelay::fanout {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+using detail::nothrow;
+
+gateway_options gateway_options::from(const config& c) {
+    gateway_options o;
+    o.tcp_listen = c.terminal_listen;
+    o.tls_listen = c.terminal_tls_listen;
+    o.tls_cert_file = c.terminal_tls_cert;
+    o.tls_key_file = c.terminal_tls_key;
+    o.tls_client_ca_file = c.terminal_tls_client_ca;
+    o.token_secret = c.terminal_secret;
+    o.max_connections = c.terminal_max_connections;
+    o.handshake_timeout = c.terminal_handshake_timeout;
+    o.heartbeat = c.terminal_heartbeat;
+    o.write_timeout = c.terminal_write_timeout;
+    o.max_frame_bytes = c.terminal_max_frame_bytes;
+    o.send_queue_bytes = c.terminal_send_queue_bytes;
+    o.send_queue_frames = c.terminal_send_queue_frames;
+    o.max_inflight = c.terminal_max_inflight;
+    o.auth_failures_per_minute = c.terminal_auth_failures_per_minute;
+    o.socket_send_buffer = c.terminal_socket_send_buffer;
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    o.node_name = host;
+    return o;
+}
+
+namespace detail {
+
+// ---- hub ----------------------------------------------------------------------------------
+
+std::shared_ptr<session_base> session_hub::attach(const std::string& terminal_id,
+                                                  std::shared_ptr<session_base> s) {
+    std::lock_guard lock(mutex_);
+    auto& slot = sessions_[terminal_id];
+    auto old = slot.lock();
+    slot = s;
+    return old;
+}
+
+void session_hub::detach(const std::string& terminal_id, const session_base* s) {
+    std::lock_guard lock(mutex_);
+    const auto it = sessions_.find(terminal_id);
+    if (it == sessions_.end()) return;
+    const auto cur = it->second.lock();
+    if (!cur || cur.get() == s) sessions_.erase(it);
+}
+
+void session_hub::dispatch(const std::string& terminal_id, std::uint64_t seq,
+                           std::shared_ptr<const std::string> frame, std::int64_t event_ms) {
+    std::shared_ptr<session_base> s;
+    {
+        std::lock_guard lock(mutex_);
+        const auto it = sessions_.find(terminal_id);
+        if (it == sessions_.end()) return;
+        s = it->second.lock();
+    }
+    if (!s) return;
+    asio::post(s->executor(), [s, seq, frame = std::move(frame), event_ms]() mutable {
+        s->on_live(seq, std::move(frame), event_ms);
+    });
+}
+
+std::vector<std::shared_ptr<session_base>> session_hub::all() const {
+    std::vector<std::shared_ptr<session_base>> out;
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, w] : sessions_) {
+        if (auto s = w.lock()) out.push_back(std::move(s));
+    }
+    return out;
+}
+
+// ---- auth limiter ----------------------------------------------------------------------
+
+bool auth_limiter::allowed(const std::string& address) {
+    std::lock_guard lock(mutex_);
+    const auto it = table_.find(address);
+    if (it == table_.end()) return true;
+    if (std::chrono::steady_clock::now() - it->second.window_start >= std::chrono::minutes(1)) {
+        table_.erase(it);
+        return true;
+    }
+    return it->second.failures < per_minute_;
+}
+
+void auth_limiter::failed(const std::string& address) {
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(mutex_);
+    if (table_.size() > 100'000) {
+        std::erase_if(table_, [&](const auto& kv) {
+            return now - kv.second.window_start >= std::chrono::minutes(1);
+        });
+    }
+    auto& e = table_[address];
+    if (e.failures == 0 || now - e.window_start >= std::chrono::minutes(1)) {
+        e.failures = 0;
+        e.window_start = now;
+    }
+    ++e.failures;
+}
+
+// ---- shared state ----------------------------------------------------------------------
+
+gateway_shared::gateway_shared(gateway_options o, store::redis_store& s, metrics::registry& reg,
+                               std::size_t threads)
+    : opts(std::move(o)),
+      store(s),
+      registry(reg),
+      auth(opts.auth_failures_per_minute),
+      tcp_connections(reg.add_gauge("posrelay_terminal_connections",
+                                    "Terminal connections open, by transport.",
+                                    {{"transport", "tcp"}})),
+      tls_connections(reg.add_gauge("posrelay_terminal_connections",
+                                    "Terminal connections open, by transport.",
+                                    {{"transport", "tls"}})),
+      ws_connections(reg.add_gauge("posrelay_terminal_connections",
+                                   "Terminal connections open, by transport.",
+                                   {{"transport", "ws"}})),
+      queue_bytes(
+          reg.add_gauge("posrelay_terminal_send_queue_bytes",
+                        "Bytes queued for terminals and not yet written, all connections.")),
+      delivered(reg.add_counter("posrelay_terminal_events_delivered_total",
+                                "Events written to terminal sockets.")),
+      replayed(
+          reg.add_counter("posrelay_terminal_events_replayed_total",
+                          "Events read back from a terminal's stream (resume, or missed live).")),
+      acks(reg.add_counter("posrelay_terminal_acks_total", "Ack frames received from terminals.")),
+      slow_consumers(
+          reg.add_counter("posrelay_terminal_slow_consumer_disconnects_total",
+                          "Terminals disconnected because they did not read fast enough.")),
+      rejected_connections(
+          reg.add_counter("posrelay_terminal_connections_rejected_total",
+                          "Terminal connections refused at the connection limit.")),
+      feed_events(reg.add_counter(
+          "posrelay_event_feed_events_total",
+          "Events read from the node-wide live feed (every terminal, every node).")),
+      latency(reg.add_histogram(
+          "posrelay_terminal_delivery_latency_seconds",
+          "From an event's commit to its frame written to the terminal's socket (live events).",
+          metrics::latency_buckets())) {
+    for (std::size_t i = 0; i < threads; ++i)
+        parsers_.push_back(std::make_unique<frame_parser>(opts.max_frame_bytes));
+    for (auto outcome : {"ok", "bad_token", "bad_frame", "timeout", "rate_limited", "resume_gap",
+                         "unavailable", "transport_error"}) {
+        (void)labelled(handshakes_, "posrelay_terminal_handshakes_total",
+                       "Terminal handshakes, by outcome.", "outcome", outcome);
+    }
+    (void)labelled(disconnects_, "posrelay_terminal_disconnects_total",
+                   "Terminal connections ended, by reason.", "reason", "slow_consumer");
+}
+
+metrics::gauge& gateway_shared::transport_gauge(std::string_view transport) {
+    if (transport == "tls") return tls_connections;
+    if (transport == "ws") return ws_connections;
+    return tcp_connections;
+}
+
+metrics::counter& gateway_shared::labelled(
+    std::vector<std::pair<std::string, metrics::counter*>>& table, const char* name,
+    const char* help, const char* label, std::string_view value) {
+    std::lock_guard lock(counters_mutex_);
+    for (auto& [v, c] : table) {
+        if (v == value) return *c;
+    }
+    auto& c = registry.add_counter(name, help, {{label, std::string(value)}});
+    table.emplace_back(std::string(value), &c);
+    return c;
+}
+
+void gateway_shared::count_handshake(std::string_view outcome) {
+    labelled(handshakes_, "posrelay_terminal_handshakes_total", "Terminal handshakes, by outcome.",
+             "outcome", outcome)
+        .inc();
+}
+
+void gateway_shared::count_disconnect(std::string_view reason) {
+    labelled(disconnects_, "posrelay_terminal_disconnects_total",
+             "Terminal connections ended, by reason.", "reason", reason)
+        .inc();
+}
+
+void gateway_shared::connection_closed() {
+    if (connections.fetch_sub(1) == 1 && stopping.load()) {
+        std::function<void()> f;
+        {
+            std::lock_guard lock(drained_mutex);
+            f = std::move(drained);
+            drained = nullptr;
+        }
+        if (f) f();
+    }
+}
+
+}  // namespace detail
+
+// ---- the gateway ------------------------------------------------------------------------
+
+struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
+    impl(io_pool& p, gateway_options o, store::redis_store& s, metrics::registry& reg)
+        : pool(p),
+          shared(std::make_shared<detail::gateway_shared>(std::move(o), s, reg, p.size())) {}
+
+    io_pool& pool;
+    std::shared_ptr<detail::gateway_shared> shared;
+    std::optional<asio::ssl::context> tls;
+    std::vector<std::unique_ptr<tcp::acceptor>> acceptors;  // acceptor i lives on context i % size
+    std::shared_ptr<store::redis_connection> feed;
+    std::atomic<bool> feed_stop{false};
+
+    std::string remote_of(const tcp::socket& s) {
+        beast::error_code ec;
+        const auto ep = s.remote_endpoint(ec);
+        return ec ? std::string("unknown")
+                  : ep.address().to_string() + ":" + std::to_string(ep.port());
+    }
+
+    // Admission: false (and the socket is closed) at the connection limit or when stopping.
+    bool admit(tcp::socket& sock) {
+        if (shared->stopping.load()) return false;
+        if (shared->connections.load() >= shared->opts.max_connections) {
+            shared->rejected_connections.inc();
+            // Best effort, non-blocking: the error frame fits in the socket buffer.
+            const std::string f = error_frame(errc::too_many_connections,
+                                              "the server is at its connection limit", true);
+            beast::error_code ec;
+            sock.non_blocking(true, ec);
+            sock.write_some(asio::buffer(f), ec);
+            sock.close(ec);
+            return false;
+        }
+        shared->connection_opened();
+        beast::error_code ec;
+        sock.set_option(tcp::no_delay(true), ec);
+        if (shared->opts.socket_send_buffer > 0) {
+            sock.set_option(asio::socket_base::send_buffer_size(
+                                static_cast<int>(shared->opts.socket_send_buffer)),
+                            ec);
+        }
+        return true;
+    }
+
+    asio::awaitable<void> accept_loop(tcp::acceptor& acc, std::size_t thread, bool use_tls) {
+        for (;;) {
+            auto [ec, sock] = co_await acc.async_accept(nothrow);
+            if (ec) {
+                if (ec == asio::error::operation_aborted || shared->stopping.load()) co_return;
+                log::line(log::level::error, "terminal accept failed").str("error", ec.message());
+                asio::steady_timer t(acc.get_executor(), std::chrono::milliseconds(100));
+                co_await t.async_wait(nothrow);
+                continue;
+            }
+            if (!admit(sock)) continue;
+            std::string remote = remote_of(sock);
+            if (use_tls) {
+                auto s = std::make_shared<detail::terminal_session<detail::tls_transport>>(
+                    shared, thread, std::move(remote), std::move(sock), *tls);
+                s->start();
+            } else {
+                auto s = std::make_shared<detail::terminal_session<detail::tcp_transport>>(
+                    shared, thread, std::move(remote), std::move(sock));
+                s->start();
+            }
+        }
+    }
+
+    void listen(const endpoint& where, bool use_tls, std::optional<tcp::endpoint>& bound) {
+        tcp::endpoint ep;
+        {
+            std::string host = where.host;
+            if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+            asio::io_context tmp;
+            tcp::resolver r(tmp);
+            ep = *r.resolve(host, std::to_string(where.port)).begin();
+        }
+        for (std::size_t i = 0; i < pool.size(); ++i) {
+            auto acc = std::make_unique<tcp::acceptor>(pool.context(i));
+            acc->open(ep.protocol());
+            acc->set_option(asio::socket_base::reuse_address(true));
+            acc->set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true));
+            acc->bind(ep);
+            acc->listen(asio::socket_base::max_listen_connections);
+            if (i == 0) ep = acc->local_endpoint();
+            auto self = shared_from_this();
+            tcp::acceptor& ref = *acc;
+            acceptors.push_back(std::move(acc));
+            asio::co_spawn(pool.context(i), accept_loop(ref, i, use_tls),
+                           [self](std::exception_ptr e) {
+                               if (!e) return;
+                               try {
+                                   std::rethrow_exception(e);
+                               } catch (const std::exception& ex) {
+                                   log::line(log::level::error, "terminal accept loop failed")
+                                       .str("error", ex.what());
+                               }
+                           });
+        }
+        bound = ep;
+        log::line(log::level::info, "listening")
+            .str("what", use_tls ? "terminals-tls" : "terminals")
+            .str("address", ep.address().to_string())
+            .num("port", ep.port());
+    }
+
+    void setup_tls() {
+        auto& o = shared->opts;
+        tls.emplace(asio::ssl::context::tls_server);
+        tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                         asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                         asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+        tls->use_certificate_chain_file(o.tls_cert_file);
+        tls->use_private_key_file(o.tls_key_file, asio::ssl::context::pem);
+        if (!o.tls_client_ca_file.empty()) {
+            tls->load_verify_file(o.tls_client_ca_file);
+            tls->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
+        }
+    }
+
+    // Compares Redis stream ids "ms-seq".
+    static bool id_less(const std::string& a, const std::string& b) {
+        auto split = [](const std::string& s) {
+            const auto dash = s.find('-');
+            return std::pair{std::strtoull(s.c_str(), nullptr, 10),
+                             dash == std::string::npos
+                                 ? 0ULL
+                                 : std::strtoull(s.c_str() + dash + 1, nullptr, 10)};
+        };
+        return split(a) < split(b);
+    }
+
+    // The node's live feed: XREAD BLOCK on the node-wide stream, each event dispatched to the
+    // connection of its terminal on this node. After any interruption every connection
+    // re-reads its terminal's last seq, so nothing committed meanwhile is left unsent.
+    asio::awaitable<void> feed_loop() {
+        const std::string key = shared->store.options().prefix + "events:all";
+        std::string last_id;
+        bool interrupted = false;
+        asio::steady_timer pause(pool.context(0));
+        while (!feed_stop.load()) {
+            if (last_id.empty() || interrupted) {
+                auto [ec, top] = co_await feed->exec(
+                    store::redis_command("XREVRANGE", key, "+", "-", "COUNT", "1"));
+                if (ec) {
+                    interrupted = true;
+                    pause.expires_after(std::chrono::milliseconds(200));
+                    co_await pause.async_wait(nothrow);
+                    continue;
+                }
+                const std::string newest =
+                    top.elements.empty() ? "0-0" : top.elements[0].elements[0].str;
+                if (last_id.empty() || id_less(newest, last_id))
+                    last_id = newest;  // start, or Redis lost data
+                if (interrupted) {
+                    for (auto& s : shared->hub.all())
+                        asio::post(s->executor(), [s] { s->resync(); });
+                    interrupted = false;
+                }
+            }
+            auto [ec, r] = co_await feed->exec(store::redis_command(
+                "XREAD", "COUNT", "1024", "BLOCK", "1000", "STREAMS", key, last_id));
+            if (ec) {
+                interrupted = true;
+                if (!feed_stop.load()) {
+                    pause.expires_after(std::chrono::milliseconds(200));
+                    co_await pause.async_wait(nothrow);
+                }
+                continue;
+            }
+            if (r.type != store::redis_reply::kind::array || r.elements.empty())
+                continue;  // timeout: nil
+            for (auto& entry : r.elements[0].elements[1].elements) {
+                last_id = entry.elements[0].str;
+                std::string terminal, event;
+                std::uint64_t seq = 0;
+                std::int64_t ms = 0;
+                auto& fields = entry.elements[1].elements;
+                for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
+                    const auto& name = fields[i].str;
+                    if (name == "t")
+                        terminal = std::move(fields[i + 1].str);
+                    else if (name == "s")
+                        seq = std::strtoull(fields[i + 1].str.c_str(), nullptr, 10);
+                    else if (name == "m")
+                        ms = std::strtoll(fields[i + 1].str.c_str(), nullptr, 10);
+                    else if (name == "e")
+                        event = std::move(fields[i + 1].str);
+                }
+                shared->feed_events.inc();
+                if (terminal.empty() || seq == 0) continue;
+                shared->hub.dispatch(terminal, seq,
+                                     std::make_shared<const std::string>(event_frame(event)), ms);
+            }
+        }
+    }
+};
+
+gateway::gateway(io_pool& pool, gateway_options opts, store::redis_store& store,
+                 metrics::registry& reg)
+    : impl_(std::make_shared<impl>(pool, std::move(opts), store, reg)) {}
+
+gateway::~gateway() {
+    impl_->feed_stop.store(true);
+    if (impl_->feed) impl_->feed->stop();
+}
+
+gateway::bound gateway::start() {
+    bound b;
+    auto& o = impl_->shared->opts;
+    if (o.tls_listen) impl_->setup_tls();
+    if (o.tcp_listen) impl_->listen(*o.tcp_listen, false, b.tcp);
+    if (o.tls_listen) impl_->listen(*o.tls_listen, true, b.tls);
+    // The feed has its own connection: XREAD BLOCK holds it, so it cannot be shared.
+    store::redis_options ro = impl_->shared->store.connection_options();
+    ro.command_timeout =
+        std::max(ro.command_timeout, std::chrono::milliseconds(3000));  // > BLOCK 1000
+    impl_->feed = std::make_shared<store::redis_connection>(
+        impl_->pool.context(0).get_executor(), ro, impl_->shared->store.connection_metrics());
+    impl_->feed->start();
+    auto self = impl_;
+    asio::co_spawn(impl_->pool.context(0), impl_->feed_loop(), [self](std::exception_ptr e) {
+        if (!e) return;
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+            log::line(log::level::error, "event feed failed").str("error", ex.what());
+        }
+    });
+    return b;
+}
+
+void gateway::accept_websocket(tcp::socket socket, http::request req) {
+    if (!impl_->admit(socket)) return;
+    const std::size_t thread = io_pool::current_index();
+    auto s = std::make_shared<detail::terminal_session<detail::ws_transport>>(
+        impl_->shared, thread < impl_->pool.size() ? thread : 0, impl_->remote_of(socket),
+        std::move(socket), std::move(req));
+    s->start();
+}
+
+void gateway::shutdown(std::chrono::milliseconds reconnect_after, std::function<void()> drained) {
+    auto& sh = *impl_->shared;
+    if (sh.stopping.exchange(true)) return;
+    {
+        std::lock_guard lock(sh.drained_mutex);
+        sh.drained = std::move(drained);
+    }
+    for (std::size_t i = 0; i < impl_->acceptors.size(); ++i) {
+        tcp::acceptor* acc = impl_->acceptors[i].get();
+        asio::post(acc->get_executor(), [acc] {
+            beast::error_code ec;
+            acc->close(ec);
+        });
+    }
+    for (auto& s : sh.hub.all()) {
+        asio::post(s->executor(), [s, reconnect_after] { s->goaway(reconnect_after); });
+    }
+    impl_->feed_stop.store(true);
+    if (impl_->feed) impl_->feed->stop();
+    if (sh.connections.load() == 0) {
+        std::function<void()> f;
+        {
+            std::lock_guard lock(sh.drained_mutex);
+            f = std::move(sh.drained);
+            sh.drained = nullptr;
+        }
+        if (f) f();
+    }
+}
+
+std::size_t gateway::connections() const noexcept {
+    return impl_->shared->connections.load();
+}
+
+}  // namespace posrelay::fanout

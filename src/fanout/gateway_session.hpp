@@ -1,0 +1,681 @@
+// A terminal connection: handshake, then a reader loop (acks, pings, requests) and a sender
+// loop (replay from the terminal's stream, live events, heartbeats, error frames). Templated
+// on the transport (plain TCP, TLS, WebSocket); everything runs on the connection's io thread.
+#pragma once
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gateway_shared.hpp"
+#include "posrelay/fanout/protocol.hpp"
+#include "posrelay/log.hpp"
+
+namespace posrelay::fanout::detail {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+inline constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+
+// ---- transports -------------------------------------------------------------------------
+// Each offers: handshake(), read_frame(), write(frames), cancel(), close(), socket().
+
+// Newline-delimited JSON over a byte stream (tcp::socket or ssl::stream).
+template <class Stream>
+class line_framing {
+public:
+    // Reads one frame (without '\n' / "\r\n") into `out`. too_large: no '\n' within max bytes.
+    asio::awaitable<beast::error_code> read_frame(Stream& s, std::string& out, std::size_t max,
+                                                  bool& too_large) {
+        too_large = false;
+        auto [ec, n] =
+            co_await asio::async_read_until(s, asio::dynamic_buffer(buf_, max + 1), '\n', nothrow);
+        if (ec == asio::error::not_found) {
+            too_large = true;
+            co_return ec;
+        }
+        if (ec) co_return ec;
+        std::size_t len = n - 1;
+        if (len > 0 && buf_[len - 1] == '\r') --len;
+        out.assign(buf_.data(), len);
+        buf_.erase(0, n);
+        // An idle connection keeps no big buffer: frames are small, acks tiny.
+        if (buf_.empty() && buf_.capacity() > 1024) std::string().swap(buf_);
+        co_return beast::error_code{};
+    }
+
+    template <class Frames>
+    asio::awaitable<beast::error_code> write(Stream& s, const Frames& frames) {
+        std::vector<asio::const_buffer> bufs;
+        bufs.reserve(frames.size());
+        for (const auto& f : frames)
+            bufs.emplace_back(asio::buffer(*f.data));
+        auto [ec, n] = co_await asio::async_write(s, bufs, nothrow);
+        co_return ec;
+    }
+
+private:
+    std::string buf_;
+};
+
+class tcp_transport {
+public:
+    explicit tcp_transport(tcp::socket s) : s_(std::move(s)) {}
+    static constexpr std::string_view name = "tcp";
+    asio::awaitable<beast::error_code> handshake() { co_return beast::error_code{}; }
+    asio::awaitable<beast::error_code> read_frame(std::string& out, std::size_t max,
+                                                  bool& too_large) {
+        return framing_.read_frame(s_, out, max, too_large);
+    }
+    template <class Frames>
+    asio::awaitable<beast::error_code> write(const Frames& frames) {
+        return framing_.write(s_, frames);
+    }
+    tcp::socket& socket() { return s_; }
+    void cancel() {
+        beast::error_code ec;
+        s_.cancel(ec);
+    }
+    void close() {
+        beast::error_code ec;
+        s_.shutdown(tcp::socket::shutdown_both, ec);
+        s_.close(ec);
+    }
+
+private:
+    tcp::socket s_;
+    line_framing<tcp::socket> framing_;
+};
+
+class tls_transport {
+public:
+    tls_transport(tcp::socket s, asio::ssl::context& ctx) : s_(std::move(s), ctx) {}
+    static constexpr std::string_view name = "tls";
+    asio::awaitable<beast::error_code> handshake() {
+        auto [ec] = co_await s_.async_handshake(asio::ssl::stream_base::server, nothrow);
+        co_return ec;
+    }
+    asio::awaitable<beast::error_code> read_frame(std::string& out, std::size_t max,
+                                                  bool& too_large) {
+        return framing_.read_frame(s_, out, max, too_large);
+    }
+    template <class Frames>
+    asio::awaitable<beast::error_code> write(const Frames& frames) {
+        return framing_.write(s_, frames);
+    }
+    tcp::socket& socket() { return s_.next_layer(); }
+    void cancel() {
+        beast::error_code ec;
+        s_.next_layer().cancel(ec);
+    }
+    void close() {
+        beast::error_code ec;
+        s_.next_layer().shutdown(tcp::socket::shutdown_both, ec);
+        s_.next_layer().close(ec);
+    }
+
+private:
+    asio::ssl::stream<tcp::socket> s_;
+    line_framing<asio::ssl::stream<tcp::socket>> framing_;
+};
+
+// WebSocket text messages on the HTTP port: one frame per message, no '\n'.
+class ws_transport {
+public:
+    ws_transport(tcp::socket s, http::request req) : ws_(std::move(s)), req_(std::move(req)) {}
+    static constexpr std::string_view name = "ws";
+    asio::awaitable<beast::error_code> handshake() {
+        ws_.text(true);
+        ws_.auto_fragment(false);
+        auto [ec] = co_await ws_.async_accept(req_, nothrow);
+        http::request().swap(req_);
+        co_return ec;
+    }
+    asio::awaitable<beast::error_code> read_frame(std::string& out, std::size_t max,
+                                                  bool& too_large) {
+        too_large = false;
+        ws_.read_message_max(max);
+        beast::flat_buffer buf;
+        auto [ec, n] = co_await ws_.async_read(buf, nothrow);
+        if (ec == beast::websocket::error::message_too_big) too_large = true;
+        if (ec) co_return ec;
+        out = beast::buffers_to_string(buf.data());
+        co_return beast::error_code{};
+    }
+    template <class Frames>
+    asio::awaitable<beast::error_code> write(const Frames& frames) {
+        for (const auto& f : frames) {
+            const std::string& d = *f.data;
+            const std::size_t len = !d.empty() && d.back() == '\n' ? d.size() - 1 : d.size();
+            auto [ec, n] = co_await ws_.async_write(asio::buffer(d.data(), len), nothrow);
+            if (ec) co_return ec;
+        }
+        co_return beast::error_code{};
+    }
+    tcp::socket& socket() { return ws_.next_layer(); }
+    void cancel() {
+        beast::error_code ec;
+        ws_.next_layer().cancel(ec);
+    }
+    void close() {
+        beast::error_code ec;
+        ws_.next_layer().shutdown(tcp::socket::shutdown_both, ec);
+        ws_.next_layer().close(ec);
+    }
+
+private:
+    beast::websocket::stream<tcp::socket> ws_;
+    http::request req_;
+};
+
+// ---- the session ------------------------------------------------------------------------
+
+template <class Transport>
+class terminal_session final : public session_base,
+                               public std::enable_shared_from_this<terminal_session<Transport>> {
+public:
+    template <class... Args>
+    terminal_session(std::shared_ptr<gateway_shared> g, std::size_t thread, std::string remote,
+                     Args&&... args)
+        : t_(std::forward<Args>(args)...),
+          g_(std::move(g)),
+          thread_(thread),
+          remote_(std::move(remote)),
+          timer_(t_.socket().get_executor()),
+          watchdog_(t_.socket().get_executor()),
+          fsm_(0, 1) {
+        g_->transport_gauge(Transport::name).add(1);
+    }
+    ~terminal_session() override {
+        g_->transport_gauge(Transport::name).sub(1);
+        g_->queue_bytes.sub(static_cast<std::int64_t>(queue_bytes_));
+        if (attached_) g_->hub.detach(terminal_id_, this);
+        g_->connection_closed();
+    }
+
+    asio::any_io_executor executor() override { return t_.socket().get_executor(); }
+
+    void start() {
+        auto self = this->shared_from_this();
+        asio::co_spawn(executor(), run(),
+                       [self](std::exception_ptr e) { log_exception(e, "terminal session"); });
+    }
+
+    // ---- called on the session's executor (posted by the hub or the gateway) ----
+
+    void on_live(std::uint64_t seq, std::shared_ptr<const std::string> frame,
+                 std::int64_t event_ms) override {
+        if (closing_) return;
+        if (seq > live_max_) live_max_ = seq;
+        // Keep what fits; anything not kept is fetched from the stream when its turn comes.
+        if (seq > fsm_.sent() && live_.size() < g_->opts.max_inflight) {
+            live_.emplace(seq, live_event{std::move(frame), event_ms});
+        }
+        wake();
+    }
+
+    void kick(errc code, std::string_view message) override {
+        if (closing_) return;
+        g_->count_disconnect(to_string(code));
+        if (code != errc::replaced && code != errc::idle_timeout) {
+            log::line(log::level::info, "terminal disconnected")
+                .str("terminal_id", terminal_id_)
+                .str("reason", to_string(code))
+                .str("remote", remote_);
+        }
+        push_control(error_frame(code, message, true));
+        closing_ = true;
+        wake();
+    }
+
+    void goaway(std::chrono::milliseconds reconnect_after) override {
+        if (closing_) return;
+        push_control(goaway_frame("shutdown", static_cast<std::uint64_t>(reconnect_after.count())));
+        g_->count_disconnect("shutdown");
+        closing_ = true;
+        wake();
+        // Not yet past the handshake: nothing to finish, stop waiting for hello.
+        if (!welcomed_) t_.cancel();
+    }
+
+    void resync() override {
+        if (closing_ || !welcomed_) return;
+        auto self = this->shared_from_this();
+        asio::co_spawn(
+            executor(),
+            [self]() -> asio::awaitable<void> {
+                const std::string key =
+                    self->g_->store.options().prefix + "{t:" + self->terminal_id_ + "}:seq";
+                auto [ec, r] =
+                    co_await self->g_->store.local().exec(store::redis_command("GET", key));
+                if (ec || r.type != store::redis_reply::kind::string) co_return;
+                const std::uint64_t seq = std::strtoull(r.str.c_str(), nullptr, 10);
+                if (seq > self->live_max_) {
+                    self->live_max_ = seq;
+                    self->wake();
+                }
+            },
+            asio::detached);
+    }
+
+private:
+    struct live_event {
+        std::shared_ptr<const std::string> data;
+        std::int64_t event_ms = 0;
+    };
+    struct out_frame {
+        std::shared_ptr<const std::string> data;
+        std::int64_t event_ms = 0;  // for live events: delivery latency
+    };
+
+    static void log_exception(std::exception_ptr e, std::string_view what) {
+        if (!e) return;
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+            log::line(log::level::error, "coroutine failed")
+                .str("what", what)
+                .str("error", ex.what());
+        }
+    }
+
+    void wake() { timer_.cancel(); }
+
+    void push_control(std::string frame) {
+        auto p = std::make_shared<const std::string>(std::move(frame));
+        queue_bytes_ += p->size();
+        g_->queue_bytes.add(static_cast<std::int64_t>(p->size()));
+        queue_.push_back(out_frame{std::move(p), 0});
+    }
+
+    // Queues an event frame; false when the send queue is over its limits (slow consumer).
+    bool push_event(std::shared_ptr<const std::string> frame, std::int64_t event_ms) {
+        if (queue_.size() >= g_->opts.send_queue_frames ||
+            queue_bytes_ + frame->size() > g_->opts.send_queue_bytes) {
+            return false;
+        }
+        queue_bytes_ += frame->size();
+        g_->queue_bytes.add(static_cast<std::int64_t>(frame->size()));
+        queue_.push_back(out_frame{std::move(frame), event_ms});
+        return true;
+    }
+
+    // Arms the watchdog: if it fires before being cancelled, the transport is cancelled.
+    void arm_watchdog(std::chrono::milliseconds d, errc reason) {
+        watchdog_.expires_after(d);
+        watchdog_.async_wait([w = this->weak_from_this(), reason](beast::error_code ec) {
+            if (ec) return;
+            if (auto s = w.lock()) s->on_watchdog(reason);
+        });
+    }
+    void on_watchdog(errc reason) {
+        if (reason == errc::slow_consumer) {
+            g_->count_disconnect("slow_consumer");
+            g_->slow_consumers.inc();
+            log::line(log::level::warn, "terminal disconnected")
+                .str("terminal_id", terminal_id_)
+                .str("reason", "slow_consumer")
+                .str("detail", "a write took longer than the write timeout")
+                .str("remote", remote_);
+            closing_ = true;
+            dead_ = true;
+            t_.close();
+            return;
+        }
+        // Handshake timeout: tell the terminal, then close.
+        g_->count_handshake("timeout");
+        kick(reason, "no hello within the handshake timeout");
+        t_.cancel();
+    }
+
+    asio::awaitable<void> run() {
+        arm_watchdog(g_->opts.handshake_timeout, errc::handshake_timeout);
+        if (auto ec = co_await t_.handshake(); ec) {
+            watchdog_.cancel();
+            if (!closing_) g_->count_handshake("transport_error");
+            t_.close();
+            co_return;
+        }
+        co_await handshake();
+        watchdog_.cancel();
+        auto self = this->shared_from_this();
+        asio::co_spawn(executor(), sender(),
+                       [self](std::exception_ptr e) { log_exception(e, "terminal sender"); });
+        if (welcomed_) co_await reader();
+    }
+
+    // Reads hello, authenticates, attaches to the hub, reads the terminal's last seq, and
+    // queues the welcome. On failure queues an error frame and sets closing_.
+    asio::awaitable<void> handshake() {
+        std::string frame;
+        bool too_large = false;
+        if (auto ec = co_await t_.read_frame(frame, g_->opts.max_frame_bytes, too_large); ec) {
+            if (too_large) {
+                g_->count_handshake("bad_frame");
+                kick(errc::frame_too_large, "frame larger than max_frame_bytes");
+            }
+            co_return;
+        }
+        if (closing_) co_return;
+        client_frame f;
+        parse_failure err;
+        if (!parse(frame, f, err)) {
+            g_->count_handshake("bad_frame");
+            kick(err.code, err.message);
+            co_return;
+        }
+        if (f.kind != frame_kind::hello) {
+            g_->count_handshake("bad_frame");
+            kick(errc::handshake_required, "the first frame must be hello");
+            co_return;
+        }
+        const std::string ip = remote_.substr(0, remote_.rfind(':'));
+        if (!g_->auth.allowed(ip)) {
+            g_->count_handshake("rate_limited");
+            kick(errc::rate_limited, "too many failed handshakes from this address; retry later");
+            co_return;
+        }
+        if (!verify_token(g_->opts.token_secret.view(), f.hello.terminal_id, f.hello.store_id,
+                          f.hello.token)) {
+            g_->auth.failed(ip);
+            g_->count_handshake("bad_token");
+            log::line(log::level::warn, "terminal handshake rejected")
+                .str("reason", "bad_token")
+                .str("terminal_id", f.hello.terminal_id)
+                .str("remote", remote_);
+            kick(errc::bad_token, "the token does not match terminal_id and store_id");
+            co_return;
+        }
+        terminal_id_ = f.hello.terminal_id;
+        store_id_ = f.hello.store_id;
+        // Attach first, then read last_seq: an event committed in between is either counted
+        // in last_seq or arrives live; none falls between the two.
+        if (auto old = g_->hub.attach(terminal_id_, this->shared_from_this())) {
+            asio::post(old->executor(), [old] {
+                old->kick(errc::replaced, "another connection of this terminal took over");
+            });
+        }
+        attached_ = true;
+        auto& redis = g_->store.local();
+        const std::string tag = g_->store.options().prefix + "{t:" + terminal_id_ + "}";
+        auto [ec, seq_reply] = co_await redis.exec(store::redis_command("GET", tag + ":seq"));
+        if (closing_) co_return;
+        if (ec) {
+            g_->count_handshake("unavailable");
+            kick(errc::unavailable, "the event store is unavailable; retry later");
+            co_return;
+        }
+        const std::uint64_t last_seq =
+            seq_reply.type == store::redis_reply::kind::string ? std::stoull(seq_reply.str) : 0;
+        if (f.hello.resume_from) {
+            const std::uint64_t from = *f.hello.resume_from;
+            bool gap = from > last_seq;
+            if (!gap && from < last_seq) {
+                // Is the first event after `from` still kept?
+                auto [xec, first] = co_await redis.exec(store::redis_command(
+                    "XRANGE", tag + ":events", std::to_string(from + 1) + "-0", "+", "COUNT", "1"));
+                if (closing_) co_return;
+                if (xec) {
+                    g_->count_handshake("unavailable");
+                    kick(errc::unavailable, "the event store is unavailable; retry later");
+                    co_return;
+                }
+                gap = first.elements.empty() || entry_seq(first.elements[0]) != from + 1;
+            }
+            if (gap) {
+                g_->count_handshake("resume_gap");
+                kick(errc::resume_gap,
+                     "events after resume_from are no longer kept: re-sync order status, then "
+                     "reconnect "
+                     "without resume_from");
+                co_return;
+            }
+        }
+        const std::string subs = g_->store.options().prefix + "{s:" + store_id_ + "}:subscribers";
+        (void)co_await redis.exec(
+            store::redis_command(f.hello.subscribe_store ? "SADD" : "SREM", subs, terminal_id_));
+        if (closing_) co_return;
+
+        fsm_ = delivery_fsm(f.hello.resume_from.value_or(last_seq), g_->opts.max_inflight);
+        live_max_ = std::max(live_max_, last_seq);
+        for (auto it = live_.begin(); it != live_.end() && it->first <= fsm_.sent();)
+            it = live_.erase(it);
+        welcome_info w;
+        w.terminal_id = terminal_id_;
+        w.store_id = store_id_;
+        w.last_seq = last_seq;
+        w.resume_from = f.hello.resume_from;
+        w.heartbeat_ms = static_cast<std::uint64_t>(g_->opts.heartbeat.count());
+        w.max_frame_bytes = g_->opts.max_frame_bytes;
+        w.max_inflight = g_->opts.max_inflight;
+        w.subscribe_store = f.hello.subscribe_store;
+        w.node = g_->opts.node_name;
+        push_control(welcome_frame(w));
+        welcomed_ = true;
+        g_->count_handshake("ok");
+        log::line(log::level::debug, "terminal connected")
+            .str("terminal_id", terminal_id_)
+            .str("transport", Transport::name)
+            .str("remote", remote_);
+    }
+
+    static std::uint64_t entry_seq(const store::redis_reply& entry) {
+        // [id, [field, value...]] with id "SEQ-0"
+        if (entry.elements.empty()) return 0;
+        return std::strtoull(entry.elements[0].str.c_str(), nullptr, 10);
+    }
+
+    bool parse(std::string& frame, client_frame& f, parse_failure& err) {
+        frame.reserve(frame.size() + simdjson::SIMDJSON_PADDING);
+        return g_->parser(thread_).parse(
+            simdjson::padded_string_view(frame.data(), frame.size(), frame.capacity()), f, err);
+    }
+
+    asio::awaitable<void> reader() {
+        std::string frame;
+        while (!closing_) {
+            bool too_large = false;
+            if (auto ec = co_await t_.read_frame(frame, g_->opts.max_frame_bytes, too_large); ec) {
+                if (too_large)
+                    kick(errc::frame_too_large, "frame larger than max_frame_bytes");
+                else if (!closing_) {
+                    closing_ = true;
+                    dead_ = true;
+                    g_->count_disconnect("closed_by_peer");
+                    wake();
+                }
+                co_return;
+            }
+            last_rx_ = std::chrono::steady_clock::now();
+            client_frame f;
+            parse_failure err;
+            if (!parse(frame, f, err)) {
+                kick(err.code, err.message);
+                co_return;
+            }
+            switch (f.kind) {
+                case frame_kind::ack:
+                    if (!fsm_.on_ack(f.ack.seq)) {
+                        kick(errc::bad_ack, "ack.seq is beyond the last event sent");
+                        co_return;
+                    }
+                    g_->acks.inc();
+                    wake();
+                    break;
+                case frame_kind::ping:
+                    push_control(pong_frame_for(f.ping.id));
+                    wake();
+                    break;
+                case frame_kind::pong:
+                    break;
+                case frame_kind::hello:
+                    kick(errc::handshake_required, "hello was already received");
+                    co_return;
+                case frame_kind::request:
+                    push_control(error_frame(errc::bad_request,
+                                             "requests are not supported by this server yet", false,
+                                             f.request.id));
+                    wake();
+                    break;
+            }
+        }
+    }
+
+    // Fetches [from, to] from the terminal's stream and queues them in order.
+    // Returns false when the session must stop (gap, slow consumer, store error → retry later).
+    asio::awaitable<bool> fetch(std::uint64_t from, std::uint64_t to) {
+        auto& redis = g_->store.local();
+        const std::string key = g_->store.options().prefix + "{t:" + terminal_id_ + "}:events";
+        const std::uint64_t count = std::min<std::uint64_t>(to - from + 1, 256);
+        auto [ec, r] = co_await redis.exec(
+            store::redis_command("XRANGE", key, std::to_string(from) + "-0",
+                                 std::to_string(to) + "-0", "COUNT", std::to_string(count)));
+        if (closing_) co_return false;
+        if (ec || r.type != store::redis_reply::kind::array) {
+            fetch_error_ = true;  // store unreachable: try again on the next tick
+            co_return true;
+        }
+        fetch_error_ = false;
+        if (r.elements.empty() || entry_seq(r.elements[0]) != fsm_.sent() + 1) {
+            kick(errc::resume_gap,
+                 "events are no longer kept: re-sync order status, then reconnect without "
+                 "resume_from");
+            co_return false;
+        }
+        for (const auto& entry : r.elements) {
+            const std::uint64_t seq = entry_seq(entry);
+            if (seq != fsm_.sent() + 1 || !fsm_.can_send()) break;
+            if (entry.elements.size() < 2 || entry.elements[1].elements.size() < 2) break;
+            auto frame =
+                std::make_shared<const std::string>(event_frame(entry.elements[1].elements[1].str));
+            if (!push_event(std::move(frame), 0)) {
+                slow_consumer("send queue full");
+                co_return false;
+            }
+            fsm_.on_sent(seq);
+            g_->replayed.inc();
+        }
+        co_return true;
+    }
+
+    void slow_consumer(std::string_view why) {
+        g_->slow_consumers.inc();
+        log::line(log::level::warn, "terminal disconnected")
+            .str("terminal_id", terminal_id_)
+            .str("reason", "slow_consumer")
+            .str("detail", why)
+            .str("remote", remote_);
+        kick(errc::slow_consumer, "the terminal does not read fast enough");
+    }
+
+    asio::awaitable<void> sender() {
+        using clock = std::chrono::steady_clock;
+        last_rx_ = clock::now();
+        auto last_tx = clock::now();
+        const auto hb = g_->opts.heartbeat;
+        for (;;) {
+            // 1. Produce: events in seq order, from the live feed or the stream.
+            while (welcomed_ && !closing_ && !fetch_error_ && fsm_.can_send() &&
+                   live_max_ > fsm_.sent()) {
+                const std::uint64_t next = fsm_.sent() + 1;
+                if (auto it = live_.find(next); it != live_.end()) {
+                    if (!push_event(std::move(it->second.data), it->second.event_ms)) {
+                        slow_consumer("send queue full");
+                        break;
+                    }
+                    live_.erase(it);
+                    fsm_.on_sent(next);
+                    continue;
+                }
+                const std::uint64_t to =
+                    live_.empty() ? live_max_ : std::min(live_max_, live_.begin()->first - 1);
+                if (!co_await fetch(next, std::max(to, next))) break;
+            }
+            for (auto it = live_.begin(); it != live_.end() && it->first <= fsm_.sent();)
+                it = live_.erase(it);
+            // 2. Write everything queued in one gathered write.
+            if (!queue_.empty() && !dead_) {
+                std::vector<out_frame> batch;
+                batch.swap(queue_);
+                const std::size_t bytes = queue_bytes_;
+                queue_bytes_ = 0;
+                arm_watchdog(g_->opts.write_timeout, errc::slow_consumer);
+                const auto ec = co_await t_.write(batch);
+                watchdog_.cancel();
+                g_->queue_bytes.sub(static_cast<std::int64_t>(bytes));
+                if (ec) {
+                    closing_ = true;
+                    dead_ = true;
+                    break;
+                }
+                last_tx = clock::now();
+                const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count();
+                for (const auto& f : batch) {
+                    if (f.data->starts_with(R"({"op":"event")")) g_->delivered.inc();
+                    if (f.event_ms > 0)
+                        g_->latency.observe(static_cast<double>(now_ms - f.event_ms) / 1000.0);
+                }
+                continue;
+            }
+            if (closing_ || dead_) break;
+            // 3. Idle: wait for work, a heartbeat, or the peer's silence deadline.
+            const auto now = clock::now();
+            if (now - last_rx_ > 3 * hb) {
+                kick(errc::idle_timeout, "nothing received within 3 heartbeats");
+                continue;
+            }
+            if (welcomed_ && now - last_tx >= hb) {
+                push_control(ping_server_frame());
+                continue;
+            }
+            auto next_tick =
+                std::min(last_tx + hb, last_rx_ + 3 * hb + std::chrono::milliseconds(1));
+            if (fetch_error_) {
+                next_tick = std::min(next_tick, now + std::chrono::milliseconds(500));
+                fetch_error_ = false;  // retry after the pause
+            }
+            timer_.expires_at(next_tick);
+            (void)co_await timer_.async_wait(nothrow);
+        }
+        // Closing: the error/goaway frame (if any) is written; now end the connection.
+        t_.close();
+    }
+
+    Transport t_;
+    std::shared_ptr<gateway_shared> g_;
+    std::size_t thread_;
+    std::string remote_;
+    asio::steady_timer timer_;     // the sender's sleep; cancelled to wake it
+    asio::steady_timer watchdog_;  // handshake and write deadlines
+    delivery_fsm fsm_;
+    std::string terminal_id_, store_id_;
+    std::map<std::uint64_t, live_event> live_;  // live events not yet sent, bounded by max_inflight
+    std::uint64_t live_max_ = 0;                // newest seq known to exist
+    std::vector<out_frame> queue_;
+    std::size_t queue_bytes_ = 0;
+    std::chrono::steady_clock::time_point last_rx_ = std::chrono::steady_clock::now();
+    bool welcomed_ = false;
+    bool closing_ = false;
+    bool dead_ = false;  // the transport is unusable: do not write
+    bool attached_ = false;
+    bool fetch_error_ = false;
+};
+
+}  // namespace posrelay::fanout::detail

@@ -1,0 +1,116 @@
+// State shared by every terminal connection of a node: options, metrics, the hub (which
+// connection serves which terminal), the failed-handshake limiter and per-thread parsers.
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "posrelay/fanout/gateway.hpp"
+#include "posrelay/fanout/protocol.hpp"
+
+namespace posrelay::fanout::detail {
+
+// What the hub and the gateway can ask of a connection; always on its executor.
+class session_base {
+public:
+    virtual ~session_base() = default;
+    virtual boost::asio::any_io_executor executor() = 0;
+    virtual void on_live(std::uint64_t seq, std::shared_ptr<const std::string> frame,
+                         std::int64_t event_ms) = 0;
+    virtual void kick(errc code, std::string_view message) = 0;
+    virtual void goaway(std::chrono::milliseconds reconnect_after) = 0;
+    // The live feed may have missed events (it lost Redis): re-read the terminal's last seq.
+    virtual void resync() = 0;
+};
+
+// terminal_id → the connection serving it on this node. Thread-safe.
+class session_hub {
+public:
+    // Registers `s` for `terminal_id`; returns the connection it replaces, if any.
+    std::shared_ptr<session_base> attach(const std::string& terminal_id,
+                                         std::shared_ptr<session_base> s);
+    // Removes the entry if it still points at `s`.
+    void detach(const std::string& terminal_id, const session_base* s);
+    // Posts an event to the terminal's connection, if it is on this node.
+    void dispatch(const std::string& terminal_id, std::uint64_t seq,
+                  std::shared_ptr<const std::string> frame, std::int64_t event_ms);
+    // Every connection (for shutdown).
+    [[nodiscard]] std::vector<std::shared_ptr<session_base>> all() const;
+
+private:
+    mutable std::mutex mutex_;
+    std::unordered_map<std::string, std::weak_ptr<session_base>> sessions_;
+};
+
+// Failed handshakes per source address: at most N a minute, then refused until the window
+// ends. Bounded memory: expired entries are pruned when the table grows. Thread-safe.
+class auth_limiter {
+public:
+    explicit auth_limiter(std::size_t per_minute) : per_minute_(per_minute) {}
+    [[nodiscard]] bool allowed(const std::string& address);
+    void failed(const std::string& address);
+
+private:
+    struct entry {
+        std::size_t failures = 0;
+        std::chrono::steady_clock::time_point window_start;
+    };
+    std::mutex mutex_;
+    std::unordered_map<std::string, entry> table_;
+    std::size_t per_minute_;
+};
+
+struct gateway_shared {
+    gateway_shared(gateway_options o, store::redis_store& s, metrics::registry& reg,
+                   std::size_t threads);
+
+    metrics::gauge& transport_gauge(std::string_view transport);
+    void count_handshake(std::string_view outcome);
+    void count_disconnect(std::string_view reason);
+    [[nodiscard]] frame_parser& parser(std::size_t thread) { return *parsers_[thread]; }
+
+    void connection_opened() { connections.fetch_add(1); }
+    void connection_closed();
+
+    gateway_options opts;
+    store::redis_store& store;
+    metrics::registry& registry;
+    session_hub hub;
+    auth_limiter auth;
+    std::atomic<std::size_t> connections{0};
+    std::atomic<bool> stopping{false};
+    std::mutex drained_mutex;
+    std::function<void()> drained;
+
+    metrics::gauge& tcp_connections;
+    metrics::gauge& tls_connections;
+    metrics::gauge& ws_connections;
+    metrics::gauge& queue_bytes;
+    metrics::counter& delivered;
+    metrics::counter& replayed;
+    metrics::counter& acks;
+    metrics::counter& slow_consumers;
+    metrics::counter& rejected_connections;
+    metrics::counter& feed_events;
+    metrics::histogram& latency;
+
+private:
+    metrics::counter& labelled(std::vector<std::pair<std::string, metrics::counter*>>& table,
+                               const char* name, const char* help, const char* label,
+                               std::string_view value);
+    std::mutex counters_mutex_;
+    std::vector<std::pair<std::string, metrics::counter*>> handshakes_;
+    std::vector<std::pair<std::string, metrics::counter*>> disconnects_;
+    std::vector<std::unique_ptr<frame_parser>> parsers_;
+};
+
+}  // namespace posrelay::fanout::detail
