@@ -5,9 +5,11 @@
 #include <cstdio>
 #include <exception>
 #include <iostream>
+#include <string_view>
 
 #include "posrelay/app.hpp"
 #include "posrelay/config.hpp"
+#include "posrelay/fanout/token_command.hpp"
 #include "posrelay/log.hpp"
 
 extern char** environ;
@@ -25,6 +27,10 @@ void raise_fd_limit() {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // A subcommand that needs no configuration: mint a terminal token.
+    if (argc >= 2 && std::string_view{argv[1]} == "token") {
+        return posrelay::fanout::run_token_command(argc, argv, environ);
+    }
     posrelay::cli_result cli;
     try {
         cli = posrelay::load_config(argc, argv, environ);
