@@ -1,0 +1,137 @@
+// The client side of the terminal protocol v1 (proto-docs/terminal-protocol.md): frames a
+// terminal sends, parsing of the frames posrelay sends, token minting, and what to do when
+// a connection ends. Pure code, no I/O: shared by posrelay-terminal, the load tool and tests.
+#pragma once
+
+#include <boost/system/error_code.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace posrelay::tools {
+
+inline constexpr int terminal_protocol_version = 1;
+inline constexpr std::size_t default_max_frame_bytes = 16384;
+inline constexpr std::chrono::milliseconds default_heartbeat{15'000};
+inline constexpr std::string_view default_ws_path = "/v1/terminal";
+
+// How frames travel: newline-delimited JSON over TCP or TLS, or WebSocket text messages.
+enum class transport : std::uint8_t { tcp, tls, ws, wss };
+[[nodiscard]] std::optional<transport> parse_transport(std::string_view s) noexcept;
+[[nodiscard]] std::string_view to_string(transport t) noexcept;
+[[nodiscard]] constexpr bool uses_tls(transport t) noexcept {
+    return t == transport::tls || t == transport::wss;
+}
+[[nodiscard]] constexpr bool uses_websocket(transport t) noexcept {
+    return t == transport::ws || t == transport::wss;
+}
+
+// ---- client → server (each without the trailing '\n') --------------------------------
+
+struct hello_params {
+    std::string terminal_id;
+    std::string store_id;
+    std::string token;  // a secret: never logged
+    std::optional<std::uint64_t> resume_from;
+    bool subscribe_store = false;
+};
+[[nodiscard]] std::string hello_json(const hello_params& h);
+[[nodiscard]] std::string ack_json(std::uint64_t seq);
+[[nodiscard]] std::string ping_json(std::string_view id);
+[[nodiscard]] std::string pong_json();
+
+// ---- server → client ------------------------------------------------------------------
+
+enum class server_op : std::uint8_t { welcome, event, error, ping, pong, goaway, other };
+
+struct welcome_info {
+    std::string terminal_id;
+    std::string store_id;
+    std::uint64_t last_seq = 0;
+    std::optional<std::uint64_t> resume_from;
+    std::chrono::milliseconds heartbeat = default_heartbeat;
+    std::size_t max_frame_bytes = default_max_frame_bytes;
+    std::uint64_t max_inflight = 0;  // 0: not announced
+    bool subscribe_store = false;
+    std::string node;
+};
+struct event_info {
+    std::uint64_t seq = 0;
+    std::optional<std::int64_t> event_time_ms;  // wall clock, ms since the epoch
+    std::string order_id;
+    std::string transaction_status;
+    std::string terminal_id;
+    std::string store_id;
+};
+struct error_info {
+    std::string code;
+    std::string message;
+    bool fatal = false;
+    std::string id;  // the request id for answers to requests; "" otherwise
+};
+struct goaway_info {
+    std::string reason;
+    std::chrono::milliseconds reconnect_after{0};
+};
+
+struct server_frame {
+    server_op op = server_op::other;
+    std::string op_name;  // as received (for `other`: an answer to a request, a newer op)
+    std::string id;       // "id" when present (pong, answers)
+    welcome_info welcome;
+    event_info event;
+    error_info error;
+    goaway_info goaway;
+};
+
+// Parses one frame (without '\n'). Unknown fields are ignored; unknown ops parse as
+// server_op::other. Returns false with a reason when the frame is not a JSON object with a
+// string "op", or when a known op lacks a required field or has one of the wrong type.
+[[nodiscard]] bool parse_server_frame(std::string_view text, server_frame& out, std::string& error);
+
+// ---- tokens ---------------------------------------------------------------------------
+
+// "v1." + lowercase hex HMAC-SHA256(secret, "posrelay-terminal-v1\n" + terminal_id + "\n" +
+// store_id): what `posrelay token T S` prints. Throws std::runtime_error if OpenSSL fails.
+[[nodiscard]] std::string mint_token(std::string_view secret, std::string_view terminal_id,
+                                     std::string_view store_id);
+
+// ---- how a connection ended, and what to do next --------------------------------------
+
+struct outcome {
+    enum class kind : std::uint8_t {
+        closed,             // close()/abort() was called
+        connect_failed,     // DNS, TCP connect, TLS or WebSocket handshake failed
+        handshake_failed,   // hello written, but no welcome (timeout, EOF, bad frame)
+        connection_lost,    // read/write error or EOF after the welcome
+        heartbeat_timeout,  // nothing heard for 3 × heartbeat_ms
+        write_timeout,      // a write did not complete within the write timeout
+        protocol_error,     // the server sent something we cannot parse or did not expect
+        server_error,       // an error frame with fatal:true (see `error`)
+        goaway,             // the server asked us to reconnect later (see `goaway`)
+    };
+    kind what = kind::closed;
+    bool welcomed = false;  // the connection got as far as the welcome
+    boost::system::error_code ec;
+    std::string detail;  // human-readable; never contains the token
+    error_info error;
+    goaway_info goaway;
+};
+[[nodiscard]] std::string_view to_string(outcome::kind k) noexcept;
+
+enum class next_step : std::uint8_t {
+    stop,             // we closed it ourselves
+    reconnect,        // transient: reconnect after a backoff delay
+    reconnect_after,  // goaway: reconnect after goaway.reconnect_after (plus jitter)
+    resync,           // resume_gap: forget the resume point, reconnect without resume_from
+    give_up,          // permanent (bad_token, unsupported_version, ...): retrying cannot help
+};
+[[nodiscard]] next_step classify(const outcome& o) noexcept;
+// Error codes after which reconnecting (with backoff) may succeed; other fatal codes are
+// permanent. resume_gap is handled separately (resync).
+[[nodiscard]] bool is_retryable_error_code(std::string_view code) noexcept;
+
+}  // namespace posrelay::tools

@@ -1,0 +1,567 @@
+// Tests of the pure parts of the terminal client tools: the state file (read, atomic
+// replace, foreign files refused), backoff bounds, the reconnect policy, frame building and
+// parsing, token minting, and posrelay-terminal's command line (tokens never from argv).
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "tools/terminal_frames.hpp"
+#include "tools/terminal_options.hpp"
+#include "tools/terminal_state.hpp"
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+namespace tools = posrelay::tools;
+
+namespace {
+
+class temp_dir {
+public:
+    temp_dir() {
+        std::string tmpl = (fs::temp_directory_path() / "posrelay-terminal-XXXXXX").string();
+        path_ = ::mkdtemp(tmpl.data()) ? fs::path(tmpl) : fs::path();
+    }
+    ~temp_dir() {
+        std::error_code ec;
+        fs::remove_all(path_, ec);
+    }
+    temp_dir(const temp_dir&) = delete;
+    temp_dir& operator=(const temp_dir&) = delete;
+    [[nodiscard]] std::string file(const std::string& name) const {
+        return (path_ / name).string();
+    }
+    [[nodiscard]] std::vector<std::string> entries() const {
+        std::vector<std::string> out;
+        for (const auto& e : fs::directory_iterator(path_))
+            out.push_back(e.path().filename().string());
+        return out;
+    }
+
+private:
+    fs::path path_;
+};
+
+void write_file(const std::string& path, const std::string& text) {
+    std::ofstream(path, std::ios::binary) << text;
+}
+
+std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+}  // namespace
+
+// ---- state file -------------------------------------------------------------------------
+
+TEST(TerminalStateFile, MissingFileMeansNoResumePoint) {
+    temp_dir dir;
+    EXPECT_EQ(tools::read_state_file(dir.file("absent.json"), "T1", "S1"), std::nullopt);
+}
+
+TEST(TerminalStateFile, WriteThenReadRoundTrips) {
+    temp_dir dir;
+    const auto path = dir.file("state.json");
+    tools::write_state_file(path, {"T1", "S1", 41});
+    EXPECT_EQ(read_file(path),
+              "{\"v\":1,\"terminal_id\":\"T1\",\"store_id\":\"S1\",\"last_seq\":41}\n");
+    EXPECT_EQ(tools::read_state_file(path, "T1", "S1"), 41u);
+}
+
+TEST(TerminalStateFile, ReplaceIsAtomicAndLeavesNoTemporaryFiles) {
+    temp_dir dir;
+    const auto path = dir.file("state.json");
+    for (std::uint64_t seq = 1; seq <= 50; ++seq) {
+        tools::write_state_file(path, {"T1", "S1", seq});
+        // A reader between two writes sees a complete file with the latest seq.
+        ASSERT_EQ(tools::read_state_file(path, "T1", "S1"), seq);
+    }
+    EXPECT_EQ(dir.entries(), std::vector<std::string>{"state.json"});
+}
+
+TEST(TerminalStateFile, ReplacesTheFileInsteadOfRewritingIt) {
+    temp_dir dir;
+    const auto path = dir.file("state.json");
+    tools::write_state_file(path, {"T1", "S1", 1});
+    struct stat before {};
+    ASSERT_EQ(::stat(path.c_str(), &before), 0);
+    // A hard link to the old file keeps the old contents: the new state is a new inode.
+    const auto link = dir.file("old.json");
+    ASSERT_EQ(::link(path.c_str(), link.c_str()), 0);
+    tools::write_state_file(path, {"T1", "S1", 2});
+    struct stat after {};
+    ASSERT_EQ(::stat(path.c_str(), &after), 0);
+    EXPECT_NE(before.st_ino, after.st_ino);
+    EXPECT_EQ(tools::read_state_file(link, "T1", "S1"), 1u);
+    EXPECT_EQ(tools::read_state_file(path, "T1", "S1"), 2u);
+}
+
+TEST(TerminalStateFile, FailedWriteKeepsTheOldFile) {
+    temp_dir dir;
+    const auto path = dir.file("state.json");
+    tools::write_state_file(path, {"T1", "S1", 7});
+    EXPECT_THROW(tools::write_state_file(dir.file("no-such-dir/state.json"), {"T1", "S1", 8}),
+                 tools::state_error);
+    EXPECT_EQ(tools::read_state_file(path, "T1", "S1"), 7u);
+    EXPECT_EQ(dir.entries(), std::vector<std::string>{"state.json"});
+}
+
+TEST(TerminalStateFile, AcceptsABareNumber) {
+    temp_dir dir;
+    const auto path = dir.file("state");
+    write_file(path, "41\n");
+    EXPECT_EQ(tools::read_state_file(path, "T1", "S1"), 41u);
+}
+
+TEST(TerminalStateFile, RefusesMalformedFiles) {
+    temp_dir dir;
+    const auto path = dir.file("state");
+    for (const char* text :
+         {"", "garbage", "41x", "-1", "{\"last_seq\":-3}", "{\"last_seq\":\"4\"}",
+          "{\"terminal_id\":\"T1\"}", "[1]", "{\"last_seq\":1,\"store_id\":5}"}) {
+        write_file(path, text);
+        EXPECT_THROW((void)tools::read_state_file(path, "T1", "S1"), tools::state_error) << text;
+    }
+}
+
+TEST(TerminalStateFile, RefusesAnotherTerminalsFile) {
+    temp_dir dir;
+    const auto path = dir.file("state.json");
+    tools::write_state_file(path, {"T1", "S1", 5});
+    try {
+        (void)tools::read_state_file(path, "T2", "S1");
+        FAIL() << "no error";
+    } catch (const tools::state_error& e) {
+        EXPECT_NE(std::string(e.what()).find("terminal T1"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW((void)tools::read_state_file(path, "T1", "S9"), tools::state_error);
+}
+
+TEST(TerminalStateFile, RemoveToleratesAMissingFile) {
+    temp_dir dir;
+    const auto path = dir.file("state.json");
+    tools::write_state_file(path, {"T1", "S1", 5});
+    tools::remove_state_file(path);
+    EXPECT_EQ(tools::read_state_file(path, "T1", "S1"), std::nullopt);
+    EXPECT_NO_THROW(tools::remove_state_file(path));
+}
+
+// ---- backoff ----------------------------------------------------------------------------
+
+TEST(TerminalBackoff, DoublesUpToTheCapWithJitterInTheUpperHalf) {
+    tools::backoff b(250ms, 30s);
+    std::chrono::milliseconds expected_ceiling = 250ms;
+    for (int i = 0; i < 20; ++i) {
+        EXPECT_EQ(b.ceiling(b.attempts()), expected_ceiling);
+        tools::backoff lo = b;
+        tools::backoff hi = b;
+        const auto low = lo.next(0);
+        const auto high = hi.next(~std::uint64_t{0});
+        EXPECT_GE(low, expected_ceiling / 2);
+        EXPECT_LE(high, expected_ceiling);
+        for (std::uint64_t r : {1ULL, 12345ULL, 987654321ULL, 0xdeadbeefcafeULL}) {
+            tools::backoff copy = b;
+            const auto d = copy.next(r);
+            EXPECT_GE(d, expected_ceiling / 2);
+            EXPECT_LE(d, expected_ceiling);
+        }
+        (void)b.next(static_cast<std::uint64_t>(i) * 7919);
+        expected_ceiling = std::min<std::chrono::milliseconds>(expected_ceiling * 2, 30s);
+    }
+    EXPECT_EQ(b.ceiling(1000), 30s);
+}
+
+TEST(TerminalBackoff, ResetStartsOver) {
+    tools::backoff b(100ms, 5s);
+    for (int i = 0; i < 10; ++i)
+        (void)b.next(42);
+    EXPECT_EQ(b.ceiling(b.attempts()), 5s);
+    b.reset();
+    EXPECT_EQ(b.attempts(), 0u);
+    EXPECT_LE(b.next(~std::uint64_t{0}), 100ms);
+}
+
+TEST(TerminalBackoff, DegenerateBoundsStayPositive) {
+    tools::backoff b(0ms, 0ms);
+    for (int i = 0; i < 5; ++i) {
+        const auto d = b.next(~std::uint64_t{0});
+        EXPECT_GE(d, 0ms);
+        EXPECT_LE(d, 1ms);
+    }
+}
+
+TEST(TerminalBackoff, GoawayDelayIsTheServersPlusUpToHalf) {
+    EXPECT_EQ(tools::goaway_delay(500ms, 0), 500ms);
+    EXPECT_LE(tools::goaway_delay(500ms, ~std::uint64_t{0}), 750ms);
+    EXPECT_GE(tools::goaway_delay(500ms, ~std::uint64_t{0}), 500ms);
+    EXPECT_EQ(tools::goaway_delay(0ms, 12345), 0ms);
+    EXPECT_EQ(tools::goaway_delay(-5ms, 12345), 0ms);
+}
+
+// ---- reconnect policy -------------------------------------------------------------------
+
+TEST(TerminalOutcome, ClassifiesEachWayAConnectionEnds) {
+    using k = tools::outcome::kind;
+    auto with_error = [](std::string code) {
+        tools::outcome o;
+        o.what = k::server_error;
+        o.error.code = std::move(code);
+        o.error.fatal = true;
+        return tools::classify(o);
+    };
+    EXPECT_EQ(with_error("bad_token"), tools::next_step::give_up);
+    EXPECT_EQ(with_error("unsupported_version"), tools::next_step::give_up);
+    EXPECT_EQ(with_error("replaced"), tools::next_step::give_up);
+    EXPECT_EQ(with_error("bad_ack"), tools::next_step::give_up);
+    EXPECT_EQ(with_error("some_future_code"), tools::next_step::give_up);
+    EXPECT_EQ(with_error("resume_gap"), tools::next_step::resync);
+    for (const char* c : {"rate_limited", "too_many_connections", "slow_consumer", "idle_timeout",
+                          "handshake_timeout", "unavailable", "internal_error"}) {
+        EXPECT_EQ(with_error(c), tools::next_step::reconnect) << c;
+    }
+    tools::outcome o;
+    EXPECT_EQ(tools::classify(o), tools::next_step::stop);  // closed by us
+    o.what = k::goaway;
+    EXPECT_EQ(tools::classify(o), tools::next_step::reconnect_after);
+    for (auto kind : {k::connect_failed, k::handshake_failed, k::connection_lost,
+                      k::heartbeat_timeout, k::write_timeout, k::protocol_error}) {
+        o.what = kind;
+        EXPECT_EQ(tools::classify(o), tools::next_step::reconnect) << tools::to_string(kind);
+    }
+}
+
+// ---- frames -----------------------------------------------------------------------------
+
+TEST(TerminalFrames, BuildsClientFrames) {
+    tools::hello_params h{"T1", "S1", "v1.abc", std::nullopt, false};
+    EXPECT_EQ(tools::hello_json(h),
+              R"({"op":"hello","v":1,"terminal_id":"T1","store_id":"S1","token":"v1.abc"})");
+    h.resume_from = 41;
+    h.subscribe_store = true;
+    EXPECT_EQ(tools::hello_json(h),
+              R"({"op":"hello","v":1,"terminal_id":"T1","store_id":"S1","token":"v1.abc",)"
+              R"("resume_from":41,"subscribe":["store"]})");
+    h.terminal_id = "a\"b";
+    EXPECT_NE(tools::hello_json(h).find(R"("terminal_id":"a\"b")"), std::string::npos);
+    EXPECT_EQ(tools::ack_json(42), R"({"op":"ack","seq":42})");
+    EXPECT_EQ(tools::ping_json("x"), R"({"op":"ping","id":"x"})");
+    EXPECT_EQ(tools::pong_json(), R"({"op":"pong"})");
+}
+
+TEST(TerminalFrames, ParsesWelcome) {
+    tools::server_frame f;
+    std::string err;
+    ASSERT_TRUE(tools::parse_server_frame(
+        R"({"op":"welcome","v":1,"terminal_id":"T1","store_id":"S1","last_seq":57,)"
+        R"("resume_from":41,"heartbeat_ms":15000,"max_frame_bytes":16384,"max_inflight":1000,)"
+        R"("subscribe":["store"],"node":"n1"})",
+        f, err))
+        << err;
+    EXPECT_EQ(f.op, tools::server_op::welcome);
+    EXPECT_EQ(f.welcome.terminal_id, "T1");
+    EXPECT_EQ(f.welcome.last_seq, 57u);
+    EXPECT_EQ(f.welcome.resume_from, 41u);
+    EXPECT_EQ(f.welcome.heartbeat, 15000ms);
+    EXPECT_EQ(f.welcome.max_frame_bytes, 16384u);
+    EXPECT_EQ(f.welcome.max_inflight, 1000u);
+    EXPECT_TRUE(f.welcome.subscribe_store);
+    EXPECT_EQ(f.welcome.node, "n1");
+
+    ASSERT_TRUE(tools::parse_server_frame(
+        R"({"op":"welcome","last_seq":0,"resume_from":null,"subscribe":[]})", f, err));
+    EXPECT_EQ(f.welcome.resume_from, std::nullopt);
+    EXPECT_EQ(f.welcome.heartbeat, tools::default_heartbeat);
+    EXPECT_FALSE(f.welcome.subscribe_store);
+
+    EXPECT_FALSE(tools::parse_server_frame(R"({"op":"welcome"})", f, err));
+    EXPECT_FALSE(tools::parse_server_frame(R"({"op":"welcome","last_seq":"5"})", f, err));
+}
+
+TEST(TerminalFrames, ParsesEvent) {
+    tools::server_frame f;
+    std::string err;
+    ASSERT_TRUE(tools::parse_server_frame(
+        R"({"op":"event","seq":42,"order_id":"A1","transaction_status":"settlement",)"
+        R"("fraud_status":"accept","gross_amount":"10000.00","transaction_id":"x",)"
+        R"("source":"notification","event_time_ms":1795498439577,"paid":true,)"
+        R"("terminal_id":"T1","store_id":"S1","future_field":{"a":[1,2]}})",
+        f, err))
+        << err;
+    EXPECT_EQ(f.op, tools::server_op::event);
+    EXPECT_EQ(f.event.seq, 42u);
+    EXPECT_EQ(f.event.event_time_ms, 1795498439577);
+    EXPECT_EQ(f.event.order_id, "A1");
+    EXPECT_EQ(f.event.transaction_status, "settlement");
+    EXPECT_EQ(f.event.terminal_id, "T1");
+
+    EXPECT_FALSE(tools::parse_server_frame(R"({"op":"event","order_id":"A1"})", f, err));
+    EXPECT_FALSE(tools::parse_server_frame(R"({"op":"event","seq":0})", f, err));
+    EXPECT_FALSE(tools::parse_server_frame(R"({"op":"event","seq":-1})", f, err));
+    EXPECT_FALSE(tools::parse_server_frame(R"({"op":"event","seq":1.5})", f, err));
+    EXPECT_FALSE(tools::parse_server_frame(R"({"op":"event","seq":3,"order_id":7})", f, err));
+}
+
+TEST(TerminalFrames, ParsesErrorGoawayPingPongAndOthers) {
+    tools::server_frame f;
+    std::string err;
+    ASSERT_TRUE(tools::parse_server_frame(
+        R"({"op":"error","code":"bad_token","message":"no","fatal":true})", f, err));
+    EXPECT_EQ(f.op, tools::server_op::error);
+    EXPECT_EQ(f.error.code, "bad_token");
+    EXPECT_TRUE(f.error.fatal);
+    ASSERT_TRUE(tools::parse_server_frame(
+        R"({"op":"error","code":"bad_request","message":"amount","fatal":false,"id":"r1"})", f,
+        err));
+    EXPECT_FALSE(f.error.fatal);
+    EXPECT_EQ(f.error.id, "r1");
+    EXPECT_FALSE(tools::parse_server_frame(R"({"op":"error","message":"x"})", f, err));
+
+    ASSERT_TRUE(tools::parse_server_frame(
+        R"({"op":"goaway","reason":"shutdown","reconnect_after_ms":500})", f, err));
+    EXPECT_EQ(f.op, tools::server_op::goaway);
+    EXPECT_EQ(f.goaway.reason, "shutdown");
+    EXPECT_EQ(f.goaway.reconnect_after, 500ms);
+
+    ASSERT_TRUE(tools::parse_server_frame(R"({"op":"ping"})", f, err));
+    EXPECT_EQ(f.op, tools::server_op::ping);
+    ASSERT_TRUE(tools::parse_server_frame(R"({"op":"pong","id":"c1"})", f, err));
+    EXPECT_EQ(f.op, tools::server_op::pong);
+    EXPECT_EQ(f.id, "c1");
+    ASSERT_TRUE(tools::parse_server_frame(R"({"op":"charge_result","id":"r1"})", f, err));
+    EXPECT_EQ(f.op, tools::server_op::other);
+    EXPECT_EQ(f.op_name, "charge_result");
+
+    for (const char* bad : {"", "nope", "[1]", "{}", R"({"op":5})", R"({"op":"pong","id":3})",
+                            "{\"op\":\"ping\"", R"({"op":"ping"} trailing)"}) {
+        EXPECT_FALSE(tools::parse_server_frame(bad, f, err)) << bad;
+        EXPECT_FALSE(err.empty());
+    }
+}
+
+TEST(TerminalFrames, MintsTheDocumentedToken) {
+    // HMAC-SHA256("s3cret", "posrelay-terminal-v1\nT1\nS1"), computed independently
+    // (Python's hmac module).
+    EXPECT_EQ(tools::mint_token("s3cret", "T1", "S1"),
+              "v1.b5348a58a84fa0f922291684432cab74bde7fe3d6a5d3ac8bc8cc3982f10ac7a");
+    EXPECT_NE(tools::mint_token("s3cret", "T1", "S2"), tools::mint_token("s3cret", "T1", "S1"));
+    // An empty secret is a valid (if useless) HMAC key.
+    EXPECT_EQ(tools::mint_token("", "T1", "S1").size(), 3u + 64u);
+}
+
+// ---- command line -----------------------------------------------------------------------
+
+namespace {
+
+tools::terminal_cli parse(std::vector<std::string> args) {
+    args.insert(args.begin(), "posrelay-terminal");
+    std::vector<const char*> argv;
+    for (const auto& a : args)
+        argv.push_back(a.c_str());
+    argv.push_back(nullptr);
+    return tools::parse_terminal_cli(static_cast<int>(args.size()), argv.data());
+}
+
+std::string usage_error_of(std::vector<std::string> args) {
+    try {
+        (void)parse(std::move(args));
+    } catch (const tools::usage_error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+const std::vector<std::string> base_args = {"--terminal", "T1", "--store", "S1"};
+
+std::vector<std::string> with_base(std::vector<std::string> extra) {
+    auto args = base_args;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+}
+
+}  // namespace
+
+TEST(TerminalCli, HelpWorksWithoutAnythingElse) {
+    auto cli = parse({"--help"});
+    EXPECT_EQ(cli.what, tools::terminal_cli::action::help);
+    for (const char* opt : {"--connect",
+                            "--transport",
+                            "--tls-ca",
+                            "--tls-cert",
+                            "--tls-key",
+                            "--tls-insecure",
+                            "--sni",
+                            "--terminal",
+                            "--store",
+                            "--token-file",
+                            "--subscribe-store",
+                            "--state-file",
+                            "--ack-every",
+                            "--no-ack",
+                            "--no-read-after-welcome",
+                            "--once",
+                            "--exit-after-events",
+                            "--timeout",
+                            "POSRELAY_TERMINAL_TOKEN",
+                            "listen"}) {
+        EXPECT_NE(cli.help_text.find(opt), std::string::npos) << opt;
+    }
+}
+
+TEST(TerminalCli, Defaults) {
+    auto cli = parse(with_base({"listen"}));
+    EXPECT_EQ(cli.what, tools::terminal_cli::action::listen);
+    EXPECT_EQ(cli.connect.host, "127.0.0.1");
+    EXPECT_EQ(cli.connect.port, 7070);
+    EXPECT_EQ(cli.kind, tools::transport::tcp);
+    EXPECT_EQ(cli.ws_path, "/v1/terminal");
+    EXPECT_EQ(cli.ack_every, 1u);
+    EXPECT_FALSE(cli.no_ack);
+    EXPECT_TRUE(cli.read_after_welcome);
+    EXPECT_FALSE(cli.once);
+    EXPECT_EQ(cli.exit_after_events, std::nullopt);
+    EXPECT_EQ(cli.timeout, std::nullopt);
+    EXPECT_EQ(cli.resume_from, std::nullopt);
+}
+
+TEST(TerminalCli, ParsesEveryOption) {
+    auto cli = parse(with_base({"--connect",
+                                "[::1]:9443",
+                                "--transport",
+                                "wss",
+                                "--ws-path",
+                                "/x",
+                                "--tls-ca",
+                                "ca.pem",
+                                "--tls-cert",
+                                "c.pem",
+                                "--tls-key",
+                                "k.pem",
+                                "--tls-insecure",
+                                "--sni",
+                                "relay.example",
+                                "--token-file",
+                                "tok",
+                                "--subscribe-store",
+                                "--state-file",
+                                "st.json",
+                                "--resume-from",
+                                "41",
+                                "--ack-every",
+                                "5",
+                                "--no-ack",
+                                "--no-read-after-welcome",
+                                "--once",
+                                "--exit-after-events",
+                                "3",
+                                "--timeout",
+                                "1.5",
+                                "--connect-timeout",
+                                "2s",
+                                "--write-timeout",
+                                "3s",
+                                "--backoff-min",
+                                "10ms",
+                                "--backoff-max",
+                                "1m",
+                                "--log-level",
+                                "debug",
+                                "listen"}));
+    EXPECT_EQ(cli.connect.host, "::1");
+    EXPECT_EQ(cli.connect.port, 9443);
+    EXPECT_EQ(cli.kind, tools::transport::wss);
+    EXPECT_EQ(cli.ws_path, "/x");
+    EXPECT_EQ(cli.tls_ca, "ca.pem");
+    EXPECT_EQ(cli.tls_cert, "c.pem");
+    EXPECT_EQ(cli.tls_key, "k.pem");
+    EXPECT_TRUE(cli.tls_insecure);
+    EXPECT_EQ(cli.sni, "relay.example");
+    EXPECT_EQ(cli.token_file, "tok");
+    EXPECT_TRUE(cli.subscribe_store);
+    EXPECT_EQ(cli.state_file, "st.json");
+    EXPECT_EQ(cli.resume_from, 41u);
+    EXPECT_EQ(cli.ack_every, 5u);
+    EXPECT_TRUE(cli.no_ack);
+    EXPECT_FALSE(cli.read_after_welcome);
+    EXPECT_TRUE(cli.once);
+    EXPECT_EQ(cli.exit_after_events, 3u);
+    EXPECT_EQ(cli.timeout, 1500ms);
+    EXPECT_EQ(cli.connect_timeout, 2s);
+    EXPECT_EQ(cli.write_timeout, 3s);
+    EXPECT_EQ(cli.backoff_min, 10ms);
+    EXPECT_EQ(cli.backoff_max, 60s);
+    EXPECT_EQ(cli.log_level, posrelay::log::level::debug);
+}
+
+TEST(TerminalCli, RefusesATokenOnTheCommandLineWithoutEchoingIt) {
+    for (auto args : {with_base({"--token", "v1.deadbeef", "listen"}),
+                      with_base({"--token=v1.deadbeef", "listen"}), with_base({"v1.deadbeef"}),
+                      with_base({"listen", "v1.deadbeef"})}) {
+        auto msg = usage_error_of(args);
+        EXPECT_FALSE(msg.empty());
+        EXPECT_EQ(msg.find("deadbeef"), std::string::npos) << msg;
+    }
+}
+
+TEST(TerminalCli, ValidationErrorsNameTheOption) {
+    EXPECT_NE(usage_error_of({"listen"}).find("--terminal"), std::string::npos);
+    EXPECT_NE(usage_error_of({"--terminal", "T1", "listen"}).find("--store"), std::string::npos);
+    EXPECT_NE(usage_error_of(base_args).find("listen"), std::string::npos);
+    EXPECT_NE(usage_error_of(with_base({"stop"})).find("stop"), std::string::npos);
+    EXPECT_NE(usage_error_of(with_base({"--transport", "udp", "listen"})).find("--transport"),
+              std::string::npos);
+    EXPECT_NE(usage_error_of(with_base({"--tls-ca", "x", "listen"})).find("tls"),
+              std::string::npos);
+    EXPECT_NE(usage_error_of(with_base({"--transport", "tls", "--tls-cert", "c", "listen"}))
+                  .find("--tls-key"),
+              std::string::npos);
+    EXPECT_NE(usage_error_of(with_base({"--ack-every", "0", "listen"})).find("--ack-every"),
+              std::string::npos);
+    EXPECT_NE(usage_error_of(with_base({"--timeout", "soon", "listen"})).find("--timeout"),
+              std::string::npos);
+    EXPECT_NE(usage_error_of(with_base({"--connect", "nohost", "listen"})).find("--connect"),
+              std::string::npos);
+    EXPECT_NE(usage_error_of({"--terminal", "T 1", "--store", "S1", "listen"}).find("--terminal"),
+              std::string::npos);
+    EXPECT_NE(usage_error_of(with_base({"--bogus", "listen"})).find("bogus"), std::string::npos);
+    EXPECT_NE(usage_error_of(with_base({"--backoff-min", "10s", "--backoff-max", "1s", "listen"}))
+                  .find("--backoff-max"),
+              std::string::npos);
+}
+
+TEST(TerminalCli, TokenFromFileOrEnvironment) {
+    temp_dir dir;
+    const auto file = dir.file("token");
+    write_file(file, "  v1.fromfile\n");
+    EXPECT_EQ(tools::load_token(file, "v1.fromenv"), "v1.fromfile");
+    EXPECT_EQ(tools::load_token("", " v1.fromenv\n"), "v1.fromenv");
+    EXPECT_THROW((void)tools::load_token("", nullptr), tools::usage_error);
+    EXPECT_THROW((void)tools::load_token("", "  "), tools::usage_error);
+    EXPECT_THROW((void)tools::load_token(dir.file("missing"), "v1.fromenv"), tools::usage_error);
+    write_file(file, "\n");
+    EXPECT_THROW((void)tools::load_token(file, nullptr), tools::usage_error);
+    try {
+        write_file(file, std::string(5000, 'a'));
+        (void)tools::load_token(file, nullptr);
+        FAIL() << "no error";
+    } catch (const tools::usage_error& e) {
+        EXPECT_EQ(std::string(e.what()).find("aaaa"), std::string::npos);
+    }
+}
+
+TEST(TerminalCli, TransportNames) {
+    for (auto t : {tools::transport::tcp, tools::transport::tls, tools::transport::ws,
+                   tools::transport::wss}) {
+        EXPECT_EQ(tools::parse_transport(tools::to_string(t)), t);
+    }
+    EXPECT_EQ(tools::parse_transport("TLS"), std::nullopt);
+    EXPECT_TRUE(tools::uses_tls(tools::transport::wss));
+    EXPECT_FALSE(tools::uses_tls(tools::transport::ws));
+    EXPECT_TRUE(tools::uses_websocket(tools::transport::ws));
+}
