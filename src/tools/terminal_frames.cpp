@@ -295,13 +295,14 @@ std::string_view to_string(outcome::kind k) noexcept {
     return "unknown";
 }
 
-bool is_retryable_error_code(std::string_view code) noexcept {
-    // Overload, timeouts and server-side trouble: the same hello can succeed later.
-    static constexpr std::string_view retryable[] = {
-        "rate_limited",      "too_many_connections", "slow_consumer",  "idle_timeout",
-        "handshake_timeout", "unavailable",          "internal_error",
+bool is_permanent_error_code(std::string_view code) noexcept {
+    // A wrong token or version, a protocol bug in this client, or another device using the
+    // terminal id (proto-docs/terminal-protocol.md §11): the same hello would fail again.
+    static constexpr std::string_view permanent[] = {
+        "bad_token",       "unsupported_version", "replaced",           "bad_frame",
+        "frame_too_large", "unknown_op",          "handshake_required", "bad_ack",
     };
-    for (auto c : retryable) {
+    for (auto c : permanent) {
         if (c == code) return true;
     }
     return false;
@@ -315,11 +316,19 @@ next_step classify(const outcome& o) noexcept {
             return next_step::reconnect_after;
         case outcome::kind::server_error:
             if (o.error.code == "resume_gap") return next_step::resync;
-            return is_retryable_error_code(o.error.code) ? next_step::reconnect
-                                                         : next_step::give_up;
+            return is_permanent_error_code(o.error.code) ? next_step::give_up
+                                                         : next_step::reconnect;
         default:
             return next_step::reconnect;
     }
+}
+
+std::chrono::milliseconds minimum_delay(const outcome& o) noexcept {
+    // rate_limited: every handshake from this address is refused for the rest of the minute.
+    if (o.what == outcome::kind::server_error && o.error.code == "rate_limited") {
+        return std::chrono::seconds(60);
+    }
+    return std::chrono::milliseconds(0);
 }
 
 }  // namespace posrelay::tools

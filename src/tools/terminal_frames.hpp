@@ -130,8 +130,13 @@ enum class next_step : std::uint8_t {
     give_up,          // permanent (bad_token, unsupported_version, ...): retrying cannot help
 };
 [[nodiscard]] next_step classify(const outcome& o) noexcept;
-// Error codes after which reconnecting (with backoff) may succeed; other fatal codes are
-// permanent. resume_gap is handled separately (resync).
-[[nodiscard]] bool is_retryable_error_code(std::string_view code) noexcept;
+// Fatal error codes after which the same hello cannot succeed: bad_token,
+// unsupported_version, replaced, and the codes that mean a bug in this client (bad_frame,
+// frame_too_large, unknown_op, handshake_required, bad_ack). Other codes, unknown ones
+// included, are followed by a reconnect with backoff (resume_gap: a resync).
+[[nodiscard]] bool is_permanent_error_code(std::string_view code) noexcept;
+// The least delay before the next attempt whatever the backoff says: 60 s after
+// rate_limited, else 0.
+[[nodiscard]] std::chrono::milliseconds minimum_delay(const outcome& o) noexcept;
 
 }  // namespace posrelay::tools

@@ -27,12 +27,15 @@ constexpr const char* usage_text =
     "changes are logged as JSON lines on stderr.\n"
     "\n"
     "The token comes from POSRELAY_TERMINAL_TOKEN or --token-file, never from the command\n"
-    "line (mint one with `posrelay token TERMINAL STORE`).\n";
+    "line (mint one with `posrelay token TERMINAL STORE`). Events whose seq is not above\n"
+    "the last processed one are printed too, with a warning on stderr.\n";
 
 constexpr const char* exit_text =
     "\n"
     "Exit codes: 0 --exit-after-events reached, SIGINT/SIGTERM, or goaway with --once;\n"
-    "  1 fatal server error (bad_token, unsupported_version, replaced, ...) or local failure;\n"
+    "  1 permanent server error (bad_token, unsupported_version, replaced, or a protocol\n"
+    "    bug: bad_frame, frame_too_large, unknown_op, handshake_required, bad_ack) or a local\n"
+    "    failure; other errors are followed by a reconnect (rate_limited: after 60s);\n"
     "  2 usage error (also: no token, unreadable state file); 3 --timeout expired;\n"
     "  4 --once and the connection failed or was lost (or resume_gap).\n";
 
@@ -82,7 +85,7 @@ terminal_cli parse_terminal_cli(int argc, const char* const* argv) {
     po::options_description conn("Connection");
     conn.add_options()  //
         ("connect", po::value<std::string>()->value_name("HOST:PORT"),
-         "HOST:PORT of the terminal gateway (default 127.0.0.1:7070)")  //
+         "HOST:PORT of the terminal gateway (default 127.0.0.1:7070; ws/wss: 127.0.0.1:8080)")  //
         ("transport", po::value<std::string>()->value_name("NAME"),
          "tcp | tls | ws | wss (default tcp)")  //
         ("ws-path", po::value<std::string>()->value_name("PATH"),
@@ -104,6 +107,8 @@ terminal_cli parse_terminal_cli(int argc, const char* const* argv) {
          "first reconnect delay (default 250ms; doubles, jittered)")  //
         ("backoff-max", po::value<std::string>()->value_name("DUR"),
          "reconnect delay cap (default 30s)")  //
+        ("backoff-reset", po::value<std::string>()->value_name("DUR"),
+         "the backoff starts over after a connection lived this long (default 60s)")  //
         ("once", "do not reconnect: exit when the connection ends");
 
     po::options_description term("Terminal");
@@ -120,7 +125,10 @@ terminal_cli parse_terminal_cli(int argc, const char* const* argv) {
         ("resume-from", po::value<std::uint64_t>()->value_name("SEQ"),
          "resume after this seq at the first connection (overrides --state-file)")  //
         ("ack-every", po::value<std::uint64_t>()->value_name("N"),
-         "send a cumulative ack every N events (default 1)")           //
+         "send a cumulative ack every N events (default 1)")  //
+        ("ack-flush", po::value<std::string>()->value_name("DUR"),
+         "with --ack-every: also ack what is pending after this long without events (default "
+         "100ms; 0: never)")                                           //
         ("no-ack", "never ack (events stay in flight on the server)")  //
         ("no-read-after-welcome",
          "after the welcome, stop reading the socket entirely (slow-consumer tests); a ping is "
@@ -191,6 +199,8 @@ terminal_cli parse_terminal_cli(int argc, const char* const* argv) {
         auto t = parse_transport(vm["transport"].as<std::string>());
         if (!t) throw usage_error("--transport: expected tcp, tls, ws or wss");
         cli.kind = *t;
+        // WebSocket lives on the HTTP port.
+        if (!vm.count("connect") && uses_websocket(cli.kind)) cli.connect.port = 8080;
     }
     str("ws-path", cli.ws_path);
     if (cli.ws_path.empty() || cli.ws_path.front() != '/') {
@@ -243,6 +253,8 @@ terminal_cli parse_terminal_cli(int argc, const char* const* argv) {
     cli.write_timeout = duration_option(vm, "write-timeout", cli.write_timeout);
     cli.backoff_min = duration_option(vm, "backoff-min", cli.backoff_min);
     cli.backoff_max = duration_option(vm, "backoff-max", cli.backoff_max);
+    cli.backoff_reset = duration_option(vm, "backoff-reset", cli.backoff_reset);
+    cli.ack_flush = duration_option(vm, "ack-flush", cli.ack_flush);
     if (cli.connect_timeout.count() == 0) throw usage_error("--connect-timeout must be positive");
     if (cli.write_timeout.count() == 0) throw usage_error("--write-timeout must be positive");
     if (cli.backoff_max < cli.backoff_min)

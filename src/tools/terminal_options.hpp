@@ -27,7 +27,7 @@ struct terminal_cli {
     action what = action::listen;
     std::string help_text;  // for action::help
 
-    endpoint connect{"127.0.0.1", 7070};
+    endpoint connect{"127.0.0.1", 7070};  // ws/wss without --connect: 127.0.0.1:8080
     transport kind = transport::tcp;
     std::string ws_path{default_ws_path};
     std::string tls_ca;
@@ -44,6 +44,9 @@ struct terminal_cli {
     std::string state_file;
     std::optional<std::uint64_t> resume_from;  // --resume-from: overrides the state file
     std::uint64_t ack_every = 1;
+    // With --ack-every N > 1: ack what is pending once no event came for this long (the
+    // protocol asks for prompt acks after a quiet spell); 0: strictly every N.
+    std::chrono::milliseconds ack_flush{100};
     bool no_ack = false;
     bool read_after_welcome = true;
 
@@ -54,6 +57,8 @@ struct terminal_cli {
     std::chrono::milliseconds write_timeout{10'000};
     std::chrono::milliseconds backoff_min{250};
     std::chrono::milliseconds backoff_max{30'000};
+    // The backoff starts over after a connection that lived this long after its welcome.
+    std::chrono::milliseconds backoff_reset{60'000};
     log::level log_level = log::level::info;
 };
 

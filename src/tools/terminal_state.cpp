@@ -183,7 +183,7 @@ std::chrono::milliseconds backoff::next(std::uint64_t random) noexcept {
 std::chrono::milliseconds goaway_delay(std::chrono::milliseconds reconnect_after,
                                        std::uint64_t random) noexcept {
     const auto base = std::max<std::int64_t>(reconnect_after.count(), 0);
-    const auto span = static_cast<std::uint64_t>(base / 2) + 1;  // [base, base * 1.5]
+    const auto span = static_cast<std::uint64_t>(base) + 1;  // [base, 2 * base]
     return std::chrono::milliseconds(base + static_cast<std::int64_t>(random % span));
 }
 

@@ -59,8 +59,8 @@ private:
     unsigned attempt_ = 0;
 };
 
-// The delay after a goaway: the server's reconnect_after plus up to half of it again, so
-// that terminals sent away together do not all come back in the same millisecond.
+// The delay after a goaway: the server's reconnect_after plus a random delay of up to the
+// same amount (protocol §14), so that terminals sent away together do not come back at once.
 [[nodiscard]] std::chrono::milliseconds goaway_delay(std::chrono::milliseconds reconnect_after,
                                                      std::uint64_t random) noexcept;
 

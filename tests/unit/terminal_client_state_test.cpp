@@ -61,12 +61,12 @@ std::string read_file(const std::string& path) {
 
 // ---- state file -------------------------------------------------------------------------
 
-TEST(TerminalStateFile, MissingFileMeansNoResumePoint) {
+TEST(TerminalClientStateFile, MissingFileMeansNoResumePoint) {
     temp_dir dir;
     EXPECT_EQ(tools::read_state_file(dir.file("absent.json"), "T1", "S1"), std::nullopt);
 }
 
-TEST(TerminalStateFile, WriteThenReadRoundTrips) {
+TEST(TerminalClientStateFile, WriteThenReadRoundTrips) {
     temp_dir dir;
     const auto path = dir.file("state.json");
     tools::write_state_file(path, {"T1", "S1", 41});
@@ -75,7 +75,7 @@ TEST(TerminalStateFile, WriteThenReadRoundTrips) {
     EXPECT_EQ(tools::read_state_file(path, "T1", "S1"), 41u);
 }
 
-TEST(TerminalStateFile, ReplaceIsAtomicAndLeavesNoTemporaryFiles) {
+TEST(TerminalClientStateFile, ReplaceIsAtomicAndLeavesNoTemporaryFiles) {
     temp_dir dir;
     const auto path = dir.file("state.json");
     for (std::uint64_t seq = 1; seq <= 50; ++seq) {
@@ -86,7 +86,7 @@ TEST(TerminalStateFile, ReplaceIsAtomicAndLeavesNoTemporaryFiles) {
     EXPECT_EQ(dir.entries(), std::vector<std::string>{"state.json"});
 }
 
-TEST(TerminalStateFile, ReplacesTheFileInsteadOfRewritingIt) {
+TEST(TerminalClientStateFile, ReplacesTheFileInsteadOfRewritingIt) {
     temp_dir dir;
     const auto path = dir.file("state.json");
     tools::write_state_file(path, {"T1", "S1", 1});
@@ -103,7 +103,7 @@ TEST(TerminalStateFile, ReplacesTheFileInsteadOfRewritingIt) {
     EXPECT_EQ(tools::read_state_file(path, "T1", "S1"), 2u);
 }
 
-TEST(TerminalStateFile, FailedWriteKeepsTheOldFile) {
+TEST(TerminalClientStateFile, FailedWriteKeepsTheOldFile) {
     temp_dir dir;
     const auto path = dir.file("state.json");
     tools::write_state_file(path, {"T1", "S1", 7});
@@ -113,14 +113,14 @@ TEST(TerminalStateFile, FailedWriteKeepsTheOldFile) {
     EXPECT_EQ(dir.entries(), std::vector<std::string>{"state.json"});
 }
 
-TEST(TerminalStateFile, AcceptsABareNumber) {
+TEST(TerminalClientStateFile, AcceptsABareNumber) {
     temp_dir dir;
     const auto path = dir.file("state");
     write_file(path, "41\n");
     EXPECT_EQ(tools::read_state_file(path, "T1", "S1"), 41u);
 }
 
-TEST(TerminalStateFile, RefusesMalformedFiles) {
+TEST(TerminalClientStateFile, RefusesMalformedFiles) {
     temp_dir dir;
     const auto path = dir.file("state");
     for (const char* text :
@@ -131,7 +131,7 @@ TEST(TerminalStateFile, RefusesMalformedFiles) {
     }
 }
 
-TEST(TerminalStateFile, RefusesAnotherTerminalsFile) {
+TEST(TerminalClientStateFile, RefusesAnotherTerminalsFile) {
     temp_dir dir;
     const auto path = dir.file("state.json");
     tools::write_state_file(path, {"T1", "S1", 5});
@@ -144,7 +144,7 @@ TEST(TerminalStateFile, RefusesAnotherTerminalsFile) {
     EXPECT_THROW((void)tools::read_state_file(path, "T1", "S9"), tools::state_error);
 }
 
-TEST(TerminalStateFile, RemoveToleratesAMissingFile) {
+TEST(TerminalClientStateFile, RemoveToleratesAMissingFile) {
     temp_dir dir;
     const auto path = dir.file("state.json");
     tools::write_state_file(path, {"T1", "S1", 5});
@@ -155,7 +155,7 @@ TEST(TerminalStateFile, RemoveToleratesAMissingFile) {
 
 // ---- backoff ----------------------------------------------------------------------------
 
-TEST(TerminalBackoff, DoublesUpToTheCapWithJitterInTheUpperHalf) {
+TEST(TerminalClientBackoff, DoublesUpToTheCapWithJitterInTheUpperHalf) {
     tools::backoff b(250ms, 30s);
     std::chrono::milliseconds expected_ceiling = 250ms;
     for (int i = 0; i < 20; ++i) {
@@ -178,7 +178,7 @@ TEST(TerminalBackoff, DoublesUpToTheCapWithJitterInTheUpperHalf) {
     EXPECT_EQ(b.ceiling(1000), 30s);
 }
 
-TEST(TerminalBackoff, ResetStartsOver) {
+TEST(TerminalClientBackoff, ResetStartsOver) {
     tools::backoff b(100ms, 5s);
     for (int i = 0; i < 10; ++i)
         (void)b.next(42);
@@ -188,7 +188,7 @@ TEST(TerminalBackoff, ResetStartsOver) {
     EXPECT_LE(b.next(~std::uint64_t{0}), 100ms);
 }
 
-TEST(TerminalBackoff, DegenerateBoundsStayPositive) {
+TEST(TerminalClientBackoff, DegenerateBoundsStayPositive) {
     tools::backoff b(0ms, 0ms);
     for (int i = 0; i < 5; ++i) {
         const auto d = b.next(~std::uint64_t{0});
@@ -197,9 +197,10 @@ TEST(TerminalBackoff, DegenerateBoundsStayPositive) {
     }
 }
 
-TEST(TerminalBackoff, GoawayDelayIsTheServersPlusUpToHalf) {
+TEST(TerminalClientBackoff, GoawayDelayIsTheServersPlusUpToAsMuchAgain) {
     EXPECT_EQ(tools::goaway_delay(500ms, 0), 500ms);
-    EXPECT_LE(tools::goaway_delay(500ms, ~std::uint64_t{0}), 750ms);
+    EXPECT_EQ(tools::goaway_delay(500ms, 500), 1000ms);
+    EXPECT_LE(tools::goaway_delay(500ms, ~std::uint64_t{0}), 1000ms);
     EXPECT_GE(tools::goaway_delay(500ms, ~std::uint64_t{0}), 500ms);
     EXPECT_EQ(tools::goaway_delay(0ms, 12345), 0ms);
     EXPECT_EQ(tools::goaway_delay(-5ms, 12345), 0ms);
@@ -207,7 +208,7 @@ TEST(TerminalBackoff, GoawayDelayIsTheServersPlusUpToHalf) {
 
 // ---- reconnect policy -------------------------------------------------------------------
 
-TEST(TerminalOutcome, ClassifiesEachWayAConnectionEnds) {
+TEST(TerminalClientOutcome, ClassifiesEachWayAConnectionEnds) {
     using k = tools::outcome::kind;
     auto with_error = [](std::string code) {
         tools::outcome o;
@@ -220,12 +221,23 @@ TEST(TerminalOutcome, ClassifiesEachWayAConnectionEnds) {
     EXPECT_EQ(with_error("unsupported_version"), tools::next_step::give_up);
     EXPECT_EQ(with_error("replaced"), tools::next_step::give_up);
     EXPECT_EQ(with_error("bad_ack"), tools::next_step::give_up);
-    EXPECT_EQ(with_error("some_future_code"), tools::next_step::give_up);
+    for (const char* c : {"bad_frame", "frame_too_large", "unknown_op", "handshake_required"}) {
+        EXPECT_EQ(with_error(c), tools::next_step::give_up) << c;
+    }
+    // Unknown codes are treated by their fatal flag: the connection ends, reconnect.
+    EXPECT_EQ(with_error("some_future_code"), tools::next_step::reconnect);
     EXPECT_EQ(with_error("resume_gap"), tools::next_step::resync);
     for (const char* c : {"rate_limited", "too_many_connections", "slow_consumer", "idle_timeout",
                           "handshake_timeout", "unavailable", "internal_error"}) {
         EXPECT_EQ(with_error(c), tools::next_step::reconnect) << c;
     }
+    tools::outcome rl;
+    rl.what = k::server_error;
+    rl.error.code = "rate_limited";
+    EXPECT_EQ(tools::minimum_delay(rl), 60s);
+    rl.error.code = "slow_consumer";
+    EXPECT_EQ(tools::minimum_delay(rl), 0ms);
+
     tools::outcome o;
     EXPECT_EQ(tools::classify(o), tools::next_step::stop);  // closed by us
     o.what = k::goaway;
@@ -239,7 +251,7 @@ TEST(TerminalOutcome, ClassifiesEachWayAConnectionEnds) {
 
 // ---- frames -----------------------------------------------------------------------------
 
-TEST(TerminalFrames, BuildsClientFrames) {
+TEST(TerminalClientFrames, BuildsClientFrames) {
     tools::hello_params h{"T1", "S1", "v1.abc", std::nullopt, false};
     EXPECT_EQ(tools::hello_json(h),
               R"({"op":"hello","v":1,"terminal_id":"T1","store_id":"S1","token":"v1.abc"})");
@@ -255,7 +267,7 @@ TEST(TerminalFrames, BuildsClientFrames) {
     EXPECT_EQ(tools::pong_json(), R"({"op":"pong"})");
 }
 
-TEST(TerminalFrames, ParsesWelcome) {
+TEST(TerminalClientFrames, ParsesWelcome) {
     tools::server_frame f;
     std::string err;
     ASSERT_TRUE(tools::parse_server_frame(
@@ -284,7 +296,7 @@ TEST(TerminalFrames, ParsesWelcome) {
     EXPECT_FALSE(tools::parse_server_frame(R"({"op":"welcome","last_seq":"5"})", f, err));
 }
 
-TEST(TerminalFrames, ParsesEvent) {
+TEST(TerminalClientFrames, ParsesEvent) {
     tools::server_frame f;
     std::string err;
     ASSERT_TRUE(tools::parse_server_frame(
@@ -308,7 +320,7 @@ TEST(TerminalFrames, ParsesEvent) {
     EXPECT_FALSE(tools::parse_server_frame(R"({"op":"event","seq":3,"order_id":7})", f, err));
 }
 
-TEST(TerminalFrames, ParsesErrorGoawayPingPongAndOthers) {
+TEST(TerminalClientFrames, ParsesErrorGoawayPingPongAndOthers) {
     tools::server_frame f;
     std::string err;
     ASSERT_TRUE(tools::parse_server_frame(
@@ -345,7 +357,7 @@ TEST(TerminalFrames, ParsesErrorGoawayPingPongAndOthers) {
     }
 }
 
-TEST(TerminalFrames, MintsTheDocumentedToken) {
+TEST(TerminalClientFrames, MintsTheDocumentedToken) {
     // HMAC-SHA256("s3cret", "posrelay-terminal-v1\nT1\nS1"), computed independently
     // (Python's hmac module).
     EXPECT_EQ(tools::mint_token("s3cret", "T1", "S1"),
@@ -387,7 +399,7 @@ std::vector<std::string> with_base(std::vector<std::string> extra) {
 
 }  // namespace
 
-TEST(TerminalCli, HelpWorksWithoutAnythingElse) {
+TEST(TerminalClientCli, HelpWorksWithoutAnythingElse) {
     auto cli = parse({"--help"});
     EXPECT_EQ(cli.what, tools::terminal_cli::action::help);
     for (const char* opt : {"--connect",
@@ -414,7 +426,7 @@ TEST(TerminalCli, HelpWorksWithoutAnythingElse) {
     }
 }
 
-TEST(TerminalCli, Defaults) {
+TEST(TerminalClientCli, Defaults) {
     auto cli = parse(with_base({"listen"}));
     EXPECT_EQ(cli.what, tools::terminal_cli::action::listen);
     EXPECT_EQ(cli.connect.host, "127.0.0.1");
@@ -428,9 +440,16 @@ TEST(TerminalCli, Defaults) {
     EXPECT_EQ(cli.exit_after_events, std::nullopt);
     EXPECT_EQ(cli.timeout, std::nullopt);
     EXPECT_EQ(cli.resume_from, std::nullopt);
+    EXPECT_EQ(cli.ack_flush, 100ms);
+    EXPECT_EQ(cli.backoff_reset, 60s);
+    // WebSocket is served on the HTTP port.
+    EXPECT_EQ(parse(with_base({"--transport", "ws", "listen"})).connect.port, 8080);
+    EXPECT_EQ(parse(with_base({"--transport", "tls", "listen"})).connect.port, 7070);
+    EXPECT_EQ(parse(with_base({"--transport", "ws", "--connect", "h:1", "listen"})).connect.port,
+              1);
 }
 
-TEST(TerminalCli, ParsesEveryOption) {
+TEST(TerminalClientCli, ParsesEveryOption) {
     auto cli = parse(with_base({"--connect",
                                 "[::1]:9443",
                                 "--transport",
@@ -470,6 +489,10 @@ TEST(TerminalCli, ParsesEveryOption) {
                                 "10ms",
                                 "--backoff-max",
                                 "1m",
+                                "--backoff-reset",
+                                "5s",
+                                "--ack-flush",
+                                "0",
                                 "--log-level",
                                 "debug",
                                 "listen"}));
@@ -496,10 +519,12 @@ TEST(TerminalCli, ParsesEveryOption) {
     EXPECT_EQ(cli.write_timeout, 3s);
     EXPECT_EQ(cli.backoff_min, 10ms);
     EXPECT_EQ(cli.backoff_max, 60s);
+    EXPECT_EQ(cli.backoff_reset, 5s);
+    EXPECT_EQ(cli.ack_flush, 0ms);
     EXPECT_EQ(cli.log_level, posrelay::log::level::debug);
 }
 
-TEST(TerminalCli, RefusesATokenOnTheCommandLineWithoutEchoingIt) {
+TEST(TerminalClientCli, RefusesATokenOnTheCommandLineWithoutEchoingIt) {
     for (auto args : {with_base({"--token", "v1.deadbeef", "listen"}),
                       with_base({"--token=v1.deadbeef", "listen"}), with_base({"v1.deadbeef"}),
                       with_base({"listen", "v1.deadbeef"})}) {
@@ -509,7 +534,7 @@ TEST(TerminalCli, RefusesATokenOnTheCommandLineWithoutEchoingIt) {
     }
 }
 
-TEST(TerminalCli, ValidationErrorsNameTheOption) {
+TEST(TerminalClientCli, ValidationErrorsNameTheOption) {
     EXPECT_NE(usage_error_of({"listen"}).find("--terminal"), std::string::npos);
     EXPECT_NE(usage_error_of({"--terminal", "T1", "listen"}).find("--store"), std::string::npos);
     EXPECT_NE(usage_error_of(base_args).find("listen"), std::string::npos);
@@ -535,7 +560,7 @@ TEST(TerminalCli, ValidationErrorsNameTheOption) {
               std::string::npos);
 }
 
-TEST(TerminalCli, TokenFromFileOrEnvironment) {
+TEST(TerminalClientCli, TokenFromFileOrEnvironment) {
     temp_dir dir;
     const auto file = dir.file("token");
     write_file(file, "  v1.fromfile\n");
@@ -555,7 +580,7 @@ TEST(TerminalCli, TokenFromFileOrEnvironment) {
     }
 }
 
-TEST(TerminalCli, TransportNames) {
+TEST(TerminalClientCli, TransportNames) {
     for (auto t : {tools::transport::tcp, tools::transport::tls, tools::transport::ws,
                    tools::transport::wss}) {
         EXPECT_EQ(tools::parse_transport(tools::to_string(t)), t);

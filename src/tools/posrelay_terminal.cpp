@@ -1,0 +1,411 @@
+// posrelay-terminal: an operator's debugging client and the tests' reference terminal.
+// `listen` prints every event frame on stdout, acks it, keeps the resume point in a state
+// file and reconnects with backoff; connection state changes go to stderr as JSON lines.
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <openssl/ssl.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <iostream>
+#include <random>
+
+#include "posrelay/log.hpp"
+#include "tools/terminal_client.hpp"
+#include "tools/terminal_options.hpp"
+#include "tools/terminal_state.hpp"
+
+namespace {
+
+namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
+namespace log = posrelay::log;
+using namespace posrelay::tools;
+
+// Writes all of `data` to stdout (one write(2) for a whole line when the pipe allows).
+bool write_stdout(std::string_view data) {
+    while (!data.empty()) {
+        ssize_t n = ::write(STDOUT_FILENO, data.data(), data.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return false;
+        }
+        data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return true;
+}
+
+std::shared_ptr<ssl::context> make_tls_context(const terminal_cli& cli) {
+    auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+    SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+    if (cli.tls_insecure) {
+        ctx->set_verify_mode(ssl::verify_none);
+    } else {
+        ctx->set_verify_mode(ssl::verify_peer);
+        if (cli.tls_ca.empty()) {
+            ctx->set_default_verify_paths();
+        } else {
+            ctx->load_verify_file(cli.tls_ca);
+        }
+    }
+    if (!cli.tls_cert.empty()) {
+        ctx->use_certificate_chain_file(cli.tls_cert);
+        ctx->use_private_key_file(cli.tls_key, ssl::context::pem);
+    }
+    return ctx;
+}
+
+// Adds `key` only when there is a value (a seq that may be absent).
+void opt_num(log::line& l, std::string_view key, std::optional<std::uint64_t> v) {
+    if (v) l.num(key, static_cast<std::int64_t>(*v));
+}
+
+class listener {
+public:
+    listener(asio::io_context& io, terminal_cli cli, std::string token,
+             std::shared_ptr<ssl::context> tls, std::optional<std::uint64_t> resume_from)
+        : io_(io),
+          cli_(std::move(cli)),
+          token_(std::move(token)),
+          tls_(std::move(tls)),
+          last_(resume_from),
+          delay_(io),
+          ack_flush_(io),
+          backoff_(cli_.backoff_min, cli_.backoff_max),
+          rng_(std::random_device{}()) {}
+
+    asio::awaitable<int> run() {
+        for (;;) {
+            if (stopping_) co_return exit_code_;
+            resumed_ = last_.has_value();
+            {
+                log::line l(log::level::info, "connecting");
+                l.str("connect", cli_.connect.to_string())
+                    .str("transport", to_string(cli_.kind))
+                    .str("terminal_id", cli_.terminal_id)
+                    .str("store_id", cli_.store_id);
+                opt_num(l, "resume_from", last_);
+            }
+            client_ = terminal_client::create(io_.get_executor(), options(), handlers());
+            auto out = co_await client_->run();
+            client_.reset();
+            ack_flush_.cancel();
+            unacked_ = 0;
+            if (out.welcomed &&
+                std::chrono::steady_clock::now() - welcomed_at_ >= cli_.backoff_reset) {
+                backoff_.reset();
+            }
+            log_end(out);
+            if (stopping_) co_return exit_code_;
+
+            std::chrono::milliseconds delay{0};
+            std::string_view why = "backoff";
+            switch (classify(out)) {
+                case next_step::stop:
+                    co_return exit_code_;
+                case next_step::give_up:
+                    log::line(log::level::error, "fatal error from the server: giving up")
+                        .str("code", out.error.code)
+                        .str("message", out.error.message);
+                    co_return exit_code::fatal;
+                case next_step::resync:
+                    if (!forget_resume_point()) co_return exit_code::fatal;
+                    if (cli_.once) co_return exit_code::disconnected;
+                    why = "resync";
+                    break;
+                case next_step::reconnect_after:
+                    if (cli_.once) co_return exit_code::ok;
+                    delay = goaway_delay(out.goaway.reconnect_after, rng_());
+                    why = "goaway";
+                    break;
+                case next_step::reconnect:
+                    if (cli_.once) co_return exit_code::disconnected;
+                    delay = backoff_.next(rng_());
+                    break;
+            }
+            if (minimum_delay(out) > delay) {
+                delay = minimum_delay(out);
+                why = out.error.code;
+            }
+            log::line(log::level::info, "reconnecting")
+                .num("delay_ms", delay.count())
+                .str("after", why)
+                .num("attempt", backoff_.attempts());
+            boost::system::error_code ec;
+            delay_.expires_after(delay);
+            co_await delay_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        }
+    }
+
+    // Ends the run with `code`: a graceful close of the connection (acks flushed first).
+    void stop(int code, std::string_view why) {
+        if (stopping_) return;
+        stopping_ = true;
+        exit_code_ = code;
+        log::line(code == exit_code::ok ? log::level::info : log::level::warn, "stopping")
+            .str("reason", why)
+            .num("events", static_cast<std::int64_t>(events_));
+        if (client_) client_->close();
+        delay_.cancel();
+        ack_flush_.cancel();
+    }
+
+private:
+    client_options options() const {
+        client_options o;
+        o.host = cli_.connect.host;
+        o.port = cli_.connect.port;
+        o.kind = cli_.kind;
+        o.ws_path = cli_.ws_path;
+        o.tls = tls_;
+        o.sni = cli_.sni;
+        o.verify_host = !cli_.tls_insecure;
+        o.hello.terminal_id = cli_.terminal_id;
+        o.hello.store_id = cli_.store_id;
+        o.hello.token = token_;
+        o.hello.resume_from = last_;
+        o.hello.subscribe_store = cli_.subscribe_store;
+        o.connect_timeout = cli_.connect_timeout;
+        o.write_timeout = cli_.write_timeout;
+        o.read_after_welcome = cli_.read_after_welcome;
+        o.log_frames = true;
+        return o;
+    }
+
+    client_handlers handlers() {
+        client_handlers h;
+        h.on_welcome = [this](const welcome_info& w) { on_welcome(w); };
+        h.on_event = [this](const event_info& e, std::string_view frame) { on_event(e, frame); };
+        h.on_error = [](const error_info& e, std::string_view) {
+            log::line(log::level::warn, "error from the server (not fatal)")
+                .str("code", e.code)
+                .str("message", e.message)
+                .str("id", e.id);
+        };
+        h.on_other = [](const server_frame& f, std::string_view frame) {
+            // pong is logged by the client at debug level; anything else is news.
+            if (f.op == server_op::other) {
+                log::line(log::level::info, "frame").str("op", f.op_name).str("frame", frame);
+            }
+        };
+        return h;
+    }
+
+    void on_welcome(const welcome_info& w) {
+        welcomed_at_ = std::chrono::steady_clock::now();
+        {
+            log::line l(log::level::info, "connected");
+            l.str("node", w.node).num("last_seq", static_cast<std::int64_t>(w.last_seq));
+            opt_num(l, "resume_from", w.resume_from);
+            l.num("heartbeat_ms", w.heartbeat.count())
+                .num("max_frame_bytes", static_cast<std::int64_t>(w.max_frame_bytes))
+                .num("max_inflight", static_cast<std::int64_t>(w.max_inflight))
+                .boolean("subscribe_store", w.subscribe_store);
+        }
+        if (!cli_.no_ack && w.max_inflight > 0 && cli_.ack_every > w.max_inflight / 2 &&
+            cli_.ack_flush.count() == 0) {
+            log::line(log::level::warn,
+                      "--ack-every is above max_inflight / 2 without --ack-flush: the server "
+                      "will stop sending before an ack is due")
+                .num("ack_every", static_cast<std::int64_t>(cli_.ack_every))
+                .num("max_inflight", static_cast<std::int64_t>(w.max_inflight));
+        }
+        if (!resumed_) {
+            // A fresh start: the server sends only events after last_seq. Remember that
+            // point so that a reconnect resumes from it and misses nothing in between.
+            last_ = w.last_seq;
+            save_state();
+        } else if (last_ && w.last_seq < *last_) {
+            log::line(log::level::warn, "the server's last_seq is below our resume point")
+                .num("last_seq", static_cast<std::int64_t>(w.last_seq))
+                .num("resume_from", static_cast<std::int64_t>(*last_));
+        }
+    }
+
+    void on_event(const event_info& e, std::string_view frame) {
+        if (stopping_) return;
+        ++events_;
+        if (last_ && e.seq <= *last_) {
+            log::line(log::level::warn, "duplicate event")
+                .num("seq", static_cast<std::int64_t>(e.seq))
+                .num("last_seq", static_cast<std::int64_t>(*last_));
+        } else if (last_ && e.seq > *last_ + 1) {
+            log::line(log::level::warn, "gap in event seqs")
+                .num("seq", static_cast<std::int64_t>(e.seq))
+                .num("expected", static_cast<std::int64_t>(*last_ + 1));
+        }
+        std::string line;
+        line.reserve(frame.size() + 1);
+        line.append(frame);
+        line += '\n';
+        if (!write_stdout(line)) {
+            stop(exit_code::fatal, "cannot write to stdout");
+            return;
+        }
+        if (!last_ || e.seq > *last_) {
+            last_ = e.seq;
+            if (!save_state()) return;
+        }
+        if (!cli_.no_ack && ++unacked_ >= cli_.ack_every) {
+            client_->ack(*last_);
+            unacked_ = 0;
+        }
+        if (unacked_ > 0 && cli_.ack_flush.count() > 0) {
+            // Prompt acks after a quiet spell: flush what is pending once events pause.
+            ack_flush_.expires_after(cli_.ack_flush);
+            ack_flush_.async_wait([this](boost::system::error_code ec) {
+                if (ec || unacked_ == 0 || !client_ || !last_) return;
+                client_->ack(*last_);
+                unacked_ = 0;
+            });
+        }
+        if (cli_.exit_after_events && events_ >= *cli_.exit_after_events) {
+            if (!cli_.no_ack && unacked_ > 0) client_->ack(*last_);
+            unacked_ = 0;
+            stop(exit_code::ok, "exit-after-events reached");
+        }
+    }
+
+    // resume_gap: the events after our resume point are gone. Reconnect without resume_from
+    // (the welcome's last_seq becomes the new position). False if the state file is stuck.
+    bool forget_resume_point() {
+        {
+            log::line l(log::level::warn,
+                        "resume_gap: the server no longer has the events after our resume point; "
+                        "re-sync needed. Forgetting the resume point.");
+            opt_num(l, "resume_from", last_);
+            l.str("state_file", cli_.state_file);
+        }
+        last_.reset();
+        if (cli_.state_file.empty()) return true;
+        try {
+            remove_state_file(cli_.state_file);
+            return true;
+        } catch (const state_error& e) {
+            log::line(log::level::error, "cannot remove the state file").str("error", e.what());
+            return false;
+        }
+    }
+
+    bool save_state() {
+        if (cli_.state_file.empty() || !last_) return true;
+        try {
+            write_state_file(cli_.state_file, {cli_.terminal_id, cli_.store_id, *last_});
+            return true;
+        } catch (const state_error& e) {
+            log::line(log::level::error, "cannot save the state file").str("error", e.what());
+            stop(exit_code::fatal, "state file");
+            return false;
+        }
+    }
+
+    void log_end(const outcome& out) {
+        const bool quiet = out.what == outcome::kind::closed;
+        log::line l(quiet ? log::level::info : log::level::warn, "disconnected");
+        l.str("reason", to_string(out.what))
+            .str("detail", out.detail)
+            .boolean("welcomed", out.welcomed);
+        if (out.what == outcome::kind::server_error) {
+            l.str("code", out.error.code).str("message", out.error.message);
+        }
+        if (out.what == outcome::kind::goaway) {
+            l.str("goaway_reason", out.goaway.reason)
+                .num("reconnect_after_ms", out.goaway.reconnect_after.count());
+        }
+    }
+
+    asio::io_context& io_;
+    terminal_cli cli_;
+    std::string token_;
+    std::shared_ptr<ssl::context> tls_;
+    std::optional<std::uint64_t> last_;  // the last processed seq (the resume point)
+    bool resumed_ = false;               // the current connection sent resume_from
+    std::shared_ptr<terminal_client> client_;
+    asio::steady_timer delay_;
+    asio::steady_timer ack_flush_;
+    std::chrono::steady_clock::time_point welcomed_at_{};
+    backoff backoff_;
+    std::mt19937_64 rng_;
+    std::uint64_t events_ = 0;
+    std::uint64_t unacked_ = 0;
+    bool stopping_ = false;
+    int exit_code_ = exit_code::ok;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    terminal_cli cli;
+    try {
+        cli = parse_terminal_cli(argc, argv);
+    } catch (const usage_error& e) {
+        std::fprintf(stderr, "posrelay-terminal: %s\n(see posrelay-terminal --help)\n", e.what());
+        return exit_code::usage;
+    }
+    if (cli.what == terminal_cli::action::help) {
+        std::cout << cli.help_text;
+        return exit_code::ok;
+    }
+    if (cli.what == terminal_cli::action::version) {
+        std::cout << "posrelay-terminal " << POSRELAY_VERSION << " (" << POSRELAY_GIT_COMMIT
+                  << ")\n";
+        return exit_code::ok;
+    }
+    log::set_level(cli.log_level);
+
+    std::string token;
+    std::optional<std::uint64_t> resume_from = cli.resume_from;
+    std::shared_ptr<ssl::context> tls;
+    try {
+        token = load_token(cli.token_file, std::getenv(token_env));
+        if (!resume_from && !cli.state_file.empty()) {
+            resume_from = read_state_file(cli.state_file, cli.terminal_id, cli.store_id);
+        }
+        if (uses_tls(cli.kind)) tls = make_tls_context(cli);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "posrelay-terminal: %s\n", e.what());
+        return exit_code::usage;
+    }
+    std::signal(SIGPIPE, SIG_IGN);
+
+    asio::io_context io(1);
+    listener app(io, cli, std::move(token), std::move(tls), resume_from);
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](boost::system::error_code ec, int sig) {
+        if (!ec) app.stop(exit_code::ok, sig == SIGINT ? "SIGINT" : "SIGTERM");
+    });
+    asio::steady_timer timeout(io);
+    if (cli.timeout) {
+        timeout.expires_after(*cli.timeout);
+        timeout.async_wait([&](boost::system::error_code ec) {
+            if (!ec) app.stop(exit_code::timeout, "--timeout expired");
+        });
+    }
+    int rc = exit_code::fatal;
+    asio::co_spawn(io, app.run(), [&](std::exception_ptr ep, int code) {
+        rc = code;
+        if (ep) {
+            rc = exit_code::fatal;
+            try {
+                std::rethrow_exception(ep);
+            } catch (const std::exception& e) {
+                log::line(log::level::error, "fatal").str("error", e.what());
+            }
+        }
+        signals.cancel();
+        timeout.cancel();
+    });
+    io.run();
+    return rc;
+}
