@@ -14,7 +14,7 @@ packages=(
   redis-server
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev clang-format
-  wrk nginx-light prometheus python3 curl procps
+  wrk nginx-light prometheus python3 curl procps openssl
 )
 
 missing=()

@@ -303,16 +303,18 @@ private:
         queue_.push_back(out_frame{std::move(p), 0});
     }
 
-    // Queues an event frame; false when the send queue is over its limits (slow consumer).
-    bool push_event(std::shared_ptr<const std::string> frame, std::int64_t event_ms) {
-        if (queue_.size() >= g_->opts.send_queue_frames ||
-            queue_bytes_ + frame->size() > g_->opts.send_queue_bytes) {
-            return false;
-        }
+    // Room in the send queue for more events. Producing stops when it is full and resumes once
+    // the writer has drained it; a terminal that cannot drain it is caught by the write
+    // timeout (slow_consumer), so a full queue never blocks anyone else.
+    [[nodiscard]] bool room() const noexcept {
+        return queue_.size() < g_->opts.send_queue_frames &&
+               queue_bytes_ < g_->opts.send_queue_bytes;
+    }
+
+    void push_event(std::shared_ptr<const std::string> frame, std::int64_t event_ms) {
         queue_bytes_ += frame->size();
         g_->queue_bytes.add(static_cast<std::int64_t>(frame->size()));
         queue_.push_back(out_frame{std::move(frame), event_ms});
-        return true;
     }
 
     // Arms the watchdog: if it fires before being cancelled, the transport is cancelled.
@@ -559,28 +561,15 @@ private:
         }
         for (const auto& entry : r.elements) {
             const std::uint64_t seq = entry_seq(entry);
-            if (seq != fsm_.sent() + 1 || !fsm_.can_send()) break;
+            if (seq != fsm_.sent() + 1 || !fsm_.can_send() || !room()) break;
             if (entry.elements.size() < 2 || entry.elements[1].elements.size() < 2) break;
-            auto frame =
-                std::make_shared<const std::string>(event_frame(entry.elements[1].elements[1].str));
-            if (!push_event(std::move(frame), 0)) {
-                slow_consumer("send queue full");
-                co_return false;
-            }
+            push_event(
+                std::make_shared<const std::string>(event_frame(entry.elements[1].elements[1].str)),
+                0);
             fsm_.on_sent(seq);
             g_->replayed.inc();
         }
         co_return true;
-    }
-
-    void slow_consumer(std::string_view why) {
-        g_->slow_consumers.inc();
-        log::line(log::level::warn, "terminal disconnected")
-            .str("terminal_id", terminal_id_)
-            .str("reason", "slow_consumer")
-            .str("detail", why)
-            .str("remote", remote_);
-        kick(errc::slow_consumer, "the terminal does not read fast enough");
     }
 
     asio::awaitable<void> sender() {
@@ -590,14 +579,11 @@ private:
         const auto hb = g_->opts.heartbeat;
         for (;;) {
             // 1. Produce: events in seq order, from the live feed or the stream.
-            while (welcomed_ && !closing_ && !fetch_error_ && fsm_.can_send() &&
+            while (welcomed_ && !closing_ && !fetch_error_ && fsm_.can_send() && room() &&
                    live_max_ > fsm_.sent()) {
                 const std::uint64_t next = fsm_.sent() + 1;
                 if (auto it = live_.find(next); it != live_.end()) {
-                    if (!push_event(std::move(it->second.data), it->second.event_ms)) {
-                        slow_consumer("send queue full");
-                        break;
-                    }
+                    push_event(std::move(it->second.data), it->second.event_ms);
                     live_.erase(it);
                     fsm_.on_sent(next);
                     continue;

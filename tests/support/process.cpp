@@ -158,7 +158,7 @@ posrelay_process start_posrelay(std::vector<std::string> args,
     }
     posrelay_process p;
     p.proc = std::make_unique<child_process>(POSRELAY_BINARY, std::move(args), std::move(env));
-    const std::string line = p.proc->wait_for_line(R"("msg":"listening")");
+    const std::string line = p.proc->wait_for_line(R"("msg":"listening","what":"http")");
     p.port = static_cast<unsigned short>(json_int(line, "port"));
     return p;
 }

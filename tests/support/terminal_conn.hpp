@@ -1,0 +1,57 @@
+// Test support: a blocking terminal connection (plain TCP, newline-delimited JSON) with
+// read deadlines, tokens, and helpers to register orders and post signed notifications.
+#pragma once
+
+#include <boost/json.hpp>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "http_client.hpp"
+
+namespace posrelay::test {
+
+inline constexpr std::string_view test_terminal_secret = "terminal-secret-for-tests";
+inline constexpr std::string_view test_operator_token = "operator-token-for-tests";
+
+class terminal_conn {
+public:
+    // Connects to 127.0.0.1:port. `rcvbuf` > 0 sets SO_RCVBUF before connecting.
+    explicit terminal_conn(unsigned short port, int rcvbuf = 0);
+    ~terminal_conn();
+    terminal_conn(const terminal_conn&) = delete;
+    terminal_conn& operator=(const terminal_conn&) = delete;
+
+    void send_line(std::string_view json);  // appends '\n'
+    void send_raw(std::string_view bytes);
+    // The next frame, or nullopt when the deadline passes; throws when the server closed.
+    std::optional<boost::json::object> read_frame(
+        std::chrono::milliseconds timeout = std::chrono::seconds(10));
+    // True when the server closes the connection within `timeout` (frames before are skipped).
+    bool closed_within(std::chrono::milliseconds timeout);
+
+    // hello with a valid token; returns the welcome (throws on anything else).
+    boost::json::object hello(std::string_view terminal, std::string_view store,
+                              std::optional<std::uint64_t> resume_from = std::nullopt,
+                              bool subscribe_store = false);
+    // Reads frames until an event comes (pings answered with pong, skipped).
+    std::optional<boost::json::object> next_event(
+        std::chrono::milliseconds timeout = std::chrono::seconds(10));
+    void ack(std::uint64_t seq);
+    int fd() const noexcept { return fd_; }
+
+private:
+    int fd_ = -1;
+    std::string buf_;
+};
+
+// POST /v1/orders with the test operator token; returns the HTTP status.
+int register_order(unsigned short http_port, std::string_view order_id, std::string_view terminal,
+                   std::string_view store, std::string_view gross = "10000");
+// A signed settlement (or `status`) notification for order_id; returns the HTTP status.
+int notify(unsigned short http_port, std::string_view order_id,
+           std::string_view status = "settlement", std::string_view gross = "10000.00");
+
+}  // namespace posrelay::test
