@@ -305,6 +305,17 @@ public:
 private:
     asio::awaitable<outcome> do_run() {
         auto self = shared_from_this();
+        try {
+            co_await run_connection();
+        } catch (...) {
+            abort_io();  // a handler threw: stop the writer and the ticker, then rethrow
+            throw;
+        }
+        abort_io();
+        co_return outcome_.value_or(outcome{});
+    }
+
+    asio::awaitable<void> run_connection() {
         if (!outcome_) co_await connect_and_handshake();
         if (!outcome_) {
             co_spawn(strand_, writer_loop(), asio::detached);
@@ -320,8 +331,6 @@ private:
                 }
             }
         }
-        abort_io();
-        co_return outcome_.value_or(outcome{});
     }
 
     void fail(outcome::kind k, error_code ec, std::string detail) {

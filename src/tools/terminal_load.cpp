@@ -145,9 +145,12 @@ public:
                     }
                 }
                 --active_;
+                if (active_ == 0 && spawned_all_) stop("every terminal gave up");
                 maybe_finish();
             });
         }
+        spawned_all_ = !stopping_;
+        if (spawned_all_ && active_ == 0) stop("every terminal gave up");
         maybe_finish();
     }
 
@@ -331,6 +334,7 @@ private:
     std::chrono::steady_clock::time_point started_{};
     std::optional<std::chrono::steady_clock::time_point> stopped_at_;
     bool stopping_ = false;
+    bool spawned_all_ = false;
     bool finished_ = false;
     std::size_t active_ = 0;
     std::size_t connected_ = 0;
