@@ -66,13 +66,16 @@ struct client_handlers {
 //   o.hello = {"T1", "S1", mint_token(secret, "T1", "S1"), std::nullopt, false};
 //   std::shared_ptr<terminal_client> c;
 //   client_handlers h;
-//   h.on_event = [&](const event_info& e, std::string_view) { seqs.push_back(e.seq); c->ack(e.seq);
-//   }; c = terminal_client::create(io.get_executor(), o, std::move(h)); asio::co_spawn(io,
-//   c->run(), [&](std::exception_ptr, outcome out) { ended = out; });
+//   h.on_event = [&](const event_info& e, std::string_view) {
+//       seqs.push_back(e.seq);
+//       c->ack(e.seq);
+//   };
+//   c = terminal_client::create(io.get_executor(), o, std::move(h));
+//   asio::co_spawn(io, c->run(), [&](std::exception_ptr, outcome out) { ended = out; });
 //   ... io.run_for(...); c->close();
 //
-// Reconnecting is the caller's loop: classify(outcome) says what to do next (terminal_frames.hpp),
-// backoff and goaway_delay how long to wait (terminal_state.hpp).
+// Reconnecting is the caller's loop: classify(outcome) tells what to do next
+// (terminal_frames.hpp); backoff and goaway_delay how long to wait (terminal_state.hpp).
 class terminal_client {
 public:
     virtual ~terminal_client() = default;
