@@ -123,6 +123,28 @@ std::string endpoint_string(const tcp::socket& s) {
     return ep.address().to_string() + ":" + std::to_string(ep.port());
 }
 
+// The answer as bytes: status line, fields, body (Content-Length set by prepare_payload).
+void serialize(response& res, std::string& out) {
+    res.prepare_payload();
+    out.clear();
+    out += "HTTP/1.1 ";
+    out += std::to_string(res.result_int());
+    out += ' ';
+    const auto reason = res.reason();
+    out.append(reason.data(), reason.size());
+    out += "\r\n";
+    for (const auto& f : res) {
+        const auto name = f.name_string();
+        const auto value = f.value();
+        out.append(name.data(), name.size());
+        out += ": ";
+        out.append(value.data(), value.size());
+        out += "\r\n";
+    }
+    out += "\r\n";
+    out += res.body();
+}
+
 // One HTTP connection. Lives on its worker's io_context; only that thread touches it.
 class session : public std::enable_shared_from_this<session> {
 public:
@@ -145,55 +167,82 @@ public:
 
     asio::awaitable<void> run() {
         const server_options& o = shared_->opts;
+        beast::error_code ignored;
+        // Answers are first written without waiting (most fit in the socket buffer at once).
+        stream_.socket().non_blocking(true, ignored);
         for (;;) {
             if (stopping_ || shared_->stopping.load()) break;
-            // Idle: wait for the first byte of the next request (keep-alive deadline).
-            if (buffer_.size() == 0) {
-                stream_.expires_after(o.idle_timeout);
-                auto [ec, n] = co_await stream_.async_read_some(
+            // The parser is rebuilt per message: limits and state start fresh. It parses what is
+            // already buffered; the socket is read only when more bytes are needed, under the
+            // deadline of the phase: idle (no byte of the next request yet), header (from its
+            // first byte), body (from the complete header).
+            parser_.emplace();
+            parser_->header_limit(static_cast<std::uint32_t>(o.max_header_bytes));
+            parser_->body_limit(o.max_body_bytes);
+            parser_->eager(true);
+            enum class phase { idle, header, body } ph = phase::idle;
+            auto started = std::chrono::steady_clock::now();
+            beast::error_code ec;
+            for (;;) {
+                if (buffer_.size() > 0) {
+                    const std::size_t used = parser_->put(buffer_.data(), ec);
+                    buffer_.consume(used);
+                    if (ec == beast_http::error::need_more) ec = {};
+                    if (ec) {
+                        if (ph == phase::idle)
+                            ph = phase::header;  // bytes came: a request, refused
+                        break;
+                    }
+                }
+                if (ph != phase::body && parser_->is_header_done()) {
+                    ph = phase::body;
+                    busy_ = true;
+                    started = std::chrono::steady_clock::now();
+                    stream_.expires_after(o.body_timeout);
+                    if (!parser_->is_done() &&
+                        beast::iequals(parser_->get()[beast_http::field::expect], "100-continue")) {
+                        // curl and some HTTP stacks wait for this before sending a body.
+                        static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+                        stream_.expires_after(o.write_timeout);
+                        auto [wec, n] = co_await asio::async_write(
+                            stream_, asio::buffer(cont.data(), cont.size()), use_nothrow);
+                        if (wec) co_return;
+                        stream_.expires_after(o.body_timeout);
+                    }
+                }
+                if (parser_->is_done()) break;
+                if (ph == phase::idle && parser_->got_some()) {
+                    ph = phase::header;
+                    stream_.expires_after(o.header_timeout);
+                } else if (ph == phase::idle) {
+                    if (stopping_ || shared_->stopping.load()) co_return;
+                    stream_.expires_after(o.idle_timeout);
+                }
+                auto [rec, n] = co_await stream_.async_read_some(
                     buffer_.prepare(beast::read_size(buffer_, 16 * 1024)), use_nothrow);
-                if (ec) {
-                    if (ec == beast::error::timeout) shared_->timeout_idle.inc();
+                if (rec) {
+                    ec = rec;
                     break;
                 }
                 buffer_.commit(n);
             }
-            // The parser is rebuilt per message: limits and state start fresh.
-            parser_.emplace();
-            parser_->header_limit(static_cast<std::uint32_t>(o.max_header_bytes));
-            parser_->body_limit(o.max_body_bytes);
-            const auto header_started = std::chrono::steady_clock::now();
-            stream_.expires_after(o.header_timeout);
-            if (auto [ec, n] =
-                    co_await beast_http::async_read_header(stream_, buffer_, *parser_, use_nothrow);
-                ec) {
-                co_await fail_read(ec, header_started, shared_->timeout_header);
-                break;
-            }
-            busy_ = true;
-            const auto started = std::chrono::steady_clock::now();
-            if (!parser_->is_done()) {
-                if (beast::iequals(parser_->get()[beast_http::field::expect], "100-continue")) {
-                    // curl and some HTTP stacks wait for this before sending a body.
-                    static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
-                    stream_.expires_after(o.write_timeout);
-                    auto [ec, n] = co_await asio::async_write(
-                        stream_, asio::buffer(cont.data(), cont.size()), use_nothrow);
-                    if (ec) break;
-                }
-                stream_.expires_after(o.body_timeout);
-                if (auto [ec, n] =
-                        co_await beast_http::async_read(stream_, buffer_, *parser_, use_nothrow);
-                    ec) {
-                    co_await fail_read(ec, started, shared_->timeout_body);
+            if (ec) {
+                if (ph == phase::idle) {
+                    // Nothing of a request came: a keep-alive connection ends quietly.
+                    if (ec == beast::error::timeout) shared_->timeout_idle.inc();
                     break;
                 }
+                co_await fail_read(
+                    ec, started,
+                    ph == phase::header ? shared_->timeout_header : shared_->timeout_body);
+                co_return;
             }
             request req = parser_->release();
             if (shared_->opts.websocket_upgrade && beast::websocket::is_upgrade(req) &&
                 path_of(req.target()) == shared_->opts.websocket_path) {
                 // The connection now belongs to the terminal gateway.
                 busy_ = false;
+                stream_.socket().non_blocking(false, ignored);
                 shared_->opts.websocket_upgrade(stream_.release_socket(), std::move(req));
                 co_return;
             }
@@ -201,9 +250,23 @@ public:
             response res = co_await shared_->routes.handle(req, ctx);
             const bool keep = req.keep_alive() && !stopping_ && !shared_->stopping.load();
             res.keep_alive(keep);
-            stream_.expires_after(o.write_timeout);
-            auto [ec, n] = co_await beast_http::async_write(stream_, res, use_nothrow);
+            serialize(res, out_);
+            // Try the write now; only what the socket does not take waits (write deadline).
+            std::size_t written = stream_.socket().write_some(asio::buffer(out_), ec);
+            if (ec == asio::error::would_block || ec == asio::error::try_again) {
+                ec = {};
+                written = 0;
+            }
+            if (!ec && written < out_.size()) {
+                stream_.expires_after(o.write_timeout);
+                auto [wec, n] = co_await asio::async_write(
+                    stream_, asio::buffer(out_.data() + written, out_.size() - written),
+                    use_nothrow);
+                ec = wec;
+            }
             busy_ = false;
+            if (out_.capacity() > 64 * 1024)
+                std::string().swap(out_);  // after a big /metrics answer
             if (ec) {
                 if (ec == beast::error::timeout) shared_->timeout_write.inc();
                 break;
@@ -213,7 +276,6 @@ public:
                 co_return;
             }
         }
-        beast::error_code ignored;
         stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
         stream_.close();
     }
@@ -290,6 +352,7 @@ private:
 
     beast::tcp_stream stream_;
     beast::flat_buffer buffer_;
+    std::string out_;  // the serialised answer, capacity reused across requests
     std::optional<parser_type> parser_;
     std::shared_ptr<http_server::shared> shared_;
     std::shared_ptr<http_server::worker> worker_;

@@ -78,7 +78,7 @@ commit_result memory_commit_sink::commit_now(status_update u) {
 
 std::vector<status_update> memory_commit_sink::committed() const {
     const std::lock_guard lock{mutex_};
-    return committed_;
+    return {committed_.begin(), committed_.end()};
 }
 
 std::optional<midtrans::order_state> memory_commit_sink::state_of(std::string_view order_id) const {

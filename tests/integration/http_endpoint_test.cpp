@@ -23,9 +23,9 @@ class HttpEndpoint : public ::testing::Test {
 protected:
     static void SetUpTestSuite() { raise_fd_limit(); }
     void SetUp() override {
-        server_ = start_posrelay(
-            {"--io-threads", "2", "--header-timeout", "700ms", "--log-level", "info"},
-            {{"POSRELAY_SERVER_KEY", std::string(test_server_key)}});
+        server_ = start_posrelay({"--store", "memory", "--io-threads", "2", "--header-timeout",
+                                  "700ms", "--log-level", "info"},
+                                 {{"POSRELAY_SERVER_KEY", std::string(test_server_key)}});
     }
     http_client client() { return http_client(server_.port); }
     std::string metrics() { return client().get("/metrics").body(); }

@@ -2,11 +2,12 @@
 // in memory (lost on exit). Used by tests, benchmarks and `--store memory`.
 #pragma once
 
-#include <map>
+#include <deque>
 #include <mutex>
 #include <optional>
-#include <set>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "posrelay/ingest/commit_sink.hpp"
@@ -28,10 +29,18 @@ public:
     [[nodiscard]] std::size_t count(commit_outcome o) const;
 
 private:
+    // Hash lookups (not trees) and a deque (no copy on growth): the benchmark commits
+    // hundreds of thousands of updates under this mutex.
+    struct string_hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept {
+            return std::hash<std::string_view>{}(s);
+        }
+    };
     mutable std::mutex mutex_;
-    std::map<std::string, midtrans::order_state, std::less<>> orders_;
-    std::set<std::string, std::less<>> seen_;  // dedup keys
-    std::vector<status_update> committed_;
+    std::unordered_map<std::string, midtrans::order_state, string_hash, std::equal_to<>> orders_;
+    std::unordered_set<std::string> seen_;  // dedup keys
+    std::deque<status_update> committed_;
     std::size_t counts_[3] = {0, 0, 0};
 };
 

@@ -1,0 +1,31 @@
+-- wrk script: POSTs the JSON bodies of $BODIES (one per line) in order, each once per pass,
+-- to $TARGET_PATH, with an optional bearer token ($AUTH) and an optional pause before each
+-- request of $DELAY_MS milliseconds per connection (to pace the total rate).
+local bodies = {}
+for line in io.lines(os.getenv("BODIES")) do bodies[#bodies + 1] = line end
+local counter = 0
+local threads = {}
+function setup(thread)
+  thread:set("id", #threads)
+  table.insert(threads, thread)
+end
+function init(args)
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+  local auth = os.getenv("AUTH")
+  if auth and auth ~= "" then wrk.headers["Authorization"] = "Bearer " .. auth end
+end
+local delay_ms = tonumber(os.getenv("DELAY_MS") or "0")
+if delay_ms > 0 then function delay() return delay_ms end end
+local i = 0
+request = function()
+  i = i % #bodies + 1
+  return wrk.format(nil, os.getenv("TARGET_PATH") or "/", nil, bodies[i])
+end
+local codes = {}
+response = function(status) codes[status] = (codes[status] or 0) + 1 end
+done = function(summary, latency, requests)
+  for code, n in pairs(codes) do io.write(string.format("status %d: %d\n", code, n)) end
+  io.write(string.format("requests %d p50_us %d p99_us %d\n", summary.requests, latency:percentile(50),
+                         latency:percentile(99)))
+end
