@@ -20,6 +20,12 @@
 -- KEYS[1] order hash P{o:ID}   KEYS[2] history list P{o:ID}:history   KEYS[3] dedup set P{o:ID}:seen
 -- Stream and subscriber keys of terminals and stores are derived here from the stored route.
 
+-- Fast path first, before any table or closure is built: most repeated notifications
+-- (Midtrans retries, duplicates) end here with one SISMEMBER.
+if ARGV[1] == 'commit' and redis.call('SISMEMBER', KEYS[3], ARGV[10] .. '|' .. ARGV[11]) == 1 then
+  return {'duplicate', '', 0}
+end
+
 local forward = {
   pending = {authorize=1, capture=1, settlement=1, deny=1, cancel=1, expire=1, failure=1},
   authorize = {capture=1, deny=1, cancel=1, expire=1, failure=1},
@@ -90,9 +96,6 @@ local function commit()
   local stream_ttl, prefix, order_id = tonumber(ARGV[7]), ARGV[8], ARGV[9]
   local status, fraud, source = ARGV[10], ARGV[11], ARGV[12]
 
-  if redis.call('SISMEMBER', seen_key, status .. '|' .. fraud) == 1 then
-    return {'duplicate', '', 0}
-  end
   local cur = redis.call('HMGET', order_key, 'transaction_status', 'fraud_status',
                          'terminal_id', 'store_id', 'gross_amount')
   local outcome = classify(cur[1], cur[2] or '', status, fraud)
@@ -104,6 +107,11 @@ local function commit()
   local paid = is_paid(status, fraud)
   local fields = {'order_id', order_id, 'transaction_status', status, 'fraud_status', fraud,
                   'source', source, 'updated_ms', now, 'paid', paid and '1' or '0'}
+  -- HMGET gave nothing at all: the record is new (created_ms in the same HSET).
+  if not cur[1] and not cur[3] and not cur[4] and not cur[5] then
+    fields[#fields + 1] = 'created_ms'
+    fields[#fields + 1] = now
+  end
   local values = {}
   for i = 13, #ARGV, 2 do
     fields[#fields + 1] = ARGV[i]
@@ -111,13 +119,13 @@ local function commit()
     values[ARGV[i]] = ARGV[i + 1]
   end
   redis.call('HSET', order_key, unpack(fields))
-  redis.call('HSETNX', order_key, 'created_ms', now)
   redis.call('EXPIRE', order_key, order_ttl)
 
-  redis.call('RPUSH', history_key, cjson.encode({
+  -- Fewer commands per commit is less Redis CPU and less AOF: trim only past the bound.
+  local len = redis.call('RPUSH', history_key, cjson.encode({
     transaction_status = status, fraud_status = fraud, source = source, at_ms = now,
     status_code = values['status_code'] or ''}))
-  redis.call('LTRIM', history_key, -history_max, -1)
+  if len > history_max then redis.call('LTRIM', history_key, -history_max, -1) end
   redis.call('EXPIRE', history_key, order_ttl)
 
   local event_id, n = emit(prefix, stream_maxlen, stream_ttl, cur[3], cur[4], {
