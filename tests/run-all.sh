@@ -29,13 +29,17 @@ done
 
 echo "== fuzz (${fuzz_seconds}s per target)"
 cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz -j "$jobs"
+cmake --build --preset fuzz -j "$jobs" --target fuzz_targets
 for target in build/fuzz/tests/fuzz/*_fuzz; do
-  name=$(basename "$target" _fuzz)
+  name=$(basename "$target" _fuzz)             # notification_parser, terminal_frame
   corpus=tests/fuzz/corpus/$name
+  [ -d "$corpus" ] || corpus=tests/fuzz/corpus/${name%_parser}
+  dict=tests/fuzz/${name%_parser}.dict
   work=$(mktemp -d)
   cp -r "$corpus"/. "$work"/
-  "$target" -max_total_time="$fuzz_seconds" -timeout=5 -rss_limit_mb=2048 "$work" 2>&1 | tail -n 3
+  # The seed corpus is read-only input; new inputs go to the scratch copy.
+  "$target" -max_total_time="$fuzz_seconds" -timeout=5 -rss_limit_mb=2048 \
+    $([ -f "$dict" ] && echo "-dict=$dict") "$work" 2>&1 | tail -n 3
   rm -rf "$work"
 done
 echo "== all tests passed"
