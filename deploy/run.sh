@@ -37,8 +37,8 @@ if [ -n "$demo" ]; then
   terminal=T-DEMO-1 store=S-DEMO order=DEMO-$(date +%s)
   echo "run: demo terminal $terminal connects to $POSRELAY_TERMINAL_LISTEN and prints its events:"
   POSRELAY_TERMINAL_TOKEN=$("$bin/posrelay" token "$terminal" "$store") \
-    "$bin/posrelay-terminal" --connect "$POSRELAY_TERMINAL_LISTEN" --terminal "$terminal" --store "$store" \
-    --state-file posrelay-data/$terminal.seq listen 2>/dev/null | sed 's/^/  terminal> /' &
+    "$bin/tools/posrelay-terminal" --connect "$POSRELAY_TERMINAL_LISTEN" --terminal "$terminal" --store "$store" \
+    --state-file posrelay-data/$terminal.seq listen 2>/dev/null | sed -u 's/^/  terminal> /' &
   pids+=($!)
   curl -s -X POST "$base/v1/orders" -H "Authorization: Bearer $POSRELAY_OPERATOR_TOKEN" \
     -H 'Content-Type: application/json' \
