@@ -241,4 +241,15 @@ line& line::boolean(std::string_view key, bool value) {
     return *this;
 }
 
+void escaped(std::exception_ptr e, std::string_view what) noexcept {
+    if (!e) return;
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        line(level::error, "coroutine failed").str("what", what).str("error", ex.what());
+    } catch (...) {
+        line(level::error, "coroutine failed").str("what", what).str("error", "unknown exception");
+    }
+}
+
 }  // namespace posrelay::log

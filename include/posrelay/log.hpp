@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,6 +38,10 @@ private:
     bool on_;
     std::string buf_;
 };
+
+// The completion handler of a spawned coroutine: an exception that escaped it (a bug) is
+// logged at error level with `what`, never lost. Does nothing for a null pointer.
+void escaped(std::exception_ptr e, std::string_view what) noexcept;
 
 // Appends `s` to `out` as the contents of a JSON string (no quotes): escapes ", \ and
 // control characters; bytes that are not valid UTF-8 become U+FFFD.

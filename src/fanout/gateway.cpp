@@ -301,16 +301,9 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
             auto self = shared_from_this();
             tcp::acceptor& ref = *acc;
             acceptors.push_back(std::move(acc));
-            asio::co_spawn(pool.context(i), accept_loop(ref, i, use_tls),
-                           [self](std::exception_ptr e) {
-                               if (!e) return;
-                               try {
-                                   std::rethrow_exception(e);
-                               } catch (const std::exception& ex) {
-                                   log::line(log::level::error, "terminal accept loop failed")
-                                       .str("error", ex.what());
-                               }
-                           });
+            asio::co_spawn(
+                pool.context(i), accept_loop(ref, i, use_tls),
+                [self](std::exception_ptr e) { log::escaped(e, "terminal accept loop"); });
         }
         bound = ep;
         log::line(log::level::info, "listening")
@@ -434,14 +427,8 @@ gateway::bound gateway::start() {
         impl_->pool.context(0).get_executor(), ro, impl_->shared->store.connection_metrics());
     impl_->feed->start();
     auto self = impl_;
-    asio::co_spawn(impl_->pool.context(0), impl_->feed_loop(), [self](std::exception_ptr e) {
-        if (!e) return;
-        try {
-            std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-            log::line(log::level::error, "event feed failed").str("error", ex.what());
-        }
-    });
+    asio::co_spawn(impl_->pool.context(0), impl_->feed_loop(),
+                   [self](std::exception_ptr e) { log::escaped(e, "event feed"); });
     return b;
 }
 

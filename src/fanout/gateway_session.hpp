@@ -213,7 +213,7 @@ public:
     void start() {
         auto self = this->shared_from_this();
         asio::co_spawn(executor(), run(),
-                       [self](std::exception_ptr e) { log_exception(e, "terminal session"); });
+                       [self](std::exception_ptr e) { log::escaped(e, "terminal session"); });
     }
 
     // ---- called on the session's executor (posted by the hub or the gateway) ----
@@ -283,17 +283,6 @@ private:
         std::int64_t event_ms = 0;  // for live events: delivery latency
     };
 
-    static void log_exception(std::exception_ptr e, std::string_view what) {
-        if (!e) return;
-        try {
-            std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-            log::line(log::level::error, "coroutine failed")
-                .str("what", what)
-                .str("error", ex.what());
-        }
-    }
-
     void wake() { timer_.cancel(); }
 
     void push_control(std::string frame) {
@@ -357,7 +346,7 @@ private:
         watchdog_.cancel();
         auto self = this->shared_from_this();
         asio::co_spawn(executor(), sender(),
-                       [self](std::exception_ptr e) { log_exception(e, "terminal sender"); });
+                       [self](std::exception_ptr e) { log::escaped(e, "terminal sender"); });
         if (welcomed_) co_await reader();
     }
 

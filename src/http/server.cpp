@@ -385,14 +385,8 @@ asio::awaitable<void> accept_loop(std::shared_ptr<http_server::shared> sh,
         beast::error_code ignored;
         sock.set_option(tcp::no_delay(true), ignored);
         auto s = std::make_shared<session>(std::move(sock), sh, w);
-        asio::co_spawn(w->ioc, s->run(), [s](std::exception_ptr e) {
-            if (!e) return;
-            try {
-                std::rethrow_exception(e);
-            } catch (const std::exception& ex) {
-                log::line(log::level::error, "http session failed").str("error", ex.what());
-            }
-        });
+        asio::co_spawn(w->ioc, s->run(),
+                       [s](std::exception_ptr e) { log::escaped(e, "http session"); });
     }
 }
 
@@ -433,14 +427,8 @@ tcp::endpoint http_server::start() {
         workers_.push_back(std::move(w));
     }
     for (auto& w : workers_) {
-        asio::co_spawn(w->ioc, accept_loop(shared_, w), [](std::exception_ptr e) {
-            if (!e) return;
-            try {
-                std::rethrow_exception(e);
-            } catch (const std::exception& ex) {
-                log::line(log::level::error, "accept loop failed").str("error", ex.what());
-            }
-        });
+        asio::co_spawn(w->ioc, accept_loop(shared_, w),
+                       [](std::exception_ptr e) { log::escaped(e, "http accept loop"); });
     }
     return ep;
 }
