@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "gateway_shared.hpp"
@@ -73,42 +74,23 @@ private:
     std::string buf_;
 };
 
-class tcp_transport {
+// Newline-delimited JSON over plain TCP (Stream = tcp::socket) or TLS (ssl::stream).
+template <class Stream>
+class line_transport {
 public:
-    explicit tcp_transport(tcp::socket s) : s_(std::move(s)) {}
-    static constexpr std::string_view name = "tcp";
-    asio::awaitable<beast::error_code> handshake() { co_return beast::error_code{}; }
-    asio::awaitable<beast::error_code> read_frame(std::string& out, std::size_t max,
-                                                  bool& too_large) {
-        return framing_.read_frame(s_, out, max, too_large);
-    }
-    template <class Frames>
-    asio::awaitable<beast::error_code> write(const Frames& frames) {
-        return framing_.write(s_, frames);
-    }
-    tcp::socket& socket() { return s_; }
-    void cancel() {
-        beast::error_code ec;
-        s_.cancel(ec);
-    }
-    void close() {
-        beast::error_code ec;
-        s_.shutdown(tcp::socket::shutdown_both, ec);
-        s_.close(ec);
-    }
+    static constexpr bool tls = !std::is_same_v<Stream, tcp::socket>;
+    static constexpr std::string_view name = tls ? "tls" : "tcp";
 
-private:
-    tcp::socket s_;
-    line_framing<tcp::socket> framing_;
-};
+    template <class... Args>
+    explicit line_transport(Args&&... args) : s_(std::forward<Args>(args)...) {}
 
-class tls_transport {
-public:
-    tls_transport(tcp::socket s, asio::ssl::context& ctx) : s_(std::move(s), ctx) {}
-    static constexpr std::string_view name = "tls";
     asio::awaitable<beast::error_code> handshake() {
-        auto [ec] = co_await s_.async_handshake(asio::ssl::stream_base::server, nothrow);
-        co_return ec;
+        if constexpr (tls) {
+            auto [ec] = co_await s_.async_handshake(asio::ssl::stream_base::server, nothrow);
+            co_return ec;
+        } else {
+            co_return beast::error_code{};
+        }
     }
     asio::awaitable<beast::error_code> read_frame(std::string& out, std::size_t max,
                                                   bool& too_large) {
@@ -118,21 +100,30 @@ public:
     asio::awaitable<beast::error_code> write(const Frames& frames) {
         return framing_.write(s_, frames);
     }
-    tcp::socket& socket() { return s_.next_layer(); }
+    tcp::socket& socket() {
+        if constexpr (tls) {
+            return s_.next_layer();
+        } else {
+            return s_;
+        }
+    }
     void cancel() {
         beast::error_code ec;
-        s_.next_layer().cancel(ec);
+        socket().cancel(ec);
     }
     void close() {
         beast::error_code ec;
-        s_.next_layer().shutdown(tcp::socket::shutdown_both, ec);
-        s_.next_layer().close(ec);
+        socket().shutdown(tcp::socket::shutdown_both, ec);
+        socket().close(ec);
     }
 
 private:
-    asio::ssl::stream<tcp::socket> s_;
-    line_framing<asio::ssl::stream<tcp::socket>> framing_;
+    Stream s_;
+    line_framing<Stream> framing_;
 };
+
+using tcp_transport = line_transport<tcp::socket>;
+using tls_transport = line_transport<asio::ssl::stream<tcp::socket>>;
 
 // WebSocket text messages on the HTTP port: one frame per message, no '\n'.
 class ws_transport {
