@@ -10,6 +10,7 @@
 
 #include "gateway_session.hpp"
 #include "gateway_shared.hpp"
+#include "posrelay/listen.hpp"
 #include "posrelay/log.hpp"
 
 namespace posrelay::fanout {
@@ -282,25 +283,12 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
     }
 
     void listen(const endpoint& where, bool use_tls, std::optional<tcp::endpoint>& bound) {
-        tcp::endpoint ep;
-        {
-            std::string host = where.host;
-            if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-            asio::io_context tmp;
-            tcp::resolver r(tmp);
-            ep = *r.resolve(host, std::to_string(where.port)).begin();
-        }
-        for (std::size_t i = 0; i < pool.size(); ++i) {
-            auto acc = std::make_unique<tcp::acceptor>(pool.context(i));
-            acc->open(ep.protocol());
-            acc->set_option(asio::socket_base::reuse_address(true));
-            acc->set_option(asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true));
-            acc->bind(ep);
-            acc->listen(asio::socket_base::max_listen_connections);
-            if (i == 0) ep = acc->local_endpoint();
+        auto l = listen_on_every_thread(pool, where);
+        const tcp::endpoint ep = l.bound;
+        for (std::size_t i = 0; i < l.acceptors.size(); ++i) {
             auto self = shared_from_this();
-            tcp::acceptor& ref = *acc;
-            acceptors.push_back(std::move(acc));
+            tcp::acceptor& ref = *l.acceptors[i];
+            acceptors.push_back(std::move(l.acceptors[i]));
             asio::co_spawn(
                 pool.context(i), accept_loop(ref, i, use_tls),
                 [self](std::exception_ptr e) { log::escaped(e, "terminal accept loop"); });

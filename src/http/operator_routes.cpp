@@ -8,6 +8,7 @@
 #include <charconv>
 #include <ctime>
 
+#include "posrelay/fanout/protocol.hpp"
 #include "posrelay/log.hpp"
 #include "posrelay/midtrans/signature.hpp"
 
@@ -34,13 +35,18 @@ std::string_view last_segment(std::string_view target) {
     return target.substr(slash + 1);
 }
 
+// 503: Redis did not answer; the operator may retry shortly.
+response store_unavailable() {
+    response res =
+        json_error(503, "store_unavailable", "the order store is unavailable, retry later");
+    res.set(beast_http::field::retry_after, "5");
+    return res;
+}
+
 }  // namespace
 
 bool valid_order_id(std::string_view id) noexcept {
     return id_chars(id, 50, "-_~.");
-}
-bool valid_route_id(std::string_view id) noexcept {
-    return id_chars(id, 64, "-_.");
 }
 
 std::optional<std::string> normalise_gross_amount(std::string_view s) {
@@ -116,10 +122,7 @@ boost::asio::awaitable<response> operator_routes::get_order(request& req,
     }
     auto [ec, json] = co_await store_.order_json(std::string(id));
     if (ec) {
-        response res =
-            json_error(503, "store_unavailable", "the order store is unavailable, retry later");
-        res.set(beast_http::field::retry_after, "5");
-        co_return res;
+        co_return store_unavailable();
     }
     if (!json) co_return json_error(404, "order_not_found", "no such order");
     co_return json_response(200, std::move(*json));
@@ -175,11 +178,11 @@ boost::asio::awaitable<response> operator_routes::register_order(request& req,
                              "gross_amount");
     }
     reg.gross_amount = *amount;
-    if (!valid_route_id(reg.terminal_id)) {
+    if (!fanout::valid_id(reg.terminal_id)) {
         co_return json_error(400, "invalid_value", "terminal_id must be 1-64 of A-Z a-z 0-9 - _ .",
                              "terminal_id");
     }
-    if (!valid_route_id(reg.store_id)) {
+    if (!fanout::valid_id(reg.store_id)) {
         co_return json_error(400, "invalid_value", "store_id must be 1-64 of A-Z a-z 0-9 - _ .",
                              "store_id");
     }
@@ -194,10 +197,7 @@ boost::asio::awaitable<response> operator_routes::register_order(request& req,
     }
     const auto r = co_await store_.register_order(reg);
     if (r.ec) {
-        response res =
-            json_error(503, "store_unavailable", "the order store is unavailable, retry later");
-        res.set(beast_http::field::retry_after, "5");
-        co_return res;
+        co_return store_unavailable();
     }
     std::string body = R"({"status":")";
     switch (r.outcome) {

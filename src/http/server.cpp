@@ -22,6 +22,7 @@
 #include <optional>
 #include <unordered_set>
 
+#include "posrelay/listen.hpp"
 #include "posrelay/log.hpp"
 
 namespace posrelay::http {
@@ -103,7 +104,7 @@ struct http_server::worker {
     worker(asio::io_context& c, std::size_t i) : ioc(c), index(i) {}
     asio::io_context& ioc;
     std::size_t index;
-    std::optional<tcp::acceptor> acceptor;
+    std::unique_ptr<tcp::acceptor> acceptor;
     std::unordered_set<session*> sessions;  // touched only on ioc's thread
 };
 
@@ -390,20 +391,6 @@ asio::awaitable<void> accept_loop(std::shared_ptr<http_server::shared> sh,
     }
 }
 
-tcp::endpoint resolve(const endpoint& ep) {
-    std::string host = ep.host;
-    if (host.size() > 2 && host.front() == '[' && host.back() == ']')
-        host = host.substr(1, host.size() - 2);
-    beast::error_code ec;
-    const auto addr = asio::ip::make_address(host, ec);
-    if (!ec) return {addr, ep.port};
-    // A name: resolved once, synchronously, at start-up (before any io thread serves).
-    asio::io_context ioc;
-    tcp::resolver r(ioc);
-    const auto results = r.resolve(host, std::to_string(ep.port));
-    return *results.begin();
-}
-
 }  // namespace
 
 http_server::http_server(io_pool& pool, server_options opts, router& r, metrics::registry& reg)
@@ -412,25 +399,17 @@ http_server::http_server(io_pool& pool, server_options opts, router& r, metrics:
 http_server::~http_server() = default;
 
 tcp::endpoint http_server::start() {
-    tcp::endpoint ep = resolve(shared_->opts.listen);
+    auto l = listen_on_every_thread(pool_, shared_->opts.listen);
     for (std::size_t i = 0; i < pool_.size(); ++i) {
         auto w = std::make_shared<worker>(pool_.context(i), i);
-        w->acceptor.emplace(w->ioc);
-        w->acceptor->open(ep.protocol());
-        w->acceptor->set_option(asio::socket_base::reuse_address(true));
-        // Every io thread has its own acceptor on the same port; the kernel spreads connections.
-        w->acceptor->set_option(
-            asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true));
-        w->acceptor->bind(ep);
-        w->acceptor->listen(asio::socket_base::max_listen_connections);
-        if (i == 0) ep = w->acceptor->local_endpoint();  // port 0 → the real port for the others
+        w->acceptor = std::move(l.acceptors[i]);
         workers_.push_back(std::move(w));
     }
     for (auto& w : workers_) {
         asio::co_spawn(w->ioc, accept_loop(shared_, w),
                        [](std::exception_ptr e) { log::escaped(e, "http accept loop"); });
     }
-    return ep;
+    return l.bound;
 }
 
 void http_server::shutdown(std::function<void()> drained) {

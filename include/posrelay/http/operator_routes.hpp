@@ -16,8 +16,6 @@ namespace posrelay::http {
 
 // Midtrans order_id rules: 1-50 of A-Z a-z 0-9 - _ ~ .
 [[nodiscard]] bool valid_order_id(std::string_view id) noexcept;
-// Terminal and store ids: 1-64 of A-Z a-z 0-9 - _ .
-[[nodiscard]] bool valid_route_id(std::string_view id) noexcept;
 // A positive whole number of rupiah: "10000" or "10000.00" (normalised to "10000");
 // nullopt otherwise.
 [[nodiscard]] std::optional<std::string> normalise_gross_amount(std::string_view s);
