@@ -18,6 +18,8 @@
 #include "posrelay/ingest/notification_verifier.hpp"
 #include "posrelay/io_pool.hpp"
 #include "posrelay/log.hpp"
+#include "posrelay/midtrans/client.hpp"
+#include "posrelay/orders/order_service.hpp"
 #include "posrelay/store/embedded_redis.hpp"
 #include "posrelay/store/redis_store.hpp"
 
@@ -44,8 +46,23 @@ struct app::impl {
         if (redis) operators = std::make_unique<http::operator_routes>(cfg.operator_token, *redis);
         auto http_opts = http::server_options::from(cfg);
         if (redis && !cfg.terminal_secret.empty()) {
-            terminals = std::make_unique<fanout::gateway>(pool, fanout::gateway_options::from(cfg),
-                                                          *redis, registry);
+            auto gw_opts = fanout::gateway_options::from(cfg);
+            if (cfg.public_url.empty() || cfg.default_server_key.empty()) {
+                log::line(log::level::warn,
+                          "terminal charges disabled: they need --public-url and "
+                          "POSRELAY_SERVER_KEY");
+            } else {
+                midtrans_api = std::make_unique<midtrans::client>(
+                    pool, midtrans::client_options::from(cfg), registry);
+                orders = std::make_unique<orders::order_service>(
+                    *redis, *midtrans_api, orders::service_options::from(cfg), registry);
+                gw_opts.requests = [this](std::string terminal, std::string store,
+                                          fanout::request_frame r) {
+                    return orders->handle(std::move(terminal), std::move(store), std::move(r));
+                };
+            }
+            terminals =
+                std::make_unique<fanout::gateway>(pool, std::move(gw_opts), *redis, registry);
             http_opts.websocket_upgrade = [this](boost::asio::ip::tcp::socket sock,
                                                  http::request req) {
                 terminals->accept_websocket(std::move(sock), std::move(req));
@@ -105,6 +122,9 @@ struct app::impl {
         if (operators) {
             routes.add("orders", "/v1/orders/*", beast_http::verb::get,
                        [this](http::request& req, const http::request_context& ctx) {
+                           const std::string_view target(req.target().data(), req.target().size());
+                           if (orders && target.substr(0, target.find('?')).ends_with("/qr.png"))
+                               return qr_image(req, ctx);
                            return operators->get_order(req, ctx);
                        });
             routes.add("orders_register", "/v1/orders", beast_http::verb::post,
@@ -139,6 +159,49 @@ struct app::impl {
                    });
     }
 
+    // GET /v1/orders/{order_id}/qr.png for a terminal: Authorization: Bearer <its token>,
+    // X-Terminal-Id and X-Store-Id; only orders of its store.
+    asio::awaitable<http::response> qr_image(http::request& req, const http::request_context& ctx) {
+        auto header = [&](auto f) {
+            const auto h = req[f];
+            return std::string(h.data(), h.size());
+        };
+        const std::string auth = header(beast_http::field::authorization);
+        const std::string terminal = header("X-Terminal-Id");
+        const std::string store_id = header("X-Store-Id");
+        constexpr std::string_view bearer = "Bearer ";
+        if (!auth.starts_with(bearer) || !fanout::valid_id(terminal) ||
+            !fanout::valid_id(store_id) ||
+            !fanout::verify_token(cfg.terminal_secret.view(), terminal, store_id,
+                                  std::string_view(auth).substr(bearer.size()))) {
+            log::line(log::level::warn, "request rejected")
+                .str("route", "qr_image")
+                .str("reason", "unauthorized")
+                .str("remote", ctx.remote);
+            http::response res = http::json_error(
+                401, "unauthorized",
+                "a terminal token is required: Authorization: Bearer <token>, X-Terminal-Id, "
+                "X-Store-Id");
+            res.set(beast_http::field::www_authenticate, "Bearer");
+            co_return res;
+        }
+        std::string_view path(req.target().data(), req.target().size());
+        path = path.substr(0, path.find('?'));
+        path.remove_suffix(std::string_view("/qr.png").size());
+        const std::string_view id = path.substr(path.rfind('/') + 1);
+        if (!midtrans::valid_order_id(id)) {
+            co_return http::json_error(400, "invalid_value",
+                                       "order_id must be 1-50 of A-Z a-z 0-9 - _ ~ .", "order_id");
+        }
+        auto img = co_await orders->qr_png(std::string(id), store_id);
+        http::response res{static_cast<beast_http::status>(img.status), 11};
+        res.set(beast_http::field::content_type, img.content_type);
+        if (img.status == 200) res.set(beast_http::field::cache_control, "private, max-age=300");
+        res.body() = *img.body;
+        res.prepare_payload();
+        co_return res;
+    }
+
     config cfg;
     metrics::registry registry;
     io_pool pool;
@@ -149,6 +212,8 @@ struct app::impl {
     http::router routes;
     std::unique_ptr<http::notification_route> notifications;
     std::unique_ptr<http::operator_routes> operators;
+    std::unique_ptr<midtrans::client> midtrans_api;  // only when terminals may charge
+    std::unique_ptr<orders::order_service> orders;
     std::unique_ptr<fanout::gateway> terminals;  // only with the redis store and a terminal secret
     std::unique_ptr<http::http_server> server;
     std::atomic<bool> started{false};

@@ -192,6 +192,25 @@ std::string path(const value_source& src) {
     return src.value;
 }
 
+// An http(s) URL without credentials (they would be printed in logs). `api`: a base URL
+// where plain http is refused unless the host is loopback (checked again by the client).
+std::string web_url(const value_source& src, bool api) {
+    const std::string_view v = src.value;
+    const bool https = v.starts_with("https://");
+    if (!https && !v.starts_with("http://")) invalid(src, "expected an http:// or https:// URL");
+    const std::string_view rest = v.substr(https ? 8 : 7);
+    const std::string_view authority = rest.substr(0, rest.find('/'));
+    if (authority.empty()) invalid(src, "the URL has no host");
+    if (authority.find('@') != std::string_view::npos)
+        invalid(src, "the URL must not carry credentials");
+    if (api && !https) {
+        const std::string_view host = authority.substr(0, authority.rfind(':'));
+        if (host != "localhost" && !host.starts_with("127.") && host != "[::1]")
+            invalid(src, "plain http is allowed only for a loopback host (midtrans-sim)");
+    }
+    return src.value;
+}
+
 // ---- the option table ------------------------------------------------------------------
 //
 // Every option is one entry: its long flag (also its config-file key, and its environment
@@ -312,6 +331,38 @@ const option_spec option_table[] = {
      }},
     {"stream-ttl", "DUR", "7d", "How long an idle terminal's event stream is kept.",
      [](settings& s, const value_source& v) { s.cfg.stream_ttl = timeout(v, false); }},
+    {"midtrans-url", "URL", "https://api.sandbox.midtrans.com",
+     "Base URL of the Midtrans Core API: https://api.midtrans.com in production, the sandbox "
+     "by default, or a loopback http:// URL of midtrans-sim.",
+     [](settings& s, const value_source& v) { s.cfg.midtrans_url = web_url(v, true); }},
+    {"public-url", "URL", "none",
+     "posrelay's externally reachable base URL: Midtrans is told to notify "
+     "URL/v1/midtrans/notifications (X-Override-Notification). Needed for terminal charges.",
+     [](settings& s, const value_source& v) { s.cfg.public_url = web_url(v, false); }},
+    {"midtrans-connect-timeout", "DUR", "5s", "Time allowed to connect (and TLS) to Midtrans.",
+     [](settings& s, const value_source& v) {
+         s.cfg.midtrans_connect_timeout = timeout(v, false);
+     }},
+    {"midtrans-timeout", "DUR", "15s",
+     "Time allowed for one Midtrans API call once connected (request and full answer).",
+     [](settings& s, const value_source& v) { s.cfg.midtrans_timeout = timeout(v, false); }},
+    {"midtrans-max-inflight", "N", "512",
+     "Midtrans API calls in flight at once, 1 to 100000; more are refused as busy.",
+     [](settings& s, const value_source& v) {
+         s.cfg.midtrans_max_inflight = whole_number(v, 1, 100'000);
+     }},
+    {"midtrans-ca-file", "PATH", "none",
+     "Extra PEM CA bundle trusted for the Midtrans API, besides the system's.",
+     [](settings& s, const value_source& v) { s.cfg.midtrans_ca_file = path(v); }},
+    {"status-refresh-after", "DUR", "10s",
+     "A terminal's status request asks Midtrans when the order is pending and its last update "
+     "is older than this (the integration guide asks not to poll sooner than ~10 s).",
+     [](settings& s, const value_source& v) { s.cfg.status_refresh_after = timeout(v, true); }},
+    {"qr-cache-bytes", "N", "16777216",
+     "Memory for cached QR code images served at /v1/orders/ID/qr.png, 0 to 1073741824.",
+     [](settings& s, const value_source& v) {
+         s.cfg.qr_cache_bytes = whole_number(v, 0, 1024ULL * 1024 * 1024);
+     }},
     {"terminal-listen", "HOST:PORT", "0.0.0.0:7070",
      "Plain TCP listener for terminals (newline-delimited JSON), or off. Terminals connect only "
      "when POSRELAY_TERMINAL_SECRET is set.",

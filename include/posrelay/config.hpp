@@ -79,6 +79,16 @@ struct config {
     // Operator HTTP API bearer token (POSRELAY_OPERATOR_TOKEN); empty: the API is disabled.
     secret operator_token;
 
+    // Midtrans Core API client and the terminal charge flow.
+    std::string midtrans_url = "https://api.sandbox.midtrans.com";
+    std::string public_url;  // posrelay's external base URL; "" = charges disabled
+    std::chrono::milliseconds midtrans_connect_timeout{5'000};
+    std::chrono::milliseconds midtrans_timeout{15'000};
+    std::size_t midtrans_max_inflight = 512;
+    std::string midtrans_ca_file;
+    std::chrono::milliseconds status_refresh_after{10'000};
+    std::size_t qr_cache_bytes = 16 * 1024 * 1024;
+
     // Terminal gateway (proto-docs/terminal-protocol.md). Off without POSRELAY_TERMINAL_SECRET.
     std::optional<endpoint> terminal_listen = endpoint{"0.0.0.0", 7070};  // nullopt: "off"
     std::optional<endpoint> terminal_tls_listen;

@@ -509,13 +509,37 @@ private:
                     kick(errc::handshake_required, "hello was already received");
                     co_return;
                 case frame_kind::request:
-                    push_control(error_frame(errc::bad_request,
-                                             "requests are not supported by this server yet", false,
-                                             f.request.id));
-                    wake();
+                    start_request(std::move(f.request));
                     break;
             }
         }
+    }
+
+    // Runs a request beside the reader (acks and pings keep flowing); its answer is queued
+    // like any control frame. At most max_requests_inflight at once per connection.
+    void start_request(request_frame r) {
+        if (!g_->opts.requests) {
+            push_control(error_frame(errc::bad_request, "requests are not enabled on this server",
+                                     false, r.id));
+        } else if (requests_inflight_ >= g_->opts.max_requests_inflight) {
+            push_control(error_frame(errc::busy, "too many requests in flight on this connection",
+                                     false, r.id));
+        } else {
+            ++requests_inflight_;
+            auto self = this->shared_from_this();
+            asio::co_spawn(
+                executor(),
+                [self, r = std::move(r)]() mutable -> asio::awaitable<void> {
+                    std::string answer = co_await self->g_->opts.requests(
+                        self->terminal_id_, self->store_id_, std::move(r));
+                    --self->requests_inflight_;
+                    if (self->closing_) co_return;
+                    self->push_control(std::move(answer));
+                    self->wake();
+                },
+                [](std::exception_ptr e) { log::escaped(e, "terminal request"); });
+        }
+        wake();
     }
 
     // Fetches [from, to] from the terminal's stream and queues them in order.
@@ -642,6 +666,7 @@ private:
     bool dead_ = false;  // the transport is unusable: do not write
     bool attached_ = false;
     bool fetch_error_ = false;
+    std::size_t requests_inflight_ = 0;
 };
 
 }  // namespace posrelay::fanout::detail

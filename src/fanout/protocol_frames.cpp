@@ -98,7 +98,7 @@ std::string event_frame(std::string_view event_json) {
 }
 
 std::string error_frame(errc code, std::string_view message, bool fatal,
-                        std::string_view request_id) {
+                        std::string_view request_id, std::string_view extra_members) {
     std::string out;
     out.reserve(64 + message.size() + request_id.size());
     out += R"({"op":"error",)";
@@ -109,6 +109,10 @@ std::string error_frame(errc code, std::string_view message, bool fatal,
     if (!request_id.empty()) {
         out += ',';
         append_string_member(out, "id", request_id);
+    }
+    if (!extra_members.empty()) {
+        out += ',';
+        out += extra_members;
     }
     out += "}\n";
     return out;

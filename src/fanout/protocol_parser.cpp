@@ -47,6 +47,14 @@ std::string_view to_string(errc e) noexcept {
             return "unavailable";
         case errc::internal_error:
             return "internal_error";
+        case errc::order_exists:
+            return "order_exists";
+        case errc::order_not_found:
+            return "order_not_found";
+        case errc::midtrans_error:
+            return "midtrans_error";
+        case errc::busy:
+            return "busy";
     }
     return "internal_error";
 }

@@ -5,9 +5,6 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
-#include <charconv>
-#include <ctime>
-
 #include "posrelay/fanout/protocol.hpp"
 #include "posrelay/log.hpp"
 #include "posrelay/midtrans/signature.hpp"
@@ -15,16 +12,6 @@
 namespace posrelay::http {
 
 namespace {
-
-bool id_chars(std::string_view id, std::size_t max, std::string_view extra) noexcept {
-    if (id.empty() || id.size() > max) return false;
-    for (char c : id) {
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                        (c >= '0' && c <= '9') || extra.find(c) != std::string_view::npos;
-        if (!ok) return false;
-    }
-    return true;
-}
 
 // Percent-decoding is not needed: valid ids contain no reserved characters, and anything
 // else is refused by valid_order_id.
@@ -44,47 +31,6 @@ response store_unavailable() {
 }
 
 }  // namespace
-
-bool valid_order_id(std::string_view id) noexcept {
-    return id_chars(id, 50, "-_~.");
-}
-
-std::optional<std::string> normalise_gross_amount(std::string_view s) {
-    if (s.ends_with(".00")) s.remove_suffix(3);
-    if (s.empty() || s.size() > 15 || s.front() == '0') return std::nullopt;
-    for (char c : s) {
-        if (c < '0' || c > '9') return std::nullopt;
-    }
-    return std::string(s);
-}
-
-std::optional<std::int64_t> parse_midtrans_time(std::string_view s) noexcept {
-    // YYYY-MM-DD HH:MM:SS
-    if (s.size() != 19 || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' ||
-        s[16] != ':') {
-        return std::nullopt;
-    }
-    auto num = [&](std::size_t pos, std::size_t len, int& out) {
-        const auto r = std::from_chars(s.data() + pos, s.data() + pos + len, out);
-        return r.ec == std::errc{} && r.ptr == s.data() + pos + len;
-    };
-    std::tm tm{};
-    int y = 0, mo = 0, d = 0, h = 0, mi = 0, se = 0;
-    if (!num(0, 4, y) || !num(5, 2, mo) || !num(8, 2, d) || !num(11, 2, h) || !num(14, 2, mi) ||
-        !num(17, 2, se)) {
-        return std::nullopt;
-    }
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return std::nullopt;
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = se;
-    const std::time_t utc = ::timegm(&tm);
-    constexpr std::int64_t jakarta_offset_s = 7 * 3600;
-    return (static_cast<std::int64_t>(utc) - jakarta_offset_s) * 1000;
-}
 
 operator_routes::operator_routes(secret token, store::redis_store& store)
     : token_(std::move(token)), store_(store) {}

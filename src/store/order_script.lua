@@ -165,6 +165,37 @@ local function register()
   return {'created', event_id}
 end
 
+-- 'reserve': claims an order_id for a charge made through a terminal, before Midtrans is
+--   called. Refused when posrelay already knows the order (a route or a status): an order_id
+--   is charged once through posrelay, so that no late notification of an earlier transaction
+--   with the same order_id can be taken for the new one.
+--   ARGV: 'reserve' now_ms order_ttl_s order_id gross_amount terminal_id store_id expiry_ms
+--   Returns {'created', ''} or {'taken', <status, or the state when no status yet>}.
+local function reserve()
+  local order_key = KEYS[1]
+  if redis.call('EXISTS', order_key) == 1 then
+    local cur = redis.call('HMGET', order_key, 'transaction_status', 'state')
+    return {'taken', cur[1] or cur[2] or 'registered'}
+  end
+  redis.call('HSET', order_key, 'order_id', ARGV[4], 'gross_amount', ARGV[5],
+             'terminal_id', ARGV[6], 'store_id', ARGV[7], 'expiry_ms', ARGV[8],
+             'state', 'charging', 'created_ms', ARGV[2], 'registered_ms', ARGV[2])
+  redis.call('EXPIRE', order_key, tonumber(ARGV[3]))
+  return {'created', ''}
+end
+
+-- 'release': undoes a reservation whose charge Midtrans did not create. Only while the order
+--   is still 'charging' for this terminal and no status is known.
+--   ARGV: 'release' terminal_id. Returns {'released' | 'kept', ''}.
+local function release()
+  local cur = redis.call('HMGET', KEYS[1], 'transaction_status', 'state', 'terminal_id')
+  if cur[1] or cur[2] ~= 'charging' or cur[3] ~= ARGV[2] then return {'kept', ''} end
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+  return {'released', ''}
+end
+
 if ARGV[1] == 'commit' then return commit() end
 if ARGV[1] == 'register' then return register() end
+if ARGV[1] == 'reserve' then return reserve() end
+if ARGV[1] == 'release' then return release() end
 return redis.error_reply('posrelay: unknown mode ' .. tostring(ARGV[1]))

@@ -236,6 +236,63 @@ boost::asio::awaitable<register_result> redis_store::register_order(order_regist
     co_return r;
 }
 
+boost::asio::awaitable<reserve_result> redis_store::reserve_charge(order_registration reg) {
+    std::vector<std::string> args;
+    args.emplace_back("reserve");
+    args.push_back(std::to_string(unix_ms_now()));
+    args.push_back(std::to_string(sopts_.order_ttl.count()));
+    args.push_back(reg.order_id);
+    args.push_back(reg.gross_amount);
+    args.push_back(reg.terminal_id);
+    args.push_back(reg.store_id);
+    args.push_back(std::to_string(reg.expiry_ms));
+    auto [ec, reply] = co_await run_script(reg.order_id, std::move(args));
+    reserve_result r;
+    if (!ec && (reply.type != redis_reply::kind::array || reply.elements.size() < 2)) {
+        ec = make_error_code(redis_errc::protocol_error);
+    }
+    if (ec) {
+        r.ec = ec;
+        co_return r;
+    }
+    r.outcome =
+        reply.elements[0].str == "created" ? reserve_outcome::created : reserve_outcome::taken;
+    r.current = std::move(reply.elements[1].str);
+    co_return r;
+}
+
+boost::asio::awaitable<boost::system::error_code> redis_store::release_charge(
+    std::string order_id, std::string terminal_id) {
+    std::vector<std::string> args{"release", std::move(terminal_id)};
+    auto [ec, reply] = co_await run_script(order_id, std::move(args));
+    if (!ec && reply.is_error()) ec = make_error_code(redis_errc::protocol_error);
+    co_return ec;
+}
+
+boost::asio::awaitable<boost::system::error_code> redis_store::set_order_fields(
+    std::string order_id, order_fields fields) {
+    std::vector<std::string> cmd{"HSET", order_key(order_id)};
+    for (auto& [k, v] : fields) {
+        cmd.push_back(k);
+        cmd.push_back(std::move(v));
+    }
+    auto [ec, reply] = co_await local().exec(std::move(cmd));
+    if (!ec && reply.is_error()) ec = make_error_code(redis_errc::protocol_error);
+    co_return ec;
+}
+
+boost::asio::awaitable<std::pair<boost::system::error_code, std::optional<order_fields>>>
+redis_store::read_order(std::string order_id) {
+    auto [ec, reply] = co_await local().exec(redis_command("HGETALL", order_key(order_id)));
+    if (ec) co_return std::pair{ec, std::optional<order_fields>{}};
+    if (reply.type != redis_reply::kind::array || reply.elements.empty())
+        co_return std::pair{boost::system::error_code{}, std::optional<order_fields>{}};
+    order_fields f;
+    for (std::size_t i = 0; i + 1 < reply.elements.size(); i += 2)
+        f.emplace(std::move(reply.elements[i].str), std::move(reply.elements[i + 1].str));
+    co_return std::pair{boost::system::error_code{}, std::optional<order_fields>{std::move(f)}};
+}
+
 boost::asio::awaitable<std::pair<boost::system::error_code, std::optional<std::string>>>
 redis_store::order_json(std::string order_id) {
     redis_connection& conn = local();

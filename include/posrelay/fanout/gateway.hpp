@@ -4,6 +4,7 @@
 // per connection, with acks, heartbeats, flow control and a slow-consumer policy.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
 #include <chrono>
@@ -14,6 +15,7 @@
 #include <string>
 
 #include "posrelay/config.hpp"
+#include "posrelay/fanout/protocol.hpp"
 #include "posrelay/http/types.hpp"
 #include "posrelay/io_pool.hpp"
 #include "posrelay/metrics/registry.hpp"
@@ -39,6 +41,11 @@ struct gateway_options {
     std::size_t auth_failures_per_minute = 10;  // per source address
     std::size_t socket_send_buffer = 0;         // SO_SNDBUF for terminal sockets; 0: kernel default
     std::string node_name;                      // shown in welcome
+    // Answers a terminal's request (charge, cancel, expire, status) with a result or error
+    // frame: (terminal_id, store_id, request). Unset: requests are answered bad_request.
+    std::function<boost::asio::awaitable<std::string>(std::string, std::string, request_frame)>
+        requests;
+    std::size_t max_requests_inflight = 8;  // per connection; more are answered `busy`
 
     [[nodiscard]] static gateway_options from(const config& c);
 };

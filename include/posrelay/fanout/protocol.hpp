@@ -35,6 +35,10 @@ enum class errc : std::uint8_t {
     bad_request,           // a request (charge, cancel, ...) with invalid fields (non-fatal)
     unavailable,           // the store or Midtrans is unreachable (non-fatal, retry)
     internal_error,
+    order_exists,     // charge: the order_id is already in use (non-fatal)
+    order_not_found,  // cancel/expire/status: no such order in this terminal's store
+    midtrans_error,   // Midtrans refused the call: status_code and status_message attached
+    busy,             // too many requests in flight on this connection (non-fatal, retry)
 };
 [[nodiscard]] std::string_view to_string(errc e) noexcept;
 
@@ -118,7 +122,9 @@ struct welcome_info {
 // "op":"event" in front. `event_json` must be a JSON object.
 [[nodiscard]] std::string event_frame(std::string_view event_json);
 [[nodiscard]] std::string error_frame(errc code, std::string_view message, bool fatal,
-                                      std::string_view request_id = {});
+                                      std::string_view request_id = {},
+                                      std::string_view extra_members = {});
+// `extra_members`: more members for the error object, already JSON (`"a":1,"b":"x"`).
 [[nodiscard]] std::string ping_server_frame();
 [[nodiscard]] std::string pong_frame_for(std::string_view id);
 [[nodiscard]] std::string goaway_frame(std::string_view reason, std::uint64_t reconnect_after_ms);

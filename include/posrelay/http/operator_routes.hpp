@@ -10,17 +10,14 @@
 
 #include "posrelay/config.hpp"
 #include "posrelay/http/types.hpp"
+#include "posrelay/midtrans/api.hpp"
 #include "posrelay/store/redis_store.hpp"
 
 namespace posrelay::http {
 
-// Midtrans order_id rules: 1-50 of A-Z a-z 0-9 - _ ~ .
-[[nodiscard]] bool valid_order_id(std::string_view id) noexcept;
-// A positive whole number of rupiah: "10000" or "10000.00" (normalised to "10000");
-// nullopt otherwise.
-[[nodiscard]] std::optional<std::string> normalise_gross_amount(std::string_view s);
-// "2026-11-24 10:15:00" in Midtrans's time zone (Asia/Jakarta, UTC+7) → Unix ms.
-[[nodiscard]] std::optional<std::int64_t> parse_midtrans_time(std::string_view s) noexcept;
+using midtrans::normalise_gross_amount;
+using midtrans::parse_midtrans_time;
+using midtrans::valid_order_id;
 
 class operator_routes {
 public:

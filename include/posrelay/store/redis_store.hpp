@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -47,6 +48,14 @@ struct register_result {
                          // for conflict
 };
 
+enum class reserve_outcome : std::uint8_t { created, taken };
+struct reserve_result {
+    boost::system::error_code ec;
+    reserve_outcome outcome = reserve_outcome::created;
+    std::string current;  // taken: the order's status, or its state when it has none
+};
+using order_fields = std::map<std::string, std::string, std::less<>>;
+
 class redis_store final : public ingest::commit_sink {
 public:
     // One connection per io thread of `pool`, created by start().
@@ -65,6 +74,21 @@ public:
     [[nodiscard]] bool ready() const noexcept override;
 
     [[nodiscard]] boost::asio::awaitable<register_result> register_order(order_registration r);
+
+    // Claims order_id for a charge by a terminal (state 'charging'); `taken` when the order
+    // is already known (proto-docs/redis-keys.md).
+    [[nodiscard]] boost::asio::awaitable<reserve_result> reserve_charge(order_registration r);
+    // Removes a reservation whose charge Midtrans did not create (still 'charging', no
+    // status, same terminal); otherwise leaves the order alone.
+    [[nodiscard]] boost::asio::awaitable<boost::system::error_code> release_charge(
+        std::string order_id, std::string terminal_id);
+    // Sets fields of an existing order record (one HSET).
+    [[nodiscard]] boost::asio::awaitable<boost::system::error_code> set_order_fields(
+        std::string order_id, order_fields fields);
+    // The order record's fields; nullopt (and no ec) when unknown.
+    [[nodiscard]] boost::asio::awaitable<
+        std::pair<boost::system::error_code, std::optional<order_fields>>>
+    read_order(std::string order_id);
 
     // The stored order as a JSON object with its history; nullopt (and no ec) when unknown.
     [[nodiscard]] boost::asio::awaitable<
