@@ -20,6 +20,7 @@
 #include "posrelay/log.hpp"
 #include "posrelay/midtrans/client.hpp"
 #include "posrelay/orders/order_service.hpp"
+#include "posrelay/poll/scheduler.hpp"
 #include "posrelay/store/embedded_redis.hpp"
 #include "posrelay/store/redis_store.hpp"
 
@@ -45,15 +46,23 @@ struct app::impl {
                                                                    verifier, *sink, registry);
         if (redis) operators = std::make_unique<http::operator_routes>(cfg.operator_token, *redis);
         auto http_opts = http::server_options::from(cfg);
+        // The Midtrans client serves terminal charges and the poll fallback: both need the
+        // Redis store and the server key.
+        if (redis && !cfg.default_server_key.empty()) {
+            midtrans_api = std::make_unique<midtrans::client>(
+                pool, midtrans::client_options::from(cfg), registry);
+            if (cfg.poll_rate > 0) {
+                poller = std::make_unique<poll::scheduler>(pool, *redis, *midtrans_api,
+                                                           poll::poll_options::from(cfg), registry);
+            }
+        }
         if (redis && !cfg.terminal_secret.empty()) {
             auto gw_opts = fanout::gateway_options::from(cfg);
-            if (cfg.public_url.empty() || cfg.default_server_key.empty()) {
+            if (!midtrans_api || cfg.public_url.empty()) {
                 log::line(log::level::warn,
                           "terminal charges disabled: they need --public-url and "
                           "POSRELAY_SERVER_KEY");
             } else {
-                midtrans_api = std::make_unique<midtrans::client>(
-                    pool, midtrans::client_options::from(cfg), registry);
                 orders = std::make_unique<orders::order_service>(
                     *redis, *midtrans_api, orders::service_options::from(cfg), registry);
                 gw_opts.requests = [this](std::string terminal, std::string store,
@@ -212,8 +221,9 @@ struct app::impl {
     http::router routes;
     std::unique_ptr<http::notification_route> notifications;
     std::unique_ptr<http::operator_routes> operators;
-    std::unique_ptr<midtrans::client> midtrans_api;  // only when terminals may charge
+    std::unique_ptr<midtrans::client> midtrans_api;  // with the redis store and a server key
     std::unique_ptr<orders::order_service> orders;
+    std::unique_ptr<poll::scheduler> poller;     // with midtrans_api, unless --poll-rate 0
     std::unique_ptr<fanout::gateway> terminals;  // only with the redis store and a terminal secret
     std::unique_ptr<http::http_server> server;
     std::atomic<bool> started{false};
@@ -246,6 +256,7 @@ boost::asio::ip::tcp::endpoint app::start() {
             log::level::warn,
             "terminal gateway disabled: set POSRELAY_TERMINAL_SECRET to let terminals connect");
     }
+    if (impl_->poller) impl_->poller->start();
     impl_->pool.start();
     impl_->started.store(true);
     log::line(log::level::info, "listening")
@@ -259,6 +270,7 @@ boost::asio::ip::tcp::endpoint app::start() {
 void app::stop() {
     if (impl_->stopped.exchange(true)) return;
     impl_->stopping.store(true);
+    if (impl_->poller) impl_->poller->stop();
     if (impl_->started.load()) {
         // Wait for the last connection to finish, at most --shutdown-timeout. The state is
         // shared: `drained` may still fire after a timeout, when the io threads are stopped.

@@ -363,6 +363,39 @@ const option_spec option_table[] = {
      [](settings& s, const value_source& v) {
          s.cfg.qr_cache_bytes = whole_number(v, 0, 1024ULL * 1024 * 1024);
      }},
+    {"poll-rate", "N", "10",
+     "Midtrans status calls per second for the whole fleet (shared through Redis), 0 to 10000; "
+     "0 turns the poll fallback off.",
+     [](settings& s, const value_source& v) {
+         s.cfg.poll_rate = static_cast<unsigned>(whole_number(v, 0, 10'000));
+     }},
+    {"poll-burst", "N", "1",
+     "Status calls allowed back to back after a quiet spell, 1 to 10000. 1 spaces calls evenly "
+     "and keeps every second within --poll-rate; more lets bursts exceed it.",
+     [](settings& s, const value_source& v) {
+         s.cfg.poll_burst = static_cast<unsigned>(whole_number(v, 1, 10'000));
+     }},
+    {"poll-first-delay", "DUR", "10s",
+     "First status poll of a pending order this long after it was charged or registered "
+     "(a bare number is seconds).",
+     [](settings& s, const value_source& v) { s.cfg.poll_first_delay = timeout(v, false); }},
+    {"poll-max-interval", "DUR", "60s",
+     "Longest time between two polls of a pending order (the backoff doubles up to it).",
+     [](settings& s, const value_source& v) { s.cfg.poll_max_interval = timeout(v, false); }},
+    {"poll-lease", "DUR", "30s",
+     "A node's claim on a due order lapses after this; another node then polls it.",
+     [](settings& s, const value_source& v) { s.cfg.poll_lease = timeout(v, false); }},
+    {"poll-grace", "DUR", "10m",
+     "After an order's expiry, time to wait for a final status before flagging it unknown.",
+     [](settings& s, const value_source& v) { s.cfg.poll_grace = timeout(v, true); }},
+    {"expire-below", "DUR", "15m",
+     "Orders whose expiry is shorter than this are expired by posrelay at their deadline "
+     "(Midtrans's own expiry is reliable only from 15 minutes).",
+     [](settings& s, const value_source& v) { s.cfg.expire_below = timeout(v, true); }},
+    {"poll-concurrency", "N", "32", "Status polls in flight per node, 1 to 10000.",
+     [](settings& s, const value_source& v) {
+         s.cfg.poll_concurrency = whole_number(v, 1, 10'000);
+     }},
     {"terminal-listen", "HOST:PORT", "0.0.0.0:7070",
      "Plain TCP listener for terminals (newline-delimited JSON), or off. Terminals connect only "
      "when POSRELAY_TERMINAL_SECRET is set.",

@@ -89,6 +89,16 @@ struct config {
     std::chrono::milliseconds status_refresh_after{10'000};
     std::size_t qr_cache_bytes = 16 * 1024 * 1024;
 
+    // The status-poll fallback (include/posrelay/poll/scheduler.hpp).
+    unsigned poll_rate = 10;
+    unsigned poll_burst = 1;
+    std::chrono::milliseconds poll_first_delay{10'000};
+    std::chrono::milliseconds poll_max_interval{60'000};
+    std::chrono::milliseconds poll_lease{30'000};
+    std::chrono::milliseconds poll_grace{10 * 60'000};
+    std::chrono::milliseconds expire_below{15 * 60'000};
+    std::size_t poll_concurrency = 32;
+
     // Terminal gateway (proto-docs/terminal-protocol.md). Off without POSRELAY_TERMINAL_SECRET.
     std::optional<endpoint> terminal_listen = endpoint{"0.0.0.0", 7070};  // nullopt: "off"
     std::optional<endpoint> terminal_tls_listen;

@@ -40,7 +40,8 @@ TEST(MidtransApi, ChargeBodyCarriesTheFieldsMidtransExpects) {
 }
 
 TEST(MidtransApi, ReadsAChargeAnswerWithItsActions) {
-    const auto a = read_answer(200, R"({"status_code":"201","status_message":"GO-PAY billing created",
+    const auto a =
+        read_answer(200, R"({"status_code":"201","status_message":"GO-PAY billing created",
         "transaction_id":"e48447d1","order_id":"A1","gross_amount":"10000.00","payment_type":"gopay",
         "transaction_status":"pending","fraud_status":"accept","expiry_time":"2026-11-24 10:15:00",
         "actions":[{"name":"generate-qr-code","method":"GET","url":"https://x/v2/gopay/e48447d1/qr-code"},
@@ -56,9 +57,10 @@ TEST(MidtransApi, ReadsAChargeAnswerWithItsActions) {
 
 TEST(MidtransApi, ClassifiesByHttpStatusAndBodyStatusCode) {
     // Body status_code >= 400 is an error even with HTTP 200 (older API versions).
-    EXPECT_EQ(read_answer(200, R"({"status_code":"404","status_message":"Transaction doesn't exist."})")
-                  .verdict,
-              answer_class::refused);
+    EXPECT_EQ(
+        read_answer(200, R"({"status_code":"404","status_message":"Transaction doesn't exist."})")
+            .verdict,
+        answer_class::refused);
     EXPECT_EQ(read_answer(404, R"({"status_code":"404"})").verdict, answer_class::refused);
     EXPECT_EQ(read_answer(200, R"({"status_code":"406"})").verdict, answer_class::refused);
     EXPECT_EQ(read_answer(412, R"({"status_code":"412"})").verdict, answer_class::refused);
@@ -113,7 +115,8 @@ TEST(MidtransApi, TimesAreJakartaTime) {
 }
 
 TEST(MidtransApi, AnswerBecomesAStatusUpdate) {
-    const auto a = read_answer(200, R"({"status_code":"200","order_id":"A1","gross_amount":"10000.00",
+    const auto a =
+        read_answer(200, R"({"status_code":"200","order_id":"A1","gross_amount":"10000.00",
         "transaction_status":"settlement","fraud_status":"accept","transaction_id":"t-1"})");
     const auto u = to_status_update(a, ingest::update_source::poll, 42);
     ASSERT_TRUE(u);
@@ -124,7 +127,8 @@ TEST(MidtransApi, AnswerBecomesAStatusUpdate) {
     EXPECT_EQ(u->get(ingest::field::transaction_id), "t-1");
 
     // A cancel answer without transaction_status: the override names it.
-    const auto c = read_answer(200, R"({"status_code":"200","order_id":"A1","gross_amount":"10000.00"})");
+    const auto c =
+        read_answer(200, R"({"status_code":"200","order_id":"A1","gross_amount":"10000.00"})");
     EXPECT_FALSE(to_status_update(c, ingest::update_source::api, 1));
     const auto cu = to_status_update(c, ingest::update_source::api, 1, "cancel");
     ASSERT_TRUE(cu);

@@ -1,0 +1,66 @@
+// The status-poll fallback scheduler: no payment left unknown when a notification never
+// comes, and no Midtrans rate limit broken.
+//
+// Every pending order posrelay routes has a due time in one Redis sorted set shared by the
+// fleet (enrolled by the order script when the order is charged or registered, removed by it
+// when the order becomes final). Each node claims due orders with a lease (no two nodes poll
+// one order at once; a dead node's claims lapse and are taken over), takes a token from one
+// fleet-wide GCRA rate limit in Redis, asks Midtrans for the status and commits the answer
+// like a notification (source "poll"). A 429 pauses the whole fleet. Orders with an expiry
+// under --expire-below are expired by posrelay at their deadline; an order past its expiry
+// plus --poll-grace that is still not final after one more poll is flagged unknown.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+
+#include "posrelay/config.hpp"
+#include "posrelay/io_pool.hpp"
+#include "posrelay/metrics/registry.hpp"
+#include "posrelay/midtrans/client.hpp"
+#include "posrelay/store/redis_store.hpp"
+
+namespace posrelay::poll {
+
+struct poll_options {
+    unsigned rate = 10;  // status calls per second, whole fleet; 0 = no polling
+    unsigned burst = 1;  // calls allowed at once after a quiet spell (1 = strictly spaced)
+    std::chrono::milliseconds first_delay{10'000};        // after enrolment
+    std::chrono::milliseconds max_interval{60'000};       // backoff cap
+    std::chrono::milliseconds lease{30'000};              // a claim lapses after this
+    std::chrono::milliseconds grace{10 * 60'000};         // after expiry, before "unknown"
+    std::chrono::milliseconds expire_below{15 * 60'000};  // shorter expiries: posrelay expires
+    std::size_t concurrency = 32;                         // polls in flight per node
+    std::string node;                                     // claimer name, for logs
+
+    [[nodiscard]] static poll_options from(const config& c);
+};
+
+// The delay before the next poll of an order polled `attempts` times: first_delay doubling
+// (10, 20, 40 s ...), capped at max_interval, with ±10% jitter.
+[[nodiscard]] std::chrono::milliseconds backoff(const poll_options& o, std::uint64_t attempts,
+                                                std::mt19937_64& rng);
+
+class scheduler {
+public:
+    scheduler(io_pool& pool, store::redis_store& store, midtrans::client& api, poll_options o,
+              metrics::registry& reg);
+    ~scheduler();
+    scheduler(const scheduler&) = delete;
+    scheduler& operator=(const scheduler&) = delete;
+
+    // Starts the node's poll loop on the first io thread.
+    void start();
+    // Stops claiming; polls in flight finish on their own. Thread-safe.
+    void stop();
+
+    struct impl;
+
+private:
+    std::shared_ptr<impl> impl_;
+};
+
+}  // namespace posrelay::poll
