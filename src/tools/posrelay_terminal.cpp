@@ -1,6 +1,8 @@
 // posrelay-terminal: an operator's debugging client and the tests' reference terminal.
 // `listen` prints every event frame on stdout, acks it, keeps the resume point in a state
 // file and reconnects with backoff; connection state changes go to stderr as JSON lines.
+// `charge`, `cancel`, `expire` and `status` do the same while sending one request and
+// printing its answer; `charge --wait` then follows the order until it is paid or final.
 #include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -22,8 +24,10 @@
 #include <random>
 
 #include "posrelay/log.hpp"
+#include "posrelay/midtrans/transaction_status.hpp"
 #include "tools/terminal_client.hpp"
 #include "tools/terminal_options.hpp"
+#include "tools/terminal_qr.hpp"
 #include "tools/terminal_state.hpp"
 
 namespace {
@@ -44,6 +48,28 @@ bool write_stdout(std::string_view data) {
         data.remove_prefix(static_cast<std::size_t>(n));
     }
     return true;
+}
+
+// Writes `frame` and a newline to stdout as one line.
+bool print_line(std::string_view frame) {
+    std::string line;
+    line.reserve(frame.size() + 1);
+    line.append(frame);
+    line += '\n';
+    return write_stdout(line);
+}
+
+// A line for the person at the terminal (stderr; JSON logs go there too).
+void say(const std::string& text) {
+    std::fprintf(stderr, "%s\n", text.c_str());
+}
+
+// How `charge --wait` ends on an event of its order: paid, final and unpaid, or not yet.
+std::optional<int> wait_outcome(const event_info& e) {
+    if (e.paid) return exit_code::ok;
+    auto st = posrelay::midtrans::parse_transaction_status(e.transaction_status);
+    if (st && posrelay::midtrans::is_final(*st)) return exit_code::not_paid;
+    return std::nullopt;
 }
 
 std::shared_ptr<ssl::context> make_tls_context(const terminal_cli& cli) {
@@ -108,6 +134,16 @@ public:
             }
             log_end(out);
             if (stopping_) co_return exit_code_;
+            if (sent_ && !answered_) {
+                // Never sent twice: the server may have acted on it (a charge created).
+                log::line(log::level::error,
+                          "the connection ended before the answer: the outcome is unknown; "
+                          "ask `status` before repeating it")
+                    .str("request", to_string(cli_.what))
+                    .str("order_id", cli_.order.order_id)
+                    .str("id", request_id_);
+                co_return exit_code::disconnected;
+            }
 
             std::chrono::milliseconds delay{0};
             std::string_view why = "backoff";
@@ -187,15 +223,19 @@ private:
         client_handlers h;
         h.on_welcome = [this](const welcome_info& w) { on_welcome(w); };
         h.on_event = [this](const event_info& e, std::string_view frame) { on_event(e, frame); };
-        h.on_error = [](const error_info& e, std::string_view) {
+        h.on_error = [this](const error_info& e, std::string_view frame) {
+            if (sent_ && !answered_ && e.id == request_id_) return on_refused(e, frame);
             log::line(log::level::warn, "error from the server (not fatal)")
                 .str("code", e.code)
                 .str("message", e.message)
                 .str("id", e.id);
         };
-        h.on_other = [](const server_frame& f, std::string_view frame) {
+        h.on_other = [this](const server_frame& f, std::string_view frame) {
+            if (f.op == server_op::result && sent_ && !answered_ && f.id == request_id_) {
+                return on_result(f.result, frame);
+            }
             // pong is logged by the client at debug level; anything else is news.
-            if (f.op == server_op::other) {
+            if (f.op != server_op::pong) {
                 log::line(log::level::info, "frame").str("op", f.op_name).str("frame", frame);
             }
         };
@@ -221,6 +261,7 @@ private:
                 .num("ack_every", static_cast<std::int64_t>(cli_.ack_every))
                 .num("max_inflight", static_cast<std::int64_t>(w.max_inflight));
         }
+        if (is_request(cli_.what) && !sent_) send_request();
         if (!resumed_) {
             // A fresh start: the server sends only events after last_seq. Remember that
             // point so that a reconnect resumes from it and misses nothing in between.
@@ -245,11 +286,7 @@ private:
                 .num("seq", static_cast<std::int64_t>(e.seq))
                 .num("expected", static_cast<std::int64_t>(*last_ + 1));
         }
-        std::string line;
-        line.reserve(frame.size() + 1);
-        line.append(frame);
-        line += '\n';
-        if (!write_stdout(line)) {
+        if (!print_line(frame)) {
             stop(exit_code::fatal, "cannot write to stdout");
             return;
         }
@@ -271,9 +308,81 @@ private:
             });
         }
         if (cli_.exit_after_events && events_ >= *cli_.exit_after_events) {
-            if (!cli_.no_ack && unacked_ > 0) client_->ack(*last_);
-            unacked_ = 0;
+            flush_acks();
             stop(exit_code::ok, "exit-after-events reached");
+        }
+        if (cli_.wait && e.order_id == cli_.order.order_id) on_order_event(e);
+    }
+
+    void flush_acks() {
+        if (!cli_.no_ack && unacked_ > 0 && client_ && last_) client_->ack(*last_);
+        unacked_ = 0;
+    }
+
+    void send_request() {
+        // Fresh per run, so that an answer is never mistaken for another run's.
+        static constexpr char hex[] = "0123456789abcdef";
+        request_id_ = "cli-";
+        std::uint64_t r = rng_();
+        for (int i = 0; i < 12; ++i, r >>= 4)
+            request_id_ += hex[r & 0xf];
+        const auto op = to_string(cli_.what);
+        client_->send(cli_.what == terminal_cli::action::charge
+                          ? charge_json(cli_.order, request_id_)
+                          : order_request_json(op, request_id_, cli_.order.order_id));
+        sent_ = true;
+        log::line(log::level::info, "request sent")
+            .str("request", op)
+            .str("id", request_id_)
+            .str("order_id", cli_.order.order_id);
+    }
+
+    void on_result(const result_info& r, std::string_view frame) {
+        answered_ = true;
+        if (!print_line(frame)) return stop(exit_code::fatal, "cannot write to stdout");
+        if (cli_.what == terminal_cli::action::charge) show_charge(r);
+        if (!cli_.wait) {
+            flush_acks();
+            return stop(exit_code::ok, "answered");
+        }
+        if (order_end_) return stop(*order_end_, "the order had ended before the answer");
+        say("waiting for " + cli_.order.order_id + " to be paid...");
+    }
+
+    void on_refused(const error_info& e, std::string_view frame) {
+        answered_ = true;
+        if (!print_line(frame)) return stop(exit_code::fatal, "cannot write to stdout");
+        say(std::string(to_string(cli_.what)) + " " + cli_.order.order_id + " refused: " + e.code +
+            ": " + e.message);
+        flush_acks();
+        stop(exit_code::refused, "the request was refused");
+    }
+
+    // charge --wait: an event of the charged order (possibly before the answer).
+    void on_order_event(const event_info& e) {
+        say(e.order_id + ": " + e.transaction_status + (e.paid ? " (paid)" : ""));
+        auto end = wait_outcome(e);
+        if (!end) return;
+        if (!answered_) {
+            order_end_ = end;  // finish once the answer is printed
+            return;
+        }
+        flush_acks();
+        stop(*end, *end == exit_code::ok ? "the order is paid" : "the order ended unpaid");
+    }
+
+    void show_charge(const result_info& r) {
+        std::string amount = r.gross_amount;
+        if (amount.ends_with(".00")) amount.resize(amount.size() - 3);
+        std::string text =
+            "charged " + r.order_id + ": " + amount + " IDR (" + r.payment_type + ")";
+        if (!r.qr_code_url.empty()) text += ", scan the QR: " + r.qr_code_url;
+        if (!r.deeplink.empty()) text += ", or open: " + r.deeplink;
+        if (!r.expiry_time.empty()) text += "; expires " + r.expiry_time + " (Asia/Jakarta)";
+        say(text);
+        if (cli_.show_qr || ::isatty(STDERR_FILENO) == 1) {
+            auto qr = qr_text(r.qr_string);
+            if (!qr.empty()) std::fputs(qr.c_str(), stderr);
         }
     }
 
@@ -341,6 +450,11 @@ private:
     std::uint64_t unacked_ = 0;
     bool stopping_ = false;
     int exit_code_ = exit_code::ok;
+    // Requests: sent once (never again after a reconnect), answered by a result or an error.
+    std::string request_id_;
+    bool sent_ = false;
+    bool answered_ = false;
+    std::optional<int> order_end_;  // charge --wait: the order ended before the answer came
 };
 
 }  // namespace

@@ -478,6 +478,7 @@ private:
                     fail(outcome::kind::protocol_error, {}, "a second welcome");
                     co_return;
                 case server_op::pong:
+                case server_op::result:
                 case server_op::other:
                     log_frame(f.op_name, f.id);
                     if (handlers_.on_other) handlers_.on_other(f, text);

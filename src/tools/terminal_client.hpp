@@ -55,7 +55,7 @@ struct client_handlers {
     std::function<void(const event_info&, std::string_view frame)> on_event;
     // Error frames with fatal:false (answers to requests, warnings). Fatal ones end run().
     std::function<void(const error_info&, std::string_view frame)> on_error;
-    // pong, answers to requests, ops this client does not know.
+    // pong, results (answers to requests), ops this client does not know.
     std::function<void(const server_frame&, std::string_view frame)> on_other;
 };
 

@@ -107,6 +107,7 @@ bool parse_event(const json::object& o, event_info& e, std::string& error) {
     e.transaction_status = get_str(o, "transaction_status", ok);
     e.terminal_id = get_str(o, "terminal_id", ok);
     e.store_id = get_str(o, "store_id", ok);
+    e.paid = get_bool(o, "paid", ok);
     if (!ok || !seq || *seq == 0) {
         error = "event: seq missing or not a positive integer, or a field of the wrong type";
         return false;
@@ -123,6 +124,25 @@ bool parse_error(const json::object& o, error_info& e, std::string& error) {
     e.id = get_str(o, "id", ok);
     if (!ok || e.code.empty()) {
         error = "error: code missing or a field of the wrong type";
+        return false;
+    }
+    return true;
+}
+
+bool parse_result(const json::object& o, result_info& r, std::string& error) {
+    bool ok = true;
+    r.request = get_str(o, "request", ok);
+    r.order_id = get_str(o, "order_id", ok);
+    r.transaction_status = get_str(o, "transaction_status", ok);
+    r.paid = get_bool(o, "paid", ok);
+    r.gross_amount = get_str(o, "gross_amount", ok);
+    r.payment_type = get_str(o, "payment_type", ok);
+    r.qr_code_url = get_str(o, "qr_code_url", ok);
+    r.qr_string = get_str(o, "qr_string", ok);
+    r.deeplink = get_str(o, "deeplink", ok);
+    r.expiry_time = get_str(o, "expiry_time", ok);
+    if (!ok) {
+        error = "result: a field of the wrong type";
         return false;
     }
     return true;
@@ -194,6 +214,36 @@ std::string pong_json() {
     return R"({"op":"pong"})";
 }
 
+std::string charge_json(const midtrans::charge_request& r, std::string_view id) {
+    std::string out = R"({"op":"charge")";
+    append_string_field(out, "id", id);
+    append_string_field(out, "order_id", r.order_id);
+    out += ",\"gross_amount\":";
+    out += std::to_string(r.gross_amount);
+    append_string_field(out, "payment_type", midtrans::to_string(r.type));
+    if (r.expiry) {
+        out += ",\"expiry\":";
+        out += std::to_string(r.expiry->count());
+    }
+    if (!r.items_json.empty()) {
+        out += ",\"items\":";
+        out += r.items_json;
+    }
+    out += '}';
+    return out;
+}
+
+std::string order_request_json(std::string_view op, std::string_view id,
+                               std::string_view order_id) {
+    std::string out = R"({"op":")";
+    log::append_json_escaped(out, op);
+    out += '"';
+    append_string_field(out, "id", id);
+    append_string_field(out, "order_id", order_id);
+    out += '}';
+    return out;
+}
+
 bool parse_server_frame(std::string_view text, server_frame& out, std::string& error) {
     std::array<unsigned char, 4096> scratch;
     json::monotonic_resource mr(scratch.data(), scratch.size());
@@ -236,6 +286,10 @@ bool parse_server_frame(std::string_view text, server_frame& out, std::string& e
     if (out.op_name == "goaway") {
         out.op = server_op::goaway;
         return parse_goaway(o, out.goaway, error);
+    }
+    if (out.op_name == "result") {
+        out.op = server_op::result;
+        return parse_result(o, out.result, error);
     }
     if (out.op_name == "ping") {
         out.op = server_op::ping;

@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 
+#include "posrelay/midtrans/api.hpp"
+
 namespace posrelay::tools {
 
 inline constexpr int terminal_protocol_version = 1;
@@ -42,10 +44,15 @@ struct hello_params {
 [[nodiscard]] std::string ack_json(std::uint64_t seq);
 [[nodiscard]] std::string ping_json(std::string_view id);
 [[nodiscard]] std::string pong_json();
+// Requests (protocol §13); `id` is echoed in the answer.
+[[nodiscard]] std::string charge_json(const midtrans::charge_request& r, std::string_view id);
+// cancel, expire or status of one order.
+[[nodiscard]] std::string order_request_json(std::string_view op, std::string_view id,
+                                             std::string_view order_id);
 
 // ---- server → client ------------------------------------------------------------------
 
-enum class server_op : std::uint8_t { welcome, event, error, ping, pong, goaway, other };
+enum class server_op : std::uint8_t { welcome, event, error, ping, pong, goaway, result, other };
 
 struct welcome_info {
     std::string terminal_id;
@@ -65,6 +72,20 @@ struct event_info {
     std::string transaction_status;
     std::string terminal_id;
     std::string store_id;
+    bool paid = false;  // the goods may be handed over
+};
+// The answer to a request: the fields the client acts on (the frame has more).
+struct result_info {
+    std::string request;  // charge, cancel, expire, status
+    std::string order_id;
+    std::string transaction_status;  // "" when null (status of an order with no status yet)
+    bool paid = false;               // status
+    std::string gross_amount;        // charge, status
+    std::string payment_type;
+    std::string qr_code_url;
+    std::string qr_string;
+    std::string deeplink;
+    std::string expiry_time;
 };
 struct error_info {
     std::string code;
@@ -85,6 +106,7 @@ struct server_frame {
     event_info event;
     error_info error;
     goaway_info goaway;
+    result_info result;
 };
 
 // Parses one frame (without '\n'). Unknown fields are ignored; unknown ops parse as

@@ -8,6 +8,7 @@
 #include <boost/program_options.hpp>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <sstream>
 #include <vector>
@@ -20,24 +21,43 @@ namespace {
 
 constexpr const char* usage_text =
     "usage: posrelay-terminal [options] listen\n"
+    "       posrelay-terminal [options] charge ORDER_ID AMOUNT [--payment-type qris|gopay]\n"
+    "                                          [--expiry SECONDS] [--wait] [--show-qr]\n"
+    "       posrelay-terminal [options] cancel|expire|status ORDER_ID\n"
     "\n"
-    "Connects to posrelay's terminal gateway as one POS terminal, prints every event frame\n"
-    "as one JSON line on stdout (as received), acks it, and reconnects (capped, jittered\n"
-    "backoff; resuming after the last processed seq) until stopped. Connection state\n"
-    "changes are logged as JSON lines on stderr.\n"
+    "Connects to posrelay's terminal gateway as one POS terminal.\n"
     "\n"
-    "The token comes from POSRELAY_TERMINAL_TOKEN or --token-file, never from the command\n"
-    "line (mint one with `posrelay token TERMINAL STORE`). Events whose seq is not above\n"
-    "the last processed one are printed too, with a warning on stderr.\n";
+    "listen: prints every event frame as one JSON line on stdout (as received), acks it, and\n"
+    "reconnects (capped, jittered backoff; resuming after the last processed seq) until\n"
+    "stopped. Events whose seq is not above the last processed one are printed too, with a\n"
+    "warning on stderr.\n"
+    "\n"
+    "charge, cancel, expire, status: sends that request (a fresh request id) once connected\n"
+    "and prints the answer frame (op result or error) as one JSON line on stdout; a charge\n"
+    "also gets a human summary and the QR code on stderr (drawn when stderr is a terminal or\n"
+    "with --show-qr). AMOUNT is whole rupiah. Events that arrive meanwhile are printed, acked\n"
+    "and kept in the state file as with listen. A request is sent once: if the connection\n"
+    "ends before its answer, the outcome is unknown (exit 4; ask `status`). charge --wait then\n"
+    "prints the order's events until it is paid or final (expire, cancel, deny, failure,\n"
+    "refund, ...). This connection replaces any other one of the same terminal id.\n"
+    "\n"
+    "Connection state changes are logged as JSON lines on stderr. The token comes from\n"
+    "POSRELAY_TERMINAL_TOKEN or --token-file, never from the command line (mint one with\n"
+    "`posrelay token TERMINAL STORE`).\n";
 
 constexpr const char* exit_text =
     "\n"
-    "Exit codes: 0 --exit-after-events reached, SIGINT/SIGTERM, or goaway with --once;\n"
+    "Exit codes: 0 --exit-after-events reached, SIGINT/SIGTERM, goaway with --once, a request\n"
+    "    answered with a result (charge --wait: the order is paid);\n"
     "  1 permanent server error (bad_token, unsupported_version, replaced, or a protocol\n"
     "    bug: bad_frame, frame_too_large, unknown_op, handshake_required, bad_ack) or a local\n"
     "    failure; other errors are followed by a reconnect (rate_limited: after 60s);\n"
     "  2 usage error (also: no token, unreadable state file); 3 --timeout expired;\n"
-    "  4 --once and the connection failed or was lost (or resume_gap).\n";
+    "  4 --once and the connection failed or was lost (or resume_gap), or the connection\n"
+    "    ended after a request was sent and before its answer (outcome unknown);\n"
+    "  5 the request was answered with an error frame (bad_request, order_exists,\n"
+    "    order_not_found, midtrans_error, unavailable, busy, ...), printed on stdout;\n"
+    "  6 charge --wait: the order ended unpaid (expire, cancel, deny, failure, refund, ...).\n";
 
 std::string_view trim(std::string_view s) {
     const char* ws = " \t\r\n";
@@ -57,7 +77,104 @@ std::chrono::milliseconds duration_option(const po::variables_map& vm, const cha
     }
 }
 
+constexpr const char* commands_text = "listen, charge, cancel, expire or status";
+
+// The command and its arguments (the positionals). Never echoes what looks like a token.
+void parse_command(const std::vector<std::string>& words, terminal_cli& cli) {
+    using enum terminal_cli::action;
+    if (words.empty()) throw usage_error(std::string("no command: expected ") + commands_text);
+    const std::string& c = words[0];
+    std::size_t args = 0;
+    if (c == "listen") {
+        cli.what = listen;
+    } else if (c == "charge") {
+        cli.what = charge;
+        args = 2;
+    } else if (c == "cancel" || c == "expire" || c == "status") {
+        cli.what = c == "cancel" ? cancel : c == "expire" ? expire : status;
+        args = 1;
+    } else if (c.starts_with("v1.")) {
+        throw usage_error(std::string("unknown command (expected ") + commands_text + ")");
+    } else {
+        throw usage_error("unknown command '" + c + "' (expected " + commands_text + ")");
+    }
+    if (words.size() != args + 1) {
+        if (args == 0) {
+            if (words[1].starts_with("v1.")) throw usage_error("listen takes no arguments");
+            throw usage_error("listen takes no arguments (got '" + words[1] + "')");
+        }
+        throw usage_error(c + (args == 2 ? " takes ORDER_ID AMOUNT" : " takes ORDER_ID"));
+    }
+    if (args == 0) return;
+    if (!midtrans::valid_order_id(words[1])) {
+        throw usage_error("ORDER_ID: 1-50 characters of A-Z a-z 0-9 - _ ~ .");
+    }
+    cli.order.order_id = words[1];
+    if (args == 2) {
+        auto amount = midtrans::normalise_gross_amount(words[2]);
+        std::uint64_t v = 0;
+        if (amount) {
+            auto [end, ec] = std::from_chars(amount->data(), amount->data() + amount->size(), v);
+            if (ec != std::errc{} || end != amount->data() + amount->size()) amount.reset();
+        }
+        if (!amount || v == 0 || v > midtrans::max_gross_amount) {
+            throw usage_error("AMOUNT: a positive whole number of rupiah, at most 999999999999");
+        }
+        cli.order.gross_amount = v;
+    }
+}
+
+// --payment-type, --expiry, --wait, --show-qr (charge only), and the requests' default timeout.
+void parse_request_options(const po::variables_map& vm, terminal_cli& cli) {
+    const bool charging = cli.what == terminal_cli::action::charge;
+    for (const char* name : {"payment-type", "expiry", "wait", "show-qr"}) {
+        if (vm.count(name) && !charging)
+            throw usage_error(std::string("--") + name + " is for charge");
+    }
+    if (vm.count("exit-after-events") && is_request(cli.what)) {
+        throw usage_error("--exit-after-events is for listen");
+    }
+    if (!charging) return;
+    if (vm.count("payment-type")) {
+        auto t = midtrans::payment_type_from(vm["payment-type"].as<std::string>());
+        if (!t) throw usage_error("--payment-type: expected qris or gopay");
+        cli.order.type = *t;
+    }
+    if (vm.count("expiry")) {
+        const auto& text = vm["expiry"].as<std::string>();
+        std::int64_t s = 0;
+        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), s);
+        if (ec != std::errc{} || end != text.data() + text.size() ||
+            s < midtrans::min_expiry.count() || s > midtrans::max_expiry.count()) {
+            throw usage_error("--expiry: whole seconds from 60 to 604800");
+        }
+        cli.order.expiry = std::chrono::seconds(s);
+    }
+    cli.wait = vm.count("wait") > 0;
+    cli.show_qr = vm.count("show-qr") > 0;
+}
+
 }  // namespace
+
+std::string_view to_string(terminal_cli::action a) noexcept {
+    switch (a) {
+        case terminal_cli::action::listen:
+            return "listen";
+        case terminal_cli::action::charge:
+            return "charge";
+        case terminal_cli::action::cancel:
+            return "cancel";
+        case terminal_cli::action::expire:
+            return "expire";
+        case terminal_cli::action::status:
+            return "status";
+        case terminal_cli::action::help:
+            return "help";
+        case terminal_cli::action::version:
+            return "version";
+    }
+    return "listen";
+}
 
 bool valid_id(std::string_view id) noexcept {
     if (id.empty() || id.size() > 64) return false;
@@ -139,11 +256,24 @@ terminal_cli parse_terminal_cli(int argc, const char* const* argv) {
         ("exit-after-events", po::value<std::uint64_t>()->value_name("N"),
          "exit 0 after N events (acked first)")  //
         ("timeout", po::value<std::string>()->value_name("DUR"),
-         "give up after this long (exit 3), e.g. 30s")  //
+         "give up after this long (exit 3), e.g. 30s (requests: default 60s; charge --wait: "
+         "the expiry + 60s)")  //
         ("log-level", po::value<std::string>()->value_name("LEVEL"),
          "debug | info | warn | error (default info; debug logs every frame but events)")  //
         ("help,h", "show this help")                                                       //
         ("version", "show the version");
+
+    po::options_description req("Requests (charge)");
+    req.add_options()  //
+        ("payment-type", po::value<std::string>()->value_name("TYPE"),
+         "qris | gopay (default qris)")  //
+        ("expiry", po::value<std::string>()->value_name("SECONDS"),
+         "the charge expires after this many seconds, 60 to 604800 (default: Midtrans's, 15 "
+         "minutes)")  //
+        ("wait",
+         "after the result, print the order's events until it is paid (exit 0) or final "
+         "unpaid (exit 6)")  //
+        ("show-qr", "draw the QR code on stderr even when it is not a terminal");
 
     po::options_description hidden;
     hidden.add_options()("command", po::value<std::vector<std::string>>());
@@ -151,7 +281,7 @@ terminal_cli parse_terminal_cli(int argc, const char* const* argv) {
     pos.add("command", -1);
 
     po::options_description all;
-    all.add(conn).add(term).add(run).add(hidden);
+    all.add(conn).add(term).add(req).add(run).add(hidden);
     po::variables_map vm;
     try {
         po::store(po::command_line_parser(argc, argv).options(all).positional(pos).run(), vm);
@@ -163,7 +293,7 @@ terminal_cli parse_terminal_cli(int argc, const char* const* argv) {
     if (vm.count("help")) {
         std::ostringstream out;
         po::options_description visible;
-        visible.add(conn).add(term).add(run);
+        visible.add(conn).add(term).add(req).add(run);
         out << usage_text << visible << exit_text;
         cli.what = terminal_cli::action::help;
         cli.help_text = out.str();
@@ -176,13 +306,8 @@ terminal_cli parse_terminal_cli(int argc, const char* const* argv) {
 
     auto commands = vm.count("command") ? vm["command"].as<std::vector<std::string>>()
                                         : std::vector<std::string>{};
-    if (commands.empty()) throw usage_error("no command: expected `listen`");
-    if (commands.size() > 1 || commands[0] != "listen") {
-        const auto& c = commands.size() > 1 && commands[0] == "listen" ? commands[1] : commands[0];
-        // Never echo something that looks like a token.
-        if (c.starts_with("v1.")) throw usage_error("unknown command (expected `listen`)");
-        throw usage_error("unknown command '" + c + "' (expected `listen`)");
-    }
+    parse_command(commands, cli);
+    parse_request_options(vm, cli);
 
     auto str = [&](const char* name, std::string& out) {
         if (vm.count(name)) out = vm[name].as<std::string>();
@@ -248,6 +373,11 @@ terminal_cli parse_terminal_cli(int argc, const char* const* argv) {
     if (vm.count("timeout")) {
         cli.timeout = duration_option(vm, "timeout", {});
         if (cli.timeout->count() == 0) throw usage_error("--timeout must be positive");
+    } else if (is_request(cli.what)) {
+        // A request is bounded even when the server never answers; --wait lasts at most
+        // until the order expires (Midtrans's default: 15 minutes), plus a margin.
+        cli.timeout = std::chrono::seconds(60);
+        if (cli.wait) *cli.timeout += cli.order.expiry.value_or(std::chrono::minutes(15));
     }
     cli.connect_timeout = duration_option(vm, "connect-timeout", cli.connect_timeout);
     cli.write_timeout = duration_option(vm, "write-timeout", cli.write_timeout);

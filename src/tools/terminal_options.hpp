@@ -10,6 +10,7 @@
 
 #include "posrelay/config.hpp"
 #include "posrelay/log.hpp"
+#include "posrelay/midtrans/api.hpp"
 #include "tools/terminal_frames.hpp"
 
 namespace posrelay::tools {
@@ -23,9 +24,16 @@ public:
 };
 
 struct terminal_cli {
-    enum class action : std::uint8_t { listen, help, version };
+    // listen: print events until stopped. charge, cancel, expire, status: one request on the
+    // terminal protocol (§13), its answer printed, events handled as in listen meanwhile.
+    enum class action : std::uint8_t { listen, charge, cancel, expire, status, help, version };
     action what = action::listen;
     std::string help_text;  // for action::help
+
+    // Requests: the order (all), and for charge its amount, payment type and expiry.
+    midtrans::charge_request order;
+    bool wait = false;     // charge --wait: keep listening until the order is paid or final
+    bool show_qr = false;  // charge --show-qr: draw the QR on stderr even when not a tty
 
     endpoint connect{"127.0.0.1", 7070};  // ws/wss without --connect: 127.0.0.1:8080
     transport kind = transport::tcp;
@@ -68,8 +76,17 @@ inline constexpr int ok = 0;     // --exit-after-events reached, SIGINT/SIGTERM,
 inline constexpr int fatal = 1;  // fatal server error (bad_token, ...) or local failure
 inline constexpr int usage = 2;  // bad command line, no token, unreadable state file
 inline constexpr int timeout = 3;       // --timeout expired first
-inline constexpr int disconnected = 4;  // --once and the connection failed or was lost
+inline constexpr int disconnected = 4;  // --once and the connection failed or was lost;
+                                        // requests: lost after sending (outcome unknown)
+inline constexpr int refused = 5;       // a request was answered with an error frame
+inline constexpr int not_paid = 6;      // charge --wait: the order ended unpaid
 }  // namespace exit_code
+
+[[nodiscard]] constexpr bool is_request(terminal_cli::action a) noexcept {
+    using enum terminal_cli::action;
+    return a == charge || a == cancel || a == expire || a == status;
+}
+[[nodiscard]] std::string_view to_string(terminal_cli::action a) noexcept;
 
 // Parses argv (argv[0] is the program). Throws usage_error.
 [[nodiscard]] terminal_cli parse_terminal_cli(int argc, const char* const* argv);

@@ -1,7 +1,10 @@
 // posrelay-terminal, the reference client, against a real posrelay: events printed and
-// acked, the state file kept, resume after a restart, over TCP and over WebSocket.
+// acked, the state file kept, resume after a restart, over TCP and over WebSocket; request
+// commands (charge, cancel, status) checked where no Midtrans is needed: argument
+// validation, and the error frames posrelay answers when the order or Midtrans is missing.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -21,11 +24,14 @@ class TerminalCli : public ::testing::Test {
 protected:
     void SetUp() override {
         redis_.start();
-        relay_ = start_posrelay({"--io-threads", "2", "--terminal-listen", "127.0.0.1:0"},
-                                {{"POSRELAY_SERVER_KEY", std::string(test_server_key)},
-                                 {"POSRELAY_REDIS_URL", redis_.url()},
-                                 {"POSRELAY_OPERATOR_TOKEN", std::string(test_operator_token)},
-                                 {"POSRELAY_TERMINAL_SECRET", std::string(test_terminal_secret)}});
+        // Charges enabled, with a Midtrans that refuses every connection (port 1).
+        relay_ = start_posrelay(
+            {"--io-threads", "2", "--terminal-listen", "127.0.0.1:0", "--store", "redis",
+             "--public-url", "http://127.0.0.1:1", "--midtrans-url", "http://127.0.0.1:1"},
+            {{"POSRELAY_SERVER_KEY", std::string(test_server_key)},
+             {"POSRELAY_REDIS_URL", redis_.url()},
+             {"POSRELAY_OPERATOR_TOKEN", std::string(test_operator_token)},
+             {"POSRELAY_TERMINAL_SECRET", std::string(test_terminal_secret)}});
         terminal_port_ = static_cast<unsigned short>(
             json_int(relay_.proc->wait_for_line(R"("what":"terminals")"), "port"));
         const auto deadline = std::chrono::steady_clock::now() + seconds(10);
@@ -51,6 +57,27 @@ protected:
             std::map<std::string, std::string>{
                 {"POSRELAY_TERMINAL_TOKEN",
                  fanout::mint_token(test_terminal_secret, "T-CLI", "S-CLI")}});
+    }
+
+    // Runs `posrelay-terminal ... ARGS` to completion as terminal T-CLI; `output` is its stdout
+    // only (stderr discarded by the shell).
+    run_result request(std::vector<std::string> args) {
+        std::vector<std::string> argv{"-c",
+                                      R"(exec "$0" "$@" 2>/dev/null)",
+                                      POSRELAY_TERMINAL_BINARY,
+                                      "--connect",
+                                      "127.0.0.1:" + std::to_string(terminal_port_),
+                                      "--terminal",
+                                      "T-CLI",
+                                      "--store",
+                                      "S-CLI",
+                                      "--once",
+                                      "--timeout",
+                                      "20s"};
+        argv.insert(argv.end(), args.begin(), args.end());
+        return run_command("/bin/sh", std::move(argv),
+                           {{"POSRELAY_TERMINAL_TOKEN",
+                             fanout::mint_token(test_terminal_secret, "T-CLI", "S-CLI")}});
     }
 
     redis_server redis_;
@@ -94,12 +121,81 @@ TEST_F(TerminalCli, PrintsAcksKeepsStateAndResumes) {
     EXPECT_NE(out.find("CLI-3"), std::string::npos) << out;
 }
 
+// The one line on stdout, which must be a single JSON frame.
+std::string only_line(const run_result& r) {
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+    return r.output.substr(0, r.output.find('\n'));
+}
+
+TEST_F(TerminalCli, StatusOfAnUnknownOrderPrintsTheErrorFrameAndExits5) {
+    const auto r = request({"status", "NO-SUCH-ORDER"});
+    EXPECT_EQ(r.code, 5) << r.output;
+    const std::string line = only_line(r);
+    EXPECT_TRUE(line.starts_with(R"({"op":"error")")) << line;
+    EXPECT_NE(line.find(R"("code":"order_not_found")"), std::string::npos) << line;
+    EXPECT_NE(line.find(R"("id":"cli-)"), std::string::npos) << line;  // the request's id
+    EXPECT_NE(line.find("NO-SUCH-ORDER"), std::string::npos) << line;
+
+    const auto c = request({"cancel", "NO-SUCH-ORDER"});
+    EXPECT_EQ(c.code, 5) << c.output;
+    EXPECT_NE(only_line(c).find(R"("code":"order_not_found")"), std::string::npos) << c.output;
+}
+
+TEST_F(TerminalCli, ChargeWithMidtransUnreachableIsRefusedAndLeavesNoOrder) {
+    const auto r = request({"charge", "CLI-DOWN-1", "10000", "--payment-type", "gopay"});
+    EXPECT_EQ(r.code, 5) << r.output;
+    const std::string line = only_line(r);
+    EXPECT_NE(line.find(R"("code":"unavailable")"), std::string::npos) << line;
+    // Nothing half-created: the order_id is free again.
+    const auto s = request({"status", "CLI-DOWN-1"});
+    EXPECT_EQ(s.code, 5) << s.output;
+    EXPECT_NE(only_line(s).find(R"("code":"order_not_found")"), std::string::npos) << s.output;
+}
+
 TEST(TerminalCliHelp, ListsItsOptionsWithoutAServer) {
     const auto r = run_command(POSRELAY_TERMINAL_BINARY, {"--help"});
     EXPECT_EQ(r.code, 0);
-    for (const char* opt :
-         {"--connect", "--transport", "--state-file", "--terminal", "--store", "--tls-ca"}) {
+    for (const char* opt : {"--connect", "--transport", "--state-file", "--terminal", "--store",
+                            "--tls-ca", "charge ORDER_ID AMOUNT", "cancel|expire|status ORDER_ID",
+                            "--payment-type", "--expiry", "--wait", "--show-qr"}) {
         EXPECT_NE(r.output.find(opt), std::string::npos) << opt;
+    }
+}
+
+// Bad arguments are usage errors (exit 2) that name the problem, before any connection.
+TEST(TerminalCliArgs, RequestArgumentsAreValidatedWithoutAServer) {
+    const std::vector<std::string> base{"--connect", "127.0.0.1:1", "--terminal",
+                                        "T1",        "--store",     "S1"};
+    const std::map<std::string, std::string> token{{"POSRELAY_TERMINAL_TOKEN", "v1.x"}};
+    struct bad_case {
+        std::vector<std::string> args;
+        const char* message;
+    };
+    const std::vector<bad_case> cases = {
+        {{"charge", "A1", "0"}, "AMOUNT"},
+        {{"charge", "A1", "10.5"}, "AMOUNT"},
+        {{"charge", "A1", "12abc"}, "AMOUNT"},
+        {{"charge", "A1", "1000000000000"}, "AMOUNT"},
+        {{"charge", "A1", "--", "-5"}, "AMOUNT"},
+        {{"charge", "A1"}, "charge takes ORDER_ID AMOUNT"},
+        {{"charge", "bad id!", "100"}, "ORDER_ID"},
+        {{"charge", std::string(51, 'x'), "100"}, "ORDER_ID"},
+        {{"charge", "A1", "100", "--payment-type", "card"}, "--payment-type"},
+        {{"charge", "A1", "100", "--expiry", "59"}, "--expiry"},
+        {{"charge", "A1", "100", "--expiry", "1h"}, "--expiry"},
+        {{"status"}, "status takes ORDER_ID"},
+        {{"cancel", "A1", "A2"}, "cancel takes ORDER_ID"},
+        {{"status", "A1", "--wait"}, "--wait is for charge"},
+        {{"expire", "A1", "--payment-type", "qris"}, "--payment-type is for charge"},
+        {{"listen", "--wait"}, "--wait is for charge"},
+        {{"refund", "A1"}, "unknown command 'refund'"},
+    };
+    for (const auto& c : cases) {
+        auto args = base;
+        args.insert(args.end(), c.args.begin(), c.args.end());
+        const auto r = run_command(POSRELAY_TERMINAL_BINARY, args, token);
+        EXPECT_EQ(r.code, 2) << c.args[0] << ": " << r.output;
+        EXPECT_NE(r.output.find(c.message), std::string::npos) << c.message << ": " << r.output;
     }
 }
 

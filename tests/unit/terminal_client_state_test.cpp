@@ -1,6 +1,7 @@
 // Tests of the pure parts of the terminal client tools: the state file (read, atomic
 // replace, foreign files refused), backoff bounds, the reconnect policy, frame building and
-// parsing, token minting, and posrelay-terminal's command line (tokens never from argv).
+// parsing, token minting, posrelay-terminal's command line (tokens never from argv; request
+// commands and their arguments) and the QR code it draws.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 
 #include "tools/terminal_frames.hpp"
 #include "tools/terminal_options.hpp"
+#include "tools/terminal_qr.hpp"
 #include "tools/terminal_state.hpp"
 
 using namespace std::chrono_literals;
@@ -265,6 +267,80 @@ TEST(TerminalClientFrames, BuildsClientFrames) {
     EXPECT_EQ(tools::ack_json(42), R"({"op":"ack","seq":42})");
     EXPECT_EQ(tools::ping_json("x"), R"({"op":"ping","id":"x"})");
     EXPECT_EQ(tools::pong_json(), R"({"op":"pong"})");
+
+    posrelay::midtrans::charge_request r;
+    r.order_id = "A1";
+    r.gross_amount = 10000;
+    EXPECT_EQ(tools::charge_json(r, "r1"),
+              R"({"op":"charge","id":"r1","order_id":"A1","gross_amount":10000,)"
+              R"("payment_type":"qris"})");
+    r.type = posrelay::midtrans::payment_type::gopay;
+    r.expiry = 900s;
+    EXPECT_EQ(tools::charge_json(r, "r2"),
+              R"({"op":"charge","id":"r2","order_id":"A1","gross_amount":10000,)"
+              R"("payment_type":"gopay","expiry":900})");
+    EXPECT_EQ(tools::order_request_json("status", "r3", "A1"),
+              R"({"op":"status","id":"r3","order_id":"A1"})");
+}
+
+TEST(TerminalClientFrames, ParsesResults) {
+    tools::server_frame f;
+    std::string err;
+    ASSERT_TRUE(tools::parse_server_frame(
+        R"({"op":"result","id":"r1","request":"charge","order_id":"A1","transaction_id":"t",)"
+        R"("transaction_status":"pending","gross_amount":"10000.00","payment_type":"qris",)"
+        R"("qr_code_url":"http://m/qr","qr_string":"000201","deeplink":"",)"
+        R"("expiry_time":"2026-11-24 10:15:00","expiry_ms":1795498439577})",
+        f, err))
+        << err;
+    EXPECT_EQ(f.op, tools::server_op::result);
+    EXPECT_EQ(f.id, "r1");
+    EXPECT_EQ(f.result.request, "charge");
+    EXPECT_EQ(f.result.order_id, "A1");
+    EXPECT_EQ(f.result.transaction_status, "pending");
+    EXPECT_EQ(f.result.gross_amount, "10000.00");
+    EXPECT_EQ(f.result.qr_code_url, "http://m/qr");
+    EXPECT_EQ(f.result.qr_string, "000201");
+    EXPECT_EQ(f.result.expiry_time, "2026-11-24 10:15:00");
+    // status of an order without a status yet: transaction_status null.
+    ASSERT_TRUE(
+        tools::parse_server_frame(R"({"op":"result","id":"r2","request":"status","order_id":"A1",)"
+                                  R"("transaction_status":null,"paid":false})",
+                                  f, err));
+    EXPECT_EQ(f.result.transaction_status, "");
+    EXPECT_FALSE(f.result.paid);
+    EXPECT_FALSE(tools::parse_server_frame(R"({"op":"result","paid":"yes"})", f, err));
+    EXPECT_FALSE(tools::parse_server_frame(R"({"op":"result","order_id":5})", f, err));
+}
+
+TEST(TerminalClientQr, DrawsTheSymbolTwoRowsPerLine) {
+    // Version 1 (21 modules) plus a 2-module margin each side: 25 columns, 13 lines.
+    const std::string qr = tools::qr_text("A1");
+    ASSERT_FALSE(qr.empty());
+    std::vector<std::string> lines;
+    std::string::size_type start = 0;
+    for (auto nl = qr.find('\n'); nl != std::string::npos; nl = qr.find('\n', start)) {
+        lines.push_back(qr.substr(start, nl - start));
+        start = nl + 1;
+    }
+    ASSERT_EQ(lines.size(), 13u);
+    const std::string full = "\u2588";  // light over light: the margin rows
+    std::string margin;
+    for (int i = 0; i < 25; ++i)
+        margin += full;
+    EXPECT_EQ(lines[0], margin);
+    // The finder pattern's top two rows after the 2-module margin: dark over dark (its
+    // edges), then dark over light (its inside) five times, then its edge again.
+    const std::string dark_over_light = "\u2584";
+    std::string finder = full + full + " ";
+    for (int i = 0; i < 5; ++i)
+        finder += dark_over_light;
+    finder += " ";
+    EXPECT_TRUE(lines[1].starts_with(finder)) << lines[1];
+    // Longer data, larger symbol; nothing for nothing or for too much.
+    EXPECT_GT(tools::qr_text(std::string(200, 'x')).size(), qr.size());
+    EXPECT_EQ(tools::qr_text(""), "");
+    EXPECT_EQ(tools::qr_text(std::string(8000, 'x')), "");
 }
 
 TEST(TerminalClientFrames, ParsesWelcome) {
@@ -312,6 +388,7 @@ TEST(TerminalClientFrames, ParsesEvent) {
     EXPECT_EQ(f.event.order_id, "A1");
     EXPECT_EQ(f.event.transaction_status, "settlement");
     EXPECT_EQ(f.event.terminal_id, "T1");
+    EXPECT_TRUE(f.event.paid);
 
     EXPECT_FALSE(tools::parse_server_frame(R"({"op":"event","order_id":"A1"})", f, err));
     EXPECT_FALSE(tools::parse_server_frame(R"({"op":"event","seq":0})", f, err));
@@ -578,6 +655,54 @@ TEST(TerminalClientCli, TokenFromFileOrEnvironment) {
     } catch (const tools::usage_error& e) {
         EXPECT_EQ(std::string(e.what()).find("aaaa"), std::string::npos);
     }
+}
+
+TEST(TerminalClientCli, RequestCommands) {
+    using action = tools::terminal_cli::action;
+    auto charge = parse(with_base({"charge", "A-1", "10000"}));
+    EXPECT_EQ(charge.what, action::charge);
+    EXPECT_EQ(charge.order.order_id, "A-1");
+    EXPECT_EQ(charge.order.gross_amount, 10000u);
+    EXPECT_EQ(charge.order.type, posrelay::midtrans::payment_type::qris);
+    EXPECT_EQ(charge.order.expiry, std::nullopt);
+    EXPECT_FALSE(charge.wait);
+    EXPECT_EQ(charge.timeout, 60s);  // a request is always bounded
+
+    auto waiting = parse(with_base({"charge", "A-1", "10000.00", "--payment-type", "gopay",
+                                    "--expiry", "120", "--wait", "--show-qr"}));
+    EXPECT_EQ(waiting.order.gross_amount, 10000u);
+    EXPECT_EQ(waiting.order.type, posrelay::midtrans::payment_type::gopay);
+    EXPECT_EQ(waiting.order.expiry, 120s);
+    EXPECT_TRUE(waiting.wait);
+    EXPECT_TRUE(waiting.show_qr);
+    EXPECT_EQ(waiting.timeout, 180s);  // the expiry plus a margin
+    EXPECT_EQ(parse(with_base({"charge", "A-1", "5", "--wait"})).timeout, 960s);
+    EXPECT_EQ(parse(with_base({"charge", "A-1", "5", "--timeout", "5s"})).timeout, 5s);
+
+    for (auto [name, a] : {std::pair{"cancel", action::cancel},
+                           {"expire", action::expire},
+                           {"status", action::status}}) {
+        auto cli = parse(with_base({name, "B.2~x"}));
+        EXPECT_EQ(cli.what, a) << name;
+        EXPECT_EQ(cli.order.order_id, "B.2~x");
+        EXPECT_TRUE(tools::is_request(a));
+        EXPECT_EQ(tools::to_string(a), name);
+    }
+    EXPECT_FALSE(tools::is_request(action::listen));
+    EXPECT_EQ(parse(with_base({"listen"})).timeout, std::nullopt);
+
+    EXPECT_NE(usage_error_of(with_base({"charge", "A1", "-1"})).find("-1"), std::string::npos);
+    EXPECT_NE(usage_error_of(with_base({"charge", "A1", "1e3"})).find("AMOUNT"), std::string::npos);
+    EXPECT_NE(usage_error_of(with_base({"charge", "A1", "007"})).find("AMOUNT"), std::string::npos);
+    EXPECT_NE(usage_error_of(with_base({"status", "A1", "--exit-after-events", "1"}))
+                  .find("--exit-after-events"),
+              std::string::npos);
+    EXPECT_NE(
+        usage_error_of(with_base({"charge", "A1", "5", "--expiry", "604801"})).find("--expiry"),
+        std::string::npos);
+    // Something that looks like a token is never echoed.
+    EXPECT_EQ(usage_error_of(with_base({"v1.secret"})).find("secret"), std::string::npos);
+    EXPECT_EQ(usage_error_of(with_base({"listen", "v1.secret"})).find("secret"), std::string::npos);
 }
 
 TEST(TerminalClientCli, TransportNames) {
