@@ -1,68 +1,79 @@
 #!/usr/bin/env bash
 # The one run command: installs what posrelay needs, builds it (release), and starts it in
 # the foreground: HTTP on 127.0.0.1:8080, terminals on 127.0.0.1:7070, with its own
-# embedded Redis in ./posrelay-data. Without configured secrets it runs in demo mode: a demo
-# terminal connects, an order is registered for it, and signed Midtrans notifications for
-# that order go through posrelay to the terminal, which prints them. Ctrl-C stops it all.
+# embedded Redis in ./posrelay-data.
+#
+# Without a configured Midtrans server key it runs the demo: midtrans-sim stands in for
+# Midtrans on 127.0.0.1:8090, and simulated shop terminals charge through posrelay — one
+# customer pays, one QR expires, one order is cancelled — while a store monitor terminal
+# prints every event. Ctrl-C stops it all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 deploy/install-deps.sh
 cmake --preset release >/dev/null
-cmake --build --preset release --target posrelay posrelay-terminal
+cmake --build --preset release --target posrelay posrelay-terminal midtrans-sim
 
 export POSRELAY_LISTEN=${POSRELAY_LISTEN:-127.0.0.1:8080}
 export POSRELAY_TERMINAL_LISTEN=${POSRELAY_TERMINAL_LISTEN:-127.0.0.1:7070}
+bin=build/release/src
+pids=()
+stop() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null; }
+trap stop INT TERM EXIT
+ready() { for _ in $(seq 100); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; return 1; }
+
 demo=""
 if [ -z "${POSRELAY_SERVER_KEY:-}" ] && [ -z "${POSRELAY_SERVER_KEY_FILE:-}" ] && [ -z "${POSRELAY_CONFIG:-}" ]; then
   demo=1
-  export POSRELAY_SERVER_KEY=SB-Mid-server-TESTKEY
+  sim=127.0.0.1:8090
+  export MIDTRANS_SIM_SERVER_KEY=SB-Mid-server-DEMO-KEY
+  export POSRELAY_SERVER_KEY=$MIDTRANS_SIM_SERVER_KEY
   export POSRELAY_OPERATOR_TOKEN=${POSRELAY_OPERATOR_TOKEN:-demo-operator-token}
   export POSRELAY_TERMINAL_SECRET=${POSRELAY_TERMINAL_SECRET:-demo-terminal-secret-0123456789abcdef}
-  echo "run: demo mode (no Midtrans server key configured): test key SB-Mid-server-TESTKEY,"
-  echo "run: demo operator token and terminal secret. Set POSRELAY_SERVER_KEY etc. for real use."
+  export POSRELAY_MIDTRANS_URL=http://$sim POSRELAY_PUBLIC_URL=http://$POSRELAY_LISTEN
+  echo "demo: no Midtrans server key configured: midtrans-sim plays Midtrans on $sim"
+  "$bin/sim/midtrans-sim" --listen "$sim" --log-level warn &
+  pids+=($!)
+  ready "http://$sim/sim/stats" || { echo "demo: midtrans-sim did not start"; exit 1; }
 fi
-bin=build/release/src
-pids=()
-stop() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait; }
-trap stop INT TERM EXIT
 
-"$bin/posrelay" "$@" &
-pids+=($!)
+"$bin/posrelay" --log-level "${POSRELAY_LOG_LEVEL:-warn}" "$@" &
+relay=$!
+pids+=($relay)
 base=http://${POSRELAY_LISTEN}
-for _ in $(seq 100); do curl -fs "$base/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
-curl -fs "$base/readyz" >/dev/null || { echo "run: posrelay did not become ready"; exit 1; }
+ready "$base/readyz" || { echo "run: posrelay did not become ready"; exit 1; }
+echo "run: posrelay ready: notifications at $base/v1/midtrans/notifications, terminals at $POSRELAY_TERMINAL_LISTEN"
 
 if [ -n "$demo" ]; then
-  terminal=T-DEMO-1 store=S-DEMO order=DEMO-$(date +%s)
-  echo "run: demo terminal $terminal connects to $POSRELAY_TERMINAL_LISTEN and prints its events:"
-  POSRELAY_TERMINAL_TOKEN=$("$bin/posrelay" token "$terminal" "$store") \
-    "$bin/tools/posrelay-terminal" --connect "$POSRELAY_TERMINAL_LISTEN" --terminal "$terminal" --store "$store" \
-    --state-file posrelay-data/$terminal.seq listen 2>/dev/null | sed -u 's/^/  terminal> /' &
-  pids+=($!)
-  curl -s -X POST "$base/v1/orders" -H "Authorization: Bearer $POSRELAY_OPERATOR_TOKEN" \
-    -H 'Content-Type: application/json' \
-    -d "{\"order_id\":\"$order\",\"gross_amount\":\"25000\",\"terminal_id\":\"$terminal\",\"store_id\":\"$store\"}" \
-    | sed 's/^/run: register order: /'; echo
-  notify() {  # status status_code: a notification signed as Midtrans signs it
-    python3 - "$order" "$1" "$2" <<'PY' | curl -s -X POST "$base/v1/midtrans/notifications" \
-      -H 'Content-Type: application/json' -d @- | sed "s/^/run: Midtrans $1 notification → /"; echo
-import hashlib, json, sys
-order, status, code = sys.argv[1:4]
-key, gross = "SB-Mid-server-TESTKEY", "25000.00"
-sig = hashlib.sha512((order + code + gross + key).encode()).hexdigest()
-print(json.dumps({"transaction_status": status, "status_code": code, "order_id": order,
-                  "gross_amount": gross, "signature_key": sig, "fraud_status": "accept",
-                  "payment_type": "qris", "transaction_id": "demo-" + order, "currency": "IDR"}))
-PY
+  store=S-DEMO run=$(date +%H%M%S)
+  term() {  # terminal_id command...: a posrelay-terminal of the demo store, output prefixed
+    local t=$1; shift
+    POSRELAY_TERMINAL_TOKEN=$("$bin/posrelay" token "$t" "$store") \
+      "$bin/tools/posrelay-terminal" --connect "$POSRELAY_TERMINAL_LISTEN" --terminal "$t" \
+      --store "$store" "$@" 2>&1 | sed -u "s/^/  $t> /"
   }
+  sim_do() { curl -fs -X POST "http://$sim/sim/orders/$1/$2" >/dev/null && echo "demo: Midtrans: $3"; }
+  echo "demo: the store monitor subscribes to every event of store $store:"
+  term MONITOR --subscribe-store listen &
+  pids+=($!)
   sleep 1
-  notify pending 201
-  sleep 1
-  notify settlement 200
-  notify settlement 200  # Midtrans retries happen: deduplicated, the terminal sees it once
-  sleep 1
-  echo "run: the order as stored: $(curl -s "$base/v1/orders/$order" -H "Authorization: Bearer $POSRELAY_OPERATOR_TOKEN")"
-  echo "run: metrics at $base/metrics, health at $base/healthz and $base/readyz; Ctrl-C stops posrelay"
+  echo "demo: three tills charge by QRIS/GoPay; each waits for its order to end"
+  term TILL-1 charge "PAY-$run" 25000 --payment-type qris --wait &
+  t1=$!
+  term TILL-2 charge "EXP-$run" 12000 --payment-type gopay --wait &
+  t2=$!
+  term TILL-3 charge "CAN-$run" 8000 --wait &
+  t3=$!
+  sleep 3
+  sim_do "PAY-$run" pay "the customer of PAY-$run pays in their app"
+  sleep 2
+  sim_do "EXP-$run" expire "the QR of EXP-$run runs out of time (expire)"
+  sleep 2
+  echo "demo: the manager cancels CAN-$run from another terminal of the store:"
+  term MANAGER cancel "CAN-$run"
+  wait $t1 $t2 $t3 || true
+  echo "demo: done. Try: POSRELAY_TERMINAL_TOKEN=\$($bin/posrelay token TILL-9 $store) $bin/tools/posrelay-terminal --connect $POSRELAY_TERMINAL_LISTEN --terminal TILL-9 --store $store charge MY-ORDER-1 15000 --wait"
+  echo "demo:   then: curl -X POST http://$sim/sim/orders/MY-ORDER-1/pay"
+  echo "run: metrics at $base/metrics, health at $base/healthz and $base/readyz; Ctrl-C stops everything"
 fi
-wait "${pids[0]}"
+wait "$relay"

@@ -1,0 +1,171 @@
+// The status-poll fallback end to end: midtrans-sim drops every notification, so terminals
+// learn statuses only through posrelay's polls; the sim counts the status calls it gets.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <set>
+#include <thread>
+
+#include "midtrans_sim.hpp"
+#include "posrelay/fanout/protocol.hpp"
+#include "process.hpp"
+#include "redis_server.hpp"
+#include "terminal_conn.hpp"
+
+namespace posrelay::test {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+std::string str(const boost::json::object& o, std::string_view key) {
+    const auto* v = o.if_contains(key);
+    return v && v->is_string() ? std::string(v->get_string()) : std::string();
+}
+
+struct node {
+    posrelay_process p;
+    unsigned short terminal_port = 0;
+};
+
+class PollFallback : public ::testing::Test {
+protected:
+    void SetUp() override {
+        redis_.start();
+        sim_ = start_midtrans_sim({"--drop-rate", "1.0", "--time-scale", "600"});
+    }
+
+    node start_node(std::vector<std::string> extra = {}) {
+        const auto port = pick_free_port();
+        std::vector<std::string> args = {
+            "--listen", "127.0.0.1:" + std::to_string(port), "--io-threads", "2",
+            "--terminal-listen", "127.0.0.1:0", "--midtrans-url", sim_.url(), "--public-url",
+            "http://127.0.0.1:" + std::to_string(port), "--midtrans-timeout", "3s",
+            "--poll-first-delay", "1s", "--poll-max-interval", "2s", "--poll-lease", "2s"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        node n;
+        n.p = start_posrelay(args, {{"POSRELAY_SERVER_KEY", std::string(sim_server_key)},
+                                    {"POSRELAY_REDIS_URL", redis_.url()},
+                                    {"POSRELAY_TERMINAL_SECRET", std::string(test_terminal_secret)}});
+        n.terminal_port = static_cast<unsigned short>(
+            json_int(n.p.proc->wait_for_line(R"("what":"terminals")"), "port"));
+        const auto deadline = std::chrono::steady_clock::now() + seconds(10);
+        while (http_client(n.p.port).get("/readyz").result_int() != 200 &&
+               std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::yield();
+        }
+        return n;
+    }
+
+    // Charges `count` orders PREFIX-i through a terminal of `n`; returns the terminal.
+    std::unique_ptr<terminal_conn> charge_all(const node& n, std::string_view prefix, int count) {
+        auto t = std::make_unique<terminal_conn>(n.terminal_port);
+        t->hello("T-P", "S-P");
+        for (int i = 0; i < count; ++i) {
+            const std::string id = std::string(prefix) + std::to_string(i);
+            t->send_line(R"({"op":"charge","id":")" + id + R"(","order_id":")" + id +
+                         R"(","gross_amount":1000})");
+            for (;;) {
+                auto f = t->read_frame(seconds(10));
+                if (!f) throw std::runtime_error("no answer to charge " + id);
+                if (str(*f, "op") == "event") t->ack(static_cast<std::uint64_t>(f->at("seq").as_int64()));
+                if (str(*f, "op") == "error") throw std::runtime_error(boost::json::serialize(*f));
+                if (str(*f, "op") == "result" && str(*f, "id") == id) break;
+            }
+        }
+        return t;
+    }
+
+    // Reads events until every order in `orders` has reached `status`; returns how many did.
+    static std::size_t wait_for_status(terminal_conn& t, std::set<std::string> orders,
+                                       std::string_view status, milliseconds timeout,
+                                       std::string_view want_source = "poll") {
+        const std::size_t total = orders.size();
+        const auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (!orders.empty() && std::chrono::steady_clock::now() < deadline) {
+            auto f = t.read_frame(milliseconds(200));
+            if (!f) continue;
+            if (str(*f, "op") == "ping") t.send_line(R"({"op":"pong"})");
+            if (str(*f, "op") != "event") continue;
+            t.ack(static_cast<std::uint64_t>(f->at("seq").as_int64()));
+            if (str(*f, "transaction_status") == status &&
+                (want_source.empty() || str(*f, "source") == want_source)) {
+                orders.erase(str(*f, "order_id"));
+            }
+        }
+        return total - orders.size();
+    }
+
+    static std::set<std::string> ids(std::string_view prefix, int count) {
+        std::set<std::string> out;
+        for (int i = 0; i < count; ++i) out.insert(std::string(prefix) + std::to_string(i));
+        return out;
+    }
+
+    redis_server redis_;
+    sim_process sim_;
+};
+
+TEST_F(PollFallback, EveryPaidOrderReachesItsTerminalByPollWithinTheBudget) {
+    auto n = start_node({"--poll-rate", "10"});
+    auto t = charge_all(n, "P-", 20);
+    for (int i = 0; i < 20; ++i) ASSERT_EQ(sim_pay(sim_.port, "P-" + std::to_string(i)).status, 200);
+    EXPECT_EQ(wait_for_status(*t, ids("P-", 20), "settlement", seconds(30)), 20u);
+    const auto stats = sim_stats(sim_.port);
+    EXPECT_EQ(stats.at("notifications_acked").as_int64(), 0);  // every one was dropped
+    EXPECT_GT(stats.at("status_calls").as_int64(), 0);
+    EXPECT_LE(stats.at("status_calls_max_in_any_second").as_int64(), 10);
+}
+
+TEST_F(PollFallback, TwoNodesOneKilledNoOrderLeftUnpolled) {
+    auto a = start_node({"--poll-rate", "20"});
+    auto b = start_node({"--poll-rate", "20"});
+    auto t = charge_all(b, "K-", 20);
+    // Node A dies with whatever it had claimed; its leases lapse and B takes them over.
+    a.p.proc->signal(SIGKILL);
+    ASSERT_TRUE(a.p.proc->wait_exit(seconds(5)).has_value());
+    for (int i = 0; i < 20; ++i) ASSERT_EQ(sim_pay(sim_.port, "K-" + std::to_string(i)).status, 200);
+    EXPECT_EQ(wait_for_status(*t, ids("K-", 20), "settlement", seconds(30)), 20u);
+    EXPECT_LE(sim_stats(sim_.port).at("status_calls_max_in_any_second").as_int64(), 20);
+}
+
+TEST_F(PollFallback, RestartMidScheduleLosesNoSchedule) {
+    auto n = start_node({"--poll-rate", "10", "--poll-first-delay", "30s"});
+    { auto t = charge_all(n, "S-", 10); }
+    n.p.proc->signal(SIGTERM);
+    ASSERT_TRUE(n.p.proc->wait_exit(seconds(15)).has_value());
+    for (int i = 0; i < 10; ++i) ASSERT_EQ(sim_pay(sim_.port, "S-" + std::to_string(i)).status, 200);
+    // The schedule lives in Redis: the restarted node polls them (they are due in 30 s from
+    // their charge; wait long enough).
+    auto again = start_node({"--poll-rate", "10"});
+    terminal_conn t(again.terminal_port);
+    t.hello("T-P", "S-P", std::uint64_t{0});
+    EXPECT_EQ(wait_for_status(t, ids("S-", 10), "settlement", seconds(50)), 10u);
+}
+
+TEST_F(PollFallback, A429StormSlowsPollingAndNothingBreaks) {
+    // Midtrans allows 3 status calls a second; posrelay's budget is 20: most answers are 429
+    // until posrelay pauses the fleet as Midtrans asks.
+    ASSERT_EQ(sim_config(sim_.port, R"({"status_rate_limit":3})").status, 200);
+    auto n = start_node({"--poll-rate", "20"});
+    auto t = charge_all(n, "Q-", 10);
+    for (int i = 0; i < 10; ++i) ASSERT_EQ(sim_pay(sim_.port, "Q-" + std::to_string(i)).status, 200);
+    EXPECT_EQ(wait_for_status(*t, ids("Q-", 10), "settlement", seconds(40)), 10u);
+    EXPECT_GT(sim_stats(sim_.port).at("status_calls_429").as_int64(), 0);
+    EXPECT_EQ(http_client(n.p.port).get("/readyz").result_int(), 200);
+    const auto metrics = http_client(n.p.port).get("/metrics").body();
+    EXPECT_NE(metrics.find(R"(posrelay_poll_calls_total{outcome="rate_limited"})"), std::string::npos);
+}
+
+TEST_F(PollFallback, ShortExpiryOrdersAreExpiredByPosrelayAtTheirDeadline) {
+    auto n = start_node({"--poll-rate", "10"});
+    auto t = std::make_unique<terminal_conn>(n.terminal_port);
+    t->hello("T-P", "S-P");
+    t->send_line(R"({"op":"charge","id":"x","order_id":"X-1","gross_amount":1000,"expiry":60})");
+    // Due at its deadline, 60 s after the charge: posrelay calls /expire then.
+    std::set<std::string> want{"X-1"};
+    EXPECT_EQ(wait_for_status(*t, want, "expire", seconds(75), ""), 1u);
+}
+
+}  // namespace
+}  // namespace posrelay::test
