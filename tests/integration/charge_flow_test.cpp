@@ -136,7 +136,7 @@ TEST_F(ChargeFlow, TerminalChargesCustomerPaysTerminalLearnsPaid) {
     const auto pending = t->wait_event("A-1", "pending");
     EXPECT_FALSE(pending.at("paid").as_bool());
 
-    ASSERT_EQ(sim_pay(sim_.port, "A-1").status, 200);
+    ASSERT_EQ(sim_pay(sim_.port, "A-1").result_int(), 200);
     const auto paid = t->wait_event("A-1", "settlement");
     EXPECT_TRUE(paid.at("paid").as_bool());
     EXPECT_EQ(str(paid, "source"), "notification");
@@ -211,7 +211,7 @@ TEST_F(ChargeFlow, RequestValidationAndDuplicateOrderIds) {
 }
 
 TEST_F(ChargeFlow, GopayDeny900IsReportedRetriable) {
-    ASSERT_EQ(sim_config(sim_.port, R"({"deny_next_charges":1})").status, 200);
+    ASSERT_EQ(sim_config(sim_.port, R"({"deny_next_charges":1})").result_int(), 200);
     auto t = terminal();
     auto r = t->request("charge", R"("order_id":"G-1","gross_amount":9000,"payment_type":"gopay")");
     EXPECT_EQ(str(r, "code"), "midtrans_error") << boost::json::serialize(r);
@@ -225,12 +225,12 @@ TEST_F(ChargeFlow, GopayDeny900IsReportedRetriable) {
 }
 
 TEST_F(ChargeFlow, MidtransDownLeavesNothingHalfCreated) {
-    ASSERT_EQ(sim_config(sim_.port, R"({"down":true})").status, 200);
+    ASSERT_EQ(sim_config(sim_.port, R"({"down":true})").result_int(), 200);
     auto t = terminal();
     auto r = t->request("charge", R"("order_id":"M-1","gross_amount":3000)");
     EXPECT_EQ(str(r, "code"), "unavailable") << boost::json::serialize(r);
     EXPECT_EQ(str(t->request("status", R"("order_id":"M-1")"), "code"), "order_not_found");
-    ASSERT_EQ(sim_config(sim_.port, R"({"down":false})").status, 200);
+    ASSERT_EQ(sim_config(sim_.port, R"({"down":false})").result_int(), 200);
     // The same order_id charges once Midtrans is back.
     EXPECT_EQ(str(t->request("charge", R"("order_id":"M-1","gross_amount":3000)"), "op"), "result");
 }
@@ -246,14 +246,14 @@ TEST_F(ChargeFlow, MidtransUnreachableLeavesNothingHalfCreated) {
 }
 
 TEST_F(ChargeFlow, DuplicatedAndReorderedNotificationsReachTheTerminalOnceInOrder) {
-    ASSERT_EQ(sim_config(sim_.port, R"({"duplicate_rate":1.0,"reorder_rate":1.0})").status, 200);
+    ASSERT_EQ(sim_config(sim_.port, R"({"duplicate_rate":1.0,"reorder_rate":1.0})").result_int(), 200);
     auto t = terminal();
     for (int i = 0; i < 5; ++i) {
         const std::string id = "R-" + std::to_string(i);
         ASSERT_EQ(
             str(t->request("charge", R"("order_id":")" + id + R"(","gross_amount":1000)"), "op"),
             "result");
-        ASSERT_EQ(sim_pay(sim_.port, id).status, 200);
+        ASSERT_EQ(sim_pay(sim_.port, id).result_int(), 200);
     }
     for (int i = 0; i < 5; ++i)
         t->wait_event("R-" + std::to_string(i), "settlement");

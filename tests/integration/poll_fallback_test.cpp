@@ -109,7 +109,7 @@ protected:
 TEST_F(PollFallback, EveryPaidOrderReachesItsTerminalByPollWithinTheBudget) {
     auto n = start_node({"--poll-rate", "10"});
     auto t = charge_all(n, "P-", 20);
-    for (int i = 0; i < 20; ++i) ASSERT_EQ(sim_pay(sim_.port, "P-" + std::to_string(i)).status, 200);
+    for (int i = 0; i < 20; ++i) ASSERT_EQ(sim_pay(sim_.port, "P-" + std::to_string(i)).result_int(), 200);
     EXPECT_EQ(wait_for_status(*t, ids("P-", 20), "settlement", seconds(30)), 20u);
     const auto stats = sim_stats(sim_.port);
     EXPECT_EQ(stats.at("notifications_acked").as_int64(), 0);  // every one was dropped
@@ -124,7 +124,7 @@ TEST_F(PollFallback, TwoNodesOneKilledNoOrderLeftUnpolled) {
     // Node A dies with whatever it had claimed; its leases lapse and B takes them over.
     a.p.proc->signal(SIGKILL);
     ASSERT_TRUE(a.p.proc->wait_exit(seconds(5)).has_value());
-    for (int i = 0; i < 20; ++i) ASSERT_EQ(sim_pay(sim_.port, "K-" + std::to_string(i)).status, 200);
+    for (int i = 0; i < 20; ++i) ASSERT_EQ(sim_pay(sim_.port, "K-" + std::to_string(i)).result_int(), 200);
     EXPECT_EQ(wait_for_status(*t, ids("K-", 20), "settlement", seconds(30)), 20u);
     EXPECT_LE(sim_stats(sim_.port).at("status_calls_max_in_any_second").as_int64(), 20);
 }
@@ -134,7 +134,7 @@ TEST_F(PollFallback, RestartMidScheduleLosesNoSchedule) {
     { auto t = charge_all(n, "S-", 10); }
     n.p.proc->signal(SIGTERM);
     ASSERT_TRUE(n.p.proc->wait_exit(seconds(15)).has_value());
-    for (int i = 0; i < 10; ++i) ASSERT_EQ(sim_pay(sim_.port, "S-" + std::to_string(i)).status, 200);
+    for (int i = 0; i < 10; ++i) ASSERT_EQ(sim_pay(sim_.port, "S-" + std::to_string(i)).result_int(), 200);
     // The schedule lives in Redis: the restarted node polls them (they are due in 30 s from
     // their charge; wait long enough).
     auto again = start_node({"--poll-rate", "10"});
@@ -146,10 +146,10 @@ TEST_F(PollFallback, RestartMidScheduleLosesNoSchedule) {
 TEST_F(PollFallback, A429StormSlowsPollingAndNothingBreaks) {
     // Midtrans allows 3 status calls a second; posrelay's budget is 20: most answers are 429
     // until posrelay pauses the fleet as Midtrans asks.
-    ASSERT_EQ(sim_config(sim_.port, R"({"status_rate_limit":3})").status, 200);
+    ASSERT_EQ(sim_config(sim_.port, R"({"status_rate_limit":3})").result_int(), 200);
     auto n = start_node({"--poll-rate", "20"});
     auto t = charge_all(n, "Q-", 10);
-    for (int i = 0; i < 10; ++i) ASSERT_EQ(sim_pay(sim_.port, "Q-" + std::to_string(i)).status, 200);
+    for (int i = 0; i < 10; ++i) ASSERT_EQ(sim_pay(sim_.port, "Q-" + std::to_string(i)).result_int(), 200);
     EXPECT_EQ(wait_for_status(*t, ids("Q-", 10), "settlement", seconds(40)), 10u);
     EXPECT_GT(sim_stats(sim_.port).at("status_calls_429").as_int64(), 0);
     EXPECT_EQ(http_client(n.p.port).get("/readyz").result_int(), 200);
