@@ -37,26 +37,8 @@ std::string random_source::digits(std::size_t n) {
     return s;
 }
 
-std::string_view to_string(tx_status s) noexcept {
-    switch (s) {
-        case tx_status::pending:
-            return "pending";
-        case tx_status::settlement:
-            return "settlement";
-        case tx_status::deny:
-            return "deny";
-        case tx_status::cancel:
-            return "cancel";
-        case tx_status::expire:
-            return "expire";
-    }
-    return "pending";
-}
-
 std::string_view status_code_of(tx_status s) noexcept {
     switch (s) {
-        case tx_status::pending:
-            return "201";
         case tx_status::settlement:
             return "200";
         case tx_status::deny:
@@ -64,8 +46,9 @@ std::string_view status_code_of(tx_status s) noexcept {
             return "202";
         case tx_status::expire:
             return "407";
+        default:  // pending (the sim uses no other status)
+            return "201";
     }
-    return "201";
 }
 
 std::string jakarta_time(sys_time t) {
@@ -255,19 +238,9 @@ std::string emv_qr_string(const transaction& t) {
 json::object charge_answer(const transaction& t, std::string_view public_url) {
     const std::string base(public_url);
     const bool gopay = t.payment_type == "gopay";
-    json::object o{
-        {"status_code", "201"},
-        {"status_message", gopay ? "GO-PAY billing created" : "QRIS transaction is created"},
-        {"transaction_id", t.transaction_id},
-        {"order_id", t.order_id},
-        {"merchant_id", t.merchant_id},
-        {"gross_amount", t.gross_amount},
-        {"currency", "IDR"},
-        {"payment_type", t.payment_type},
-        {"transaction_time", t.transaction_time},
-        {"transaction_status", "pending"},
-        {"fraud_status", t.fraud_status},
-        {"expiry_time", t.expiry_time}};
+    json::object o =
+        change_answer(t, "201", gopay ? "GO-PAY billing created" : "QRIS transaction is created");
+    o["expiry_time"] = t.expiry_time;
     json::array actions;
     auto action = [&](std::string_view name, std::string_view method, std::string url) {
         actions.push_back(

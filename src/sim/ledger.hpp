@@ -18,6 +18,8 @@
 #include <variant>
 #include <vector>
 
+#include "posrelay/midtrans/transaction_status.hpp"
+
 namespace posrelay::sim {
 
 using sys_time = std::chrono::system_clock::time_point;
@@ -38,8 +40,9 @@ private:
     std::mt19937_64 gen_;
 };
 
-enum class tx_status { pending, settlement, deny, cancel, expire };
-[[nodiscard]] std::string_view to_string(tx_status s) noexcept;
+// The sim uses pending, settlement, deny, cancel and expire of posrelay's status model.
+using tx_status = midtrans::transaction_status;
+using midtrans::to_string;
 // status_code of a status or notification body describing a transaction in `s`.
 [[nodiscard]] std::string_view status_code_of(tx_status s) noexcept;
 
@@ -145,7 +148,7 @@ private:
     random_source& rng_;
     std::unordered_map<std::string, std::unique_ptr<transaction>> by_tid_;
     std::unordered_map<std::string, transaction*> by_order_;
-    std::size_t counts_[5] = {};
+    std::size_t counts_[static_cast<std::size_t>(tx_status::partial_chargeback) + 1] = {};
 };
 
 }  // namespace posrelay::sim

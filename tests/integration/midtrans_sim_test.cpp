@@ -337,8 +337,9 @@ TEST_F(MidtransSim, OrdersExpireByThemselves) {
 
 TEST_F(MidtransSim, NotificationIsRetriedAfter503) {
     notification_receiver rx({503});
-    // 2 minutes / 6000 = 20 ms to the first retry.
-    start({"--time-scale", "6000", "--notify-pending", "no"});
+    // 2 minutes / 6000 = 20 ms to the first retry; the answer deadline 9 h / 6000 = 5.4 s
+    // (the 15 s default would be 2.5 ms, a timeout on a loaded machine).
+    start({"--time-scale", "6000", "--notify-timeout", "9h", "--notify-pending", "no"});
     (void)charge(charge_body("gopay", "ORD-R"), rx.url());
     ASSERT_EQ(sim_pay(sim_.port, "ORD-R").result_int(), 200);
     const auto got = rx.wait_for(2);
@@ -353,7 +354,7 @@ TEST_F(MidtransSim, NotificationIsRetriedAfter503) {
 
 TEST_F(MidtransSim, RedirectIsNotRetriedAnd500OnlyOnce) {
     notification_receiver rx({302, 500, 500});
-    start({"--time-scale", "6000", "--notify-pending", "no"});
+    start({"--time-scale", "6000", "--notify-timeout", "9h", "--notify-pending", "no"});
     (void)charge(charge_body("gopay", "ORD-302"), rx.url());
     ASSERT_EQ(sim_pay(sim_.port, "ORD-302").result_int(), 200);  // 302: given up at once
     (void)rx.wait_for(1);

@@ -15,13 +15,7 @@ namespace http = boost::beast::http;
 using tcp = boost::asio::ip::tcp;
 
 sim_process start_midtrans_sim(std::vector<std::string> args, std::string server_key) {
-    bool has_listen = false;
-    for (const auto& a : args)
-        has_listen = has_listen || a.starts_with("--listen");
-    if (!has_listen) {
-        args.emplace_back("--listen");
-        args.emplace_back("127.0.0.1:0");
-    }
+    add_default_listen(args);
     sim_process p;
     p.proc = std::make_unique<child_process>(
         MIDTRANS_SIM_BINARY, std::move(args),

@@ -147,8 +147,7 @@ run_result run_command(std::string exe, std::vector<std::string> args,
     return r;
 }
 
-posrelay_process start_posrelay(std::vector<std::string> args,
-                                std::map<std::string, std::string> env) {
+void add_default_listen(std::vector<std::string>& args) {
     bool has_listen = false;
     for (const auto& a : args)
         has_listen = has_listen || a.starts_with("--listen");
@@ -156,6 +155,11 @@ posrelay_process start_posrelay(std::vector<std::string> args,
         args.emplace_back("--listen");
         args.emplace_back("127.0.0.1:0");
     }
+}
+
+posrelay_process start_posrelay(std::vector<std::string> args,
+                                std::map<std::string, std::string> env) {
+    add_default_listen(args);
     posrelay_process p;
     p.proc = std::make_unique<child_process>(POSRELAY_BINARY, std::move(args), std::move(env));
     const std::string line = p.proc->wait_for_line(R"("msg":"listening","what":"http")");

@@ -65,6 +65,9 @@ run_result run_command(std::string exe, std::vector<std::string> args,
                        std::map<std::string, std::string> env = {},
                        std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
+// Appends --listen 127.0.0.1:0 unless `args` has a --listen already.
+void add_default_listen(std::vector<std::string>& args);
+
 // Starts posrelay with `args` (plus --listen 127.0.0.1:0 unless given) and waits for its
 // "listening" line; the HTTP port it bound.
 struct posrelay_process {
