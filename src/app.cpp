@@ -18,6 +18,7 @@
 #include "posrelay/ingest/notification_verifier.hpp"
 #include "posrelay/io_pool.hpp"
 #include "posrelay/log.hpp"
+#include "posrelay/version.hpp"
 #include "posrelay/midtrans/client.hpp"
 #include "posrelay/orders/order_service.hpp"
 #include "posrelay/poll/scheduler.hpp"
@@ -80,7 +81,7 @@ struct app::impl {
         server = std::make_unique<http::http_server>(pool, std::move(http_opts), routes, registry);
         registry
             .add_gauge("posrelay_build_info", "posrelay build: version and git commit (value 1).",
-                       {{"version", POSRELAY_VERSION}, {"commit", POSRELAY_GIT_COMMIT}})
+                       {{"version", POSRELAY_VERSION}, {"commit", std::string(git_commit())}})
             .set(1);
         registry.add_gauge_fn("posrelay_ready", "1 when /readyz answers 200 (ready for traffic).",
                               {}, [this] { return ready() ? 1.0 : 0.0; });

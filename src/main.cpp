@@ -11,6 +11,7 @@
 #include "posrelay/config.hpp"
 #include "posrelay/fanout/token_command.hpp"
 #include "posrelay/log.hpp"
+#include "posrelay/version.hpp"
 
 extern char** environ;
 
@@ -43,7 +44,7 @@ int main(int argc, char** argv) {
         return 0;
     }
     if (cli.action == posrelay::cli_action::version) {
-        std::cout << "posrelay " << POSRELAY_VERSION << " (" << POSRELAY_GIT_COMMIT << ")\n";
+        std::cout << "posrelay " << POSRELAY_VERSION << " (" << posrelay::git_commit() << ")\n";
         return 0;
     }
     posrelay::log::set_level(cli.cfg.log_level);

@@ -24,6 +24,7 @@
 #include <random>
 
 #include "posrelay/log.hpp"
+#include "posrelay/version.hpp"
 #include "posrelay/midtrans/transaction_status.hpp"
 #include "tools/terminal_client.hpp"
 #include "tools/terminal_options.hpp"
@@ -472,7 +473,7 @@ int main(int argc, char** argv) {
         return exit_code::ok;
     }
     if (cli.what == terminal_cli::action::version) {
-        std::cout << "posrelay-terminal " << POSRELAY_VERSION << " (" << POSRELAY_GIT_COMMIT
+        std::cout << "posrelay-terminal " << POSRELAY_VERSION << " (" << posrelay::git_commit()
                   << ")\n";
         return exit_code::ok;
     }
