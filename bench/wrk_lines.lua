@@ -22,10 +22,15 @@ request = function()
   i = i % #bodies + 1
   return wrk.format(nil, os.getenv("TARGET_PATH") or "/", nil, bodies[i])
 end
-local codes = {}
+-- Per-thread counts by status (each thread has its own Lua state; done() sums them).
+codes = {}
 response = function(status) codes[status] = (codes[status] or 0) + 1 end
 done = function(summary, latency, requests)
-  for code, n in pairs(codes) do io.write(string.format("status %d: %d\n", code, n)) end
+  local total = {}
+  for _, t in ipairs(threads) do
+    for code, n in pairs(t:get("codes")) do total[code] = (total[code] or 0) + n end
+  end
+  for code, n in pairs(total) do io.write(string.format("status %d: %d\n", code, n)) end
   io.write(string.format("requests %d p50_us %d p99_us %d\n", summary.requests, latency:percentile(50),
                          latency:percentile(99)))
 end
