@@ -265,13 +265,13 @@ asio::awaitable<std::string> order_service::charge(request_ctx& c) {
     }
     midtrans::api_answer a;
     if (!http.ec) a = midtrans::read_answer(http.status, http.body);
-    // The answer is lost (or Midtrans failed mid-way): ask whether the charge exists
-    // instead of charging again.
-    if (http.ec || (a.verdict == midtrans::answer_class::retriable && a.status_code != "429" &&
-                    a.transaction_status != "deny")) {
+    // The answer is lost (timeout or reset after the request went out): ask whether the
+    // charge exists instead of charging again. (An HTTP error answer, 5xx included, is
+    // Midtrans saying it did not charge.)
+    if (http.ec) {
         log::line(log::level::warn, "charge answer lost: asking status")
             .str("order_id", r.order_id)
-            .str("error", http.ec ? http.ec.message() : "http " + std::to_string(http.status));
+            .str("error", http.ec.message());
         auto s = co_await refresh(r.order_id, ingest::update_source::api);
         if (s && s->verdict == midtrans::answer_class::ok && !s->transaction_status.empty()) {
             if (s->payment_type.empty()) s->payment_type = std::string(to_string(r.type));
@@ -410,7 +410,13 @@ asio::awaitable<std::string> order_service::change(request_ctx& c, bool cancel) 
     if (ec) co_return c.error(errc::unavailable, "the order store is unavailable; retry");
     if (!order || field_of(*order, "store_id") != c.store_id)
         co_return c.error(errc::order_not_found, "no order " + *id + " in this store");
-    auto http = cancel ? co_await api_.cancel(*id) : co_await api_.expire(*id);
+    // (No co_await inside ?: — g++ 12 miscompiles it.)
+    midtrans::http_result http;
+    if (cancel) {
+        http = co_await api_.cancel(*id);
+    } else {
+        http = co_await api_.expire(*id);
+    }
     if (http.ec) {
         co_return c.error(errc::unavailable, "Midtrans did not answer (" + http.ec.message() +
                                                  "); the outcome is unknown: ask status");

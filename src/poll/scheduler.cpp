@@ -246,7 +246,13 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
             store::redis_command("HINCRBY", store.order_key(id), "poll_attempts", "1"));
 
         const bool expire_now = short_expiry && now >= expiry && field_of(f, "state") != "charging";
-        auto http = expire_now ? co_await api.expire(id) : co_await api.status(id);
+        // (No co_await inside ?: — g++ 12 miscompiles it.)
+        midtrans::http_result http;
+        if (expire_now) {
+            http = co_await api.expire(id);
+        } else {
+            http = co_await api.status(id);
+        }
         std::optional<std::int64_t> next = now + backoff(opts, attempts + 1, rng).count();
         bool final_now = false;
         if (http.ec) {
