@@ -316,8 +316,9 @@ const option_spec option_table[] = {
      "Time allowed for one Redis command; a commit that takes longer is answered 503.",
      [](settings& s, const value_source& v) { s.cfg.redis_command_timeout = timeout(v, false); }},
     {"dedup-ttl", "DUR", "7d",
-     "How long a committed (order, status) is remembered to drop duplicates; Midtrans "
-     "retries for about 6 hours.",
+     "How long a committed (order, status) is remembered at least, to drop duplicates "
+     "(Midtrans retries for about 6 hours); kept on the order record, so as long as "
+     "--order-ttl when that is longer.",
      [](settings& s, const value_source& v) { s.cfg.dedup_ttl = timeout(v, false); }},
     {"order-ttl", "DUR", "30d",
      "How long an order record and its history are kept after its last change.",

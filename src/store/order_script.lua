@@ -5,35 +5,30 @@
 --   same table as src/midtrans/transaction_status.cpp; a test checks they agree on every
 --   pair), order record and bounded history update, and one event per recipient terminal,
 --   appended to that terminal's stream with its next sequence number and PUBLISHed.
---   ARGV: 'commit' now_ms dedup_ttl_s order_ttl_s history_max stream_maxlen stream_ttl_s
---         prefix order_id transaction_status fraud_status('' = absent) source
---         then field name, value pairs to keep on the order (status_code, gross_amount, ...)
+--   ARGV: 'commit' now_ms ttl_s history_max stream_maxlen stream_ttl_s prefix order_id
+--         transaction_status fraud_status('' = absent) source status_code
+--         then field name, value pairs to keep on the order (gross_amount, transaction_id, ...)
 --   Returns {outcome, event_id, recipients}; outcome 'new' | 'duplicate' | 'stale'.
 --
 -- 'register': routes an order to a terminal and store (an order created outside posrelay,
 --   or charged through a terminal). If a status is already known, the new recipients get it.
---   ARGV: 'register' now_ms order_ttl_s stream_maxlen stream_ttl_s prefix order_id
+--   ARGV: 'register' now_ms ttl_s stream_maxlen stream_ttl_s prefix order_id
 --         gross_amount terminal_id store_id expiry_ms
 --   Returns {outcome, event_id}; outcome 'created' | 'exists' | 'conflict' (routed elsewhere:
 --   event_id then holds "terminal_id/store_id" of the existing route).
 --
--- KEYS[1] order hash P{o:ID}   KEYS[2] history list P{o:ID}:history   KEYS[3] dedup set P{o:ID}:seen
+-- KEYS[1] the order hash P{o:ID}: the record, its dedup marks ('seen:STATUS|FRAUD') and its
+-- history ('h:N', N = 1, 2, ... counted by 'changes'), all under the one TTL of the key.
 -- Stream and subscriber keys of terminals and stores are derived here from the stored route.
 
--- Fast path first, before any table or closure is built: most repeated notifications
--- (Midtrans retries, duplicates) end here with one SISMEMBER.
-if ARGV[1] == 'commit' and redis.call('SISMEMBER', KEYS[3], ARGV[10] .. '|' .. ARGV[11]) == 1 then
-  return {'duplicate', '', 0}
-end
-
+-- The forward moves of the transition table: for each status, the statuses it may move to.
 local forward = {
-  pending = {authorize=1, capture=1, settlement=1, deny=1, cancel=1, expire=1, failure=1},
-  authorize = {capture=1, deny=1, cancel=1, expire=1, failure=1},
-  capture = {settlement=1, cancel=1, deny=1, refund=1, partial_refund=1, chargeback=1,
-             partial_chargeback=1},
-  settlement = {refund=1, partial_refund=1, chargeback=1, partial_chargeback=1, deny=1},
-  partial_refund = {refund=1, chargeback=1, partial_chargeback=1},
-  partial_chargeback = {chargeback=1, refund=1},
+  pending = ' authorize capture settlement deny cancel expire failure ',
+  authorize = ' capture deny cancel expire failure ',
+  capture = ' settlement cancel deny refund partial_refund chargeback partial_chargeback ',
+  settlement = ' refund partial_refund chargeback partial_chargeback deny ',
+  partial_refund = ' refund chargeback partial_chargeback ',
+  partial_chargeback = ' chargeback refund ',
 }
 
 local function classify(cur, cur_fraud, new, new_fraud)
@@ -45,7 +40,7 @@ local function classify(cur, cur_fraud, new, new_fraud)
     return 'duplicate'
   end
   local moves = forward[cur]
-  if moves and moves[new] then return 'new' end
+  if moves and string.find(moves, ' ' .. new .. ' ', 1, true) then return 'new' end
   return 'stale'
 end
 
@@ -88,71 +83,70 @@ local function emit(prefix, stream_maxlen, stream_ttl, terminal, store, ev)
   return event_id, #recipients
 end
 
-local function commit()
-  local order_key, history_key, seen_key = KEYS[1], KEYS[2], KEYS[3]
-  local now = tonumber(ARGV[2])
-  local dedup_ttl, order_ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
-  local history_max, stream_maxlen = tonumber(ARGV[5]), tonumber(ARGV[6])
-  local stream_ttl, prefix, order_id = tonumber(ARGV[7]), ARGV[8], ARGV[9]
-  local status, fraud, source = ARGV[10], ARGV[11], ARGV[12]
+-- The value of one of the update's fields (name, value pairs from ARGV[13]); '' if absent.
+local function update_field(name)
+  for i = 13, #ARGV, 2 do
+    if ARGV[i] == name then return ARGV[i + 1] end
+  end
+  return ''
+end
 
-  local cur = redis.call('HMGET', order_key, 'transaction_status', 'fraud_status',
-                         'terminal_id', 'store_id', 'gross_amount')
-  local outcome = classify(cur[1], cur[2] or '', status, fraud)
+local function commit()
+  local key, now, ttl, history_max = KEYS[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+  local stream_maxlen, stream_ttl, prefix, order_id = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+  local status, fraud, source, status_code = ARGV[9], ARGV[10], ARGV[11], ARGV[12]
+  local mark = 'seen:' .. status .. '|' .. fraud
+
+  -- One read answers the dedup check (most repeated notifications end here), the
+  -- transition check and the rest of the update.
+  local cur = redis.call('HMGET', key, mark, 'transaction_status', 'fraud_status', 'changes',
+                         'created_ms', 'terminal_id', 'store_id', 'gross_amount')
+  if cur[1] then return {'duplicate', '', 0} end
+  local outcome = classify(cur[2], cur[3] or '', status, fraud)
   if outcome ~= 'new' then return {outcome, '', 0} end
 
-  redis.call('SADD', seen_key, status .. '|' .. fraud)
-  redis.call('EXPIRE', seen_key, dedup_ttl)
-
-  local paid = is_paid(status, fraud)
-  local fields = {'order_id', order_id, 'transaction_status', status, 'fraud_status', fraud,
-                  'source', source, 'updated_ms', now, 'paid', paid and '1' or '0'}
-  -- HMGET gave nothing at all: the record is new (created_ms in the same HSET).
-  if not cur[1] and not cur[3] and not cur[4] and not cur[5] then
+  -- Every field written costs Redis time: paid, source, updated_ms and status_code are
+  -- not stored, GET /v1/orders derives them from the status and the newest history entry.
+  local n = (tonumber(cur[4]) or 0) + 1
+  local entry = now .. '|' .. source .. '|' .. status .. '|' .. fraud .. '|' .. status_code
+  local fields = {mark, now, 'transaction_status', status, 'fraud_status', fraud, 'changes', n,
+                  'h:' .. n, entry}
+  if not cur[5] then
     fields[#fields + 1] = 'created_ms'
     fields[#fields + 1] = now
   end
-  local values = {}
-  for i = 13, #ARGV, 2 do
-    fields[#fields + 1] = ARGV[i]
-    fields[#fields + 1] = ARGV[i + 1]
-    values[ARGV[i]] = ARGV[i + 1]
-  end
-  redis.call('HSET', order_key, unpack(fields))
-  redis.call('EXPIRE', order_key, order_ttl)
+  for i = 13, #ARGV do fields[#fields + 1] = ARGV[i] end  -- the update's own fields
+  redis.call('HSET', key, unpack(fields))
+  -- The history keeps the last history_max changes.
+  if n > history_max then redis.call('HDEL', key, 'h:' .. (n - history_max)) end
+  redis.call('EXPIRE', key, ttl)
 
-  -- Fewer commands per commit is less Redis CPU and less AOF: trim only past the bound.
-  local len = redis.call('RPUSH', history_key, cjson.encode({
-    transaction_status = status, fraud_status = fraud, source = source, at_ms = now,
-    status_code = values['status_code'] or ''}))
-  if len > history_max then redis.call('LTRIM', history_key, -history_max, -1) end
-  redis.call('EXPIRE', history_key, order_ttl)
-
-  local event_id, n = emit(prefix, stream_maxlen, stream_ttl, cur[3], cur[4], {
-    store_id = cur[4] or '', order_id = order_id, transaction_status = status,
-    fraud_status = fraud, gross_amount = values['gross_amount'] or cur[5] or '',
-    transaction_id = values['transaction_id'] or '', source = source, event_time_ms = now,
-    paid = paid})
-  return {'new', event_id, n}
+  if not cur[6] and not cur[7] then return {'new', '', 0} end  -- not routed: no recipients
+  local gross = update_field('gross_amount')
+  local event_id, recipients = emit(prefix, stream_maxlen, stream_ttl, cur[6], cur[7], {
+    store_id = cur[7] or '', order_id = order_id, transaction_status = status,
+    fraud_status = fraud, gross_amount = gross ~= '' and gross or cur[8] or '',
+    transaction_id = update_field('transaction_id'), source = source,
+    event_time_ms = tonumber(now), paid = is_paid(status, fraud)})
+  return {'new', event_id, recipients}
 end
 
 local function register()
-  local order_key = KEYS[1]
-  local now, order_ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
-  local stream_maxlen, stream_ttl = tonumber(ARGV[4]), tonumber(ARGV[5])
+  local key, now, ttl = KEYS[1], ARGV[2], ARGV[3]
+  local stream_maxlen, stream_ttl = ARGV[4], ARGV[5]
   local prefix, order_id, gross = ARGV[6], ARGV[7], ARGV[8]
   local terminal, store, expiry_ms = ARGV[9], ARGV[10], ARGV[11]
-  local cur = redis.call('HMGET', order_key, 'terminal_id', 'store_id', 'transaction_status',
+  local cur = redis.call('HMGET', key, 'terminal_id', 'store_id', 'transaction_status',
                          'fraud_status', 'gross_amount', 'transaction_id', 'source')
   if cur[1] and cur[1] ~= '' then
     if cur[1] == terminal and (cur[2] or '') == store then return {'exists', ''} end
     return {'conflict', cur[1] .. '/' .. (cur[2] or '')}
   end
-  redis.call('HSET', order_key, 'order_id', order_id, 'terminal_id', terminal, 'store_id', store,
+  redis.call('HSET', key, 'order_id', order_id, 'terminal_id', terminal, 'store_id', store,
              'expiry_ms', expiry_ms, 'registered_ms', now)
-  redis.call('HSETNX', order_key, 'gross_amount', gross)
-  redis.call('HSETNX', order_key, 'created_ms', now)
-  redis.call('EXPIRE', order_key, order_ttl)
+  redis.call('HSETNX', key, 'gross_amount', gross)
+  redis.call('HSETNX', key, 'created_ms', now)
+  redis.call('EXPIRE', key, ttl)
   local event_id = ''
   if cur[3] then
     -- A status arrived before the route was known: the terminal gets it now.
@@ -160,7 +154,7 @@ local function register()
     event_id = emit(prefix, stream_maxlen, stream_ttl, terminal, store, {
       store_id = store, order_id = order_id, transaction_status = cur[3], fraud_status = fraud,
       gross_amount = cur[5] or gross, transaction_id = cur[6] or '', source = cur[7] or '',
-      event_time_ms = now, paid = is_paid(cur[3], fraud)})
+      event_time_ms = tonumber(now), paid = is_paid(cur[3], fraud)})
   end
   return {'created', event_id}
 end

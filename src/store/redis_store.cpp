@@ -3,7 +3,9 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <stdexcept>
 
 #include "posrelay/log.hpp"
@@ -32,27 +34,73 @@ std::int64_t unix_ms_now() {
         .count();
 }
 
-// The fields of an update kept on the order record (the script adds status, fraud, source).
+// The fields of an update kept on the order record, besides its status, fraud status and
+// status code (which the script takes by position). Fewer fields make a cheaper commit: the
+// ones left out (currency, status_message, transaction_type, channel_response_*) are fixed
+// or free text for GoPay/QRIS, or card-only.
 constexpr ingest::field kept_fields[] = {
-    ingest::field::status_code,
-    ingest::field::gross_amount,
-    ingest::field::transaction_id,
-    ingest::field::payment_type,
-    ingest::field::transaction_time,
-    ingest::field::settlement_time,
-    ingest::field::expiry_time,
-    ingest::field::merchant_id,
-    ingest::field::currency,
-    ingest::field::status_message,
-    ingest::field::issuer,
-    ingest::field::acquirer,
-    ingest::field::transaction_type,
-    ingest::field::channel_response_code,
-    ingest::field::channel_response_message,
+    ingest::field::gross_amount,     ingest::field::transaction_id,  ingest::field::payment_type,
+    ingest::field::transaction_time, ingest::field::settlement_time, ingest::field::expiry_time,
+    ingest::field::merchant_id,      ingest::field::issuer,          ingest::field::acquirer,
 };
 
 bool is_numeric_field(std::string_view name) {
     return name.ends_with("_ms");
+}
+
+// A history entry as the script writes it: "at_ms|source|status|fraud|status_code".
+struct history_entry {
+    std::string_view at_ms, source, status, fraud, status_code;
+};
+
+history_entry parse_history_entry(std::string_view entry) {
+    std::string_view part[4];
+    for (auto& p : part) {
+        const auto bar = entry.find('|');
+        p = entry.substr(0, bar);
+        entry = bar == std::string_view::npos ? std::string_view{} : entry.substr(bar + 1);
+    }
+    return {part[0], part[1], part[2], part[3], entry};  // the status code last: whatever it holds
+}
+
+void append_json_member(std::string& json, std::string_view name, std::string_view value) {
+    json += '"';
+    json += name;
+    json += "\":\"";
+    log::append_json_escaped(json, value);
+    json += '"';
+}
+
+std::string_view json_ms(std::string_view digits) {
+    const bool ok = !digits.empty() && digits.find_first_not_of("0123456789") == digits.npos;
+    return ok ? digits : "null";
+}
+
+// One history entry as the JSON object GET /v1/orders shows.
+void append_history_entry(std::string& json, std::string_view entry) {
+    const history_entry h = parse_history_entry(entry);
+    json += R"({"at_ms":)";
+    json += json_ms(h.at_ms);
+    json += ',';
+    append_json_member(json, "source", h.source);
+    json += ',';
+    append_json_member(json, "transaction_status", h.status);
+    json += ',';
+    append_json_member(json, "fraud_status", h.fraud);
+    json += ',';
+    append_json_member(json, "status_code", h.status_code);
+    json += '}';
+}
+
+// The record's fields the newest change tells: source, updated_ms, status_code.
+void append_latest_change(std::string& json, std::string_view entry) {
+    const history_entry h = parse_history_entry(entry);
+    json += ',';
+    append_json_member(json, "source", h.source);
+    json += R"(,"updated_ms":)";
+    json += json_ms(h.at_ms);
+    json += ',';
+    append_json_member(json, "status_code", h.status_code);
 }
 
 }  // namespace
@@ -140,13 +188,11 @@ boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> redis_
     std::string_view order_id, std::vector<std::string> args) {
     const std::string key = order_key(order_id);
     std::vector<std::string> cmd;
-    cmd.reserve(args.size() + 6);
+    cmd.reserve(args.size() + 4);
     cmd.emplace_back("EVALSHA");
     cmd.emplace_back(script_sha_);
-    cmd.emplace_back("3");
+    cmd.emplace_back("1");
     cmd.push_back(key);
-    cmd.push_back(key + ":history");
-    cmd.push_back(key + ":seen");
     for (auto& a : args)
         cmd.push_back(std::move(a));
     redis_connection& conn = local();
@@ -168,8 +214,7 @@ boost::asio::awaitable<ingest::commit_result> redis_store::commit(ingest::status
     args.reserve(12 + 2 * std::size(kept_fields));
     args.emplace_back("commit");
     args.push_back(std::to_string(u.received_unix_ms ? u.received_unix_ms : unix_ms_now()));
-    args.push_back(std::to_string(sopts_.dedup_ttl.count()));
-    args.push_back(std::to_string(sopts_.order_ttl.count()));
+    args.push_back(std::to_string(key_ttl().count()));
     args.push_back(std::to_string(sopts_.history_max));
     args.push_back(std::to_string(sopts_.stream_maxlen));
     args.push_back(std::to_string(sopts_.stream_ttl.count()));
@@ -178,6 +223,7 @@ boost::asio::awaitable<ingest::commit_result> redis_store::commit(ingest::status
     args.emplace_back(midtrans::to_string(u.status));
     args.emplace_back(u.fraud ? midtrans::to_string(*u.fraud) : std::string_view{});
     args.emplace_back(ingest::to_string(u.source));
+    args.emplace_back(u.get(ingest::field::status_code));
     for (auto f : kept_fields) {
         if (!u.has(f)) continue;
         args.emplace_back(ingest::field_name(f));
@@ -210,7 +256,7 @@ boost::asio::awaitable<register_result> redis_store::register_order(order_regist
     std::vector<std::string> args;
     args.emplace_back("register");
     args.push_back(std::to_string(unix_ms_now()));
-    args.push_back(std::to_string(sopts_.order_ttl.count()));
+    args.push_back(std::to_string(key_ttl().count()));
     args.push_back(std::to_string(sopts_.stream_maxlen));
     args.push_back(std::to_string(sopts_.stream_ttl.count()));
     args.push_back(sopts_.prefix);
@@ -295,31 +341,36 @@ redis_store::read_order(std::string order_id) {
 
 boost::asio::awaitable<std::pair<boost::system::error_code, std::optional<std::string>>>
 redis_store::order_json(std::string order_id) {
-    redis_connection& conn = local();
-    const std::string key = order_key(order_id);
-    auto [ec, fields] = co_await conn.exec(redis_command("HGETALL", key));
+    auto [ec, fields] = co_await local().exec(redis_command("HGETALL", order_key(order_id)));
     if (ec) co_return std::pair{ec, std::optional<std::string>{}};
     if (fields.type != redis_reply::kind::array || fields.elements.empty()) {
         co_return std::pair{boost::system::error_code{}, std::optional<std::string>{}};
     }
-    auto [hec, history] = co_await conn.exec(redis_command("LRANGE", key + ":history", "0", "-1"));
-    if (hec) co_return std::pair{hec, std::optional<std::string>{}};
-
-    std::string json = "{";
-    bool has_status = false;
+    std::string json = R"({"order_id":")";
+    log::append_json_escaped(json, order_id);
+    json += '"';
+    std::optional<midtrans::transaction_status> status;
+    std::optional<midtrans::fraud_status> fraud;
+    std::vector<std::pair<unsigned long, std::string_view>> history;  // (N, entry) of 'h:N'
     for (std::size_t i = 0; i + 1 < fields.elements.size(); i += 2) {
         const std::string& name = fields.elements[i].str;
         const std::string& value = fields.elements[i + 1].str;
-        if (name == "transaction_status") has_status = true;
-        if (json.size() > 1) json += ',';
-        json += '"';
+        if (name.starts_with("h:")) {
+            history.emplace_back(std::strtoul(name.c_str() + 2, nullptr, 10), value);
+            continue;
+        }
+        // The script's own fields, and the ones derived below.
+        if (name.starts_with("seen:") || name == "changes" || name == "order_id" ||
+            name == "paid" || name == "source" || name == "updated_ms" || name == "status_code") {
+            continue;
+        }
+        if (name == "transaction_status") status = midtrans::parse_transaction_status(value);
+        if (name == "fraud_status") fraud = midtrans::parse_fraud_status(value);
+        json += ",\"";
         log::append_json_escaped(json, name);
         json += "\":";
-        if (name == "paid") {
-            json += value == "1" ? "true" : "false";
-        } else if (is_numeric_field(name) && !value.empty() &&
-                   value.find_first_not_of("0123456789") == std::string::npos) {
-            json += value;
+        if (is_numeric_field(name)) {
+            json += json_ms(value);
         } else if (name == "fraud_status" && value.empty()) {
             json += "null";
         } else {
@@ -328,15 +379,15 @@ redis_store::order_json(std::string order_id) {
             json += '"';
         }
     }
-    if (!has_status) json += R"(,"transaction_status":null,"paid":false)";
+    if (!status) json += R"(,"transaction_status":null)";
+    json += R"(,"paid":)";
+    json += status && midtrans::is_paid(*status, fraud) ? "true" : "false";
+    std::sort(history.begin(), history.end());
+    if (!history.empty()) append_latest_change(json, history.back().second);
     json += R"(,"history":[)";
-    bool first = true;
-    if (history.type == redis_reply::kind::array) {
-        for (const auto& h : history.elements) {
-            if (!first) json += ',';
-            first = false;
-            json += h.str;  // written by the script with cjson: already a JSON object
-        }
+    for (std::size_t i = 0; i < history.size(); ++i) {
+        if (i) json += ',';
+        append_history_entry(json, history[i].second);
     }
     json += "]}";
     co_return std::pair{boost::system::error_code{}, std::optional<std::string>{std::move(json)}};

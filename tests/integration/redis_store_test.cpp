@@ -43,7 +43,7 @@ protected:
         redis_.start();
         store::redis_options ro;
         ro.unix_path = redis_.unix_path();
-        store_ = std::make_unique<store::redis_store>(pool_, ro, store::store_options{}, registry_);
+        store_ = std::make_unique<store::redis_store>(pool_, ro, store_options_, registry_);
         store_->start();
         pool_.start();
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -71,6 +71,15 @@ protected:
             .get();
     }
 
+    std::string order_json(std::string order_id) {
+        auto [ec, json] = boost::asio::co_spawn(pool_.context(0), store_->order_json(order_id),
+                                                boost::asio::use_future)
+                              .get();
+        EXPECT_FALSE(ec) << ec.message();
+        return json.value_or("(not found)");
+    }
+
+    store::store_options store_options_;
     redis_server redis_;
     metrics::registry registry_;
     io_pool pool_{1};
@@ -84,8 +93,43 @@ TEST_F(RedisStore, EveryCommitOutcome) {
     EXPECT_EQ(commit("O1", transaction_status::settlement).outcome, commit_outcome::new_update);
     EXPECT_EQ(commit("O1", transaction_status::expire).outcome, commit_outcome::stale);
     EXPECT_EQ(redis_cli(redis_, {"HGET", "posrelay:{o:O1}", "transaction_status"}), "settlement");
-    EXPECT_EQ(redis_cli(redis_, {"LLEN", "posrelay:{o:O1}:history"}), "2");
-    EXPECT_NE(redis_cli(redis_, {"TTL", "posrelay:{o:O1}:seen"}), "-1");  // dedup has a retention
+    EXPECT_EQ(redis_cli(redis_, {"HGET", "posrelay:{o:O1}", "changes"}), "2");
+    // The dedup marks live on the record, whose key has a retention (the longer of the two).
+    EXPECT_EQ(redis_cli(redis_, {"HEXISTS", "posrelay:{o:O1}", "seen:pending|"}), "1");
+    const auto ttl = std::stoll(redis_cli(redis_, {"TTL", "posrelay:{o:O1}"}));
+    EXPECT_GT(ttl, store::store_options{}.dedup_ttl.count() - 60);
+    EXPECT_LE(ttl, store::store_options{}.order_ttl.count());
+}
+
+// A short history: the oldest change is dropped; the rest read back in order.
+class RedisStoreShortHistory : public RedisStore {
+protected:
+    void SetUp() override {
+        store_options_.history_max = 2;
+        RedisStore::SetUp();
+    }
+};
+
+TEST_F(RedisStoreShortHistory, KeepsTheLastChangesInOrder) {
+    ASSERT_EQ(commit("H1", transaction_status::pending).outcome,
+              ingest::commit_outcome::new_update);
+    ASSERT_EQ(commit("H1", transaction_status::settlement).outcome,
+              ingest::commit_outcome::new_update);
+    ASSERT_EQ(commit("H1", transaction_status::refund).outcome, ingest::commit_outcome::new_update);
+    EXPECT_EQ(redis_cli(redis_, {"HEXISTS", "posrelay:{o:H1}", "h:1"}), "0");
+    const std::string json = order_json("H1");
+    const auto history = json.find(R"("history":[{"at_ms":)");
+    ASSERT_NE(history, std::string::npos) << json;
+    const auto settlement = json.find(R"("transaction_status":"settlement")", history);
+    const auto refund = json.find(R"("transaction_status":"refund")", history);
+    EXPECT_NE(settlement, std::string::npos) << json;
+    EXPECT_NE(refund, std::string::npos) << json;
+    EXPECT_LT(settlement, refund) << json;
+    EXPECT_EQ(json.find(R"("transaction_status":"pending")"), std::string::npos) << json;
+    EXPECT_EQ(json.find("seen:"), std::string::npos) << json;  // dedup marks are not shown
+    // A pending sent again after the settlement is still a duplicate: its mark outlives the
+    // history entry.
+    EXPECT_EQ(commit("H1", transaction_status::pending).outcome, ingest::commit_outcome::duplicate);
 }
 
 TEST_F(RedisStore, LuaTransitionTableAgreesWithCppOnEveryPair) {
@@ -200,7 +244,7 @@ TEST_F(RedisRelay, SameNotificationFiftyTimesConcurrentlyIsNewExactlyOnce) {
     const auto m = metrics();
     EXPECT_EQ(metric_value(m, R"(posrelay_commits_total{outcome="new"})"), 1);
     EXPECT_EQ(metric_value(m, R"(posrelay_commits_total{outcome="duplicate"})"), 49);
-    EXPECT_EQ(redis_cli(redis_, {"LLEN", "posrelay:{o:ORD-50}:history"}), "1");
+    EXPECT_EQ(redis_cli(redis_, {"HGET", "posrelay:{o:ORD-50}", "changes"}), "1");
 }
 
 TEST_F(RedisRelay, LatePendingAfterSettlementIsStaleAndOrderStaysSettled) {

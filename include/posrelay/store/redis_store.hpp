@@ -6,6 +6,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -22,7 +23,9 @@
 namespace posrelay::store {
 
 struct store_options {
-    std::string prefix = "posrelay:";                // every key starts with it
+    std::string prefix = "posrelay:";  // every key starts with it
+    // An order's dedup marks live on its record: the record's key is kept for the longer
+    // of the two after its last change.
     std::chrono::seconds dedup_ttl{7 * 24 * 3600};   // Midtrans retries for ~6 h
     std::chrono::seconds order_ttl{30 * 24 * 3600};  // order record and history
     std::chrono::seconds stream_ttl{7 * 24 * 3600};  // a terminal's event stream, idle
@@ -107,7 +110,11 @@ public:
     [[nodiscard]] std::string order_key(std::string_view order_id) const;
 
 private:
-    // EVALSHA the order script with `args` (after "EVALSHA sha 3 keys..."); EVAL on NOSCRIPT.
+    // The TTL of an order's key: it holds the record, its history and its dedup marks.
+    [[nodiscard]] std::chrono::seconds key_ttl() const noexcept {
+        return std::max(sopts_.order_ttl, sopts_.dedup_ttl);
+    }
+    // EVALSHA the order script with `args` (after "EVALSHA sha 1 key"); EVAL on NOSCRIPT.
     boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> run_script(
         std::string_view order_id, std::vector<std::string> args);
 
