@@ -18,12 +18,12 @@
 #include "posrelay/ingest/notification_verifier.hpp"
 #include "posrelay/io_pool.hpp"
 #include "posrelay/log.hpp"
-#include "posrelay/version.hpp"
 #include "posrelay/midtrans/client.hpp"
 #include "posrelay/orders/order_service.hpp"
 #include "posrelay/poll/scheduler.hpp"
 #include "posrelay/store/embedded_redis.hpp"
 #include "posrelay/store/redis_store.hpp"
+#include "posrelay/version.hpp"
 
 namespace posrelay {
 
@@ -115,6 +115,9 @@ struct app::impl {
         so.stream_ttl = duration_cast<seconds>(cfg.stream_ttl);
         so.history_max = cfg.history_max;
         so.stream_maxlen = cfg.stream_maxlen;
+        // Pending orders are enrolled for polling when this node can poll.
+        if (cfg.poll_rate > 0 && !cfg.default_server_key.empty())
+            so.poll_first_delay = cfg.poll_first_delay;
         redis = std::make_shared<store::redis_store>(pool, std::move(ro), std::move(so), registry);
         return redis;
     }

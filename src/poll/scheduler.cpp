@@ -315,9 +315,9 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
                 .str("order_id", id)
                 .str("terminal_id", field_of(f, "terminal_id"))
                 .num("expiry_ms", expiry);
-            store::order_fields unknown_state{{"state", "unknown"}};
-            (void)co_await store.set_order_fields(id, std::move(unknown_state));
-            co_await done(id, std::nullopt);
+            if (auto aec = co_await store.alert_unknown(id); aec) {
+                co_await done(id, now + 5000);  // try the alert again
+            }
             co_return;
         }
         // Never sleep past the deadline that needs an action: the expiry of a short-expiry

@@ -1,5 +1,6 @@
 -- posrelay order script: every write to an order is one atomic call of this script
--- (see proto-docs/redis-keys.md). Two entry points, chosen by ARGV[1]:
+-- (see proto-docs/redis-keys.md). The entry points, chosen by ARGV[1], are commit, register,
+-- reserve, release and alert:
 --
 -- 'commit': dedup on (order, transaction_status, fraud_status), the transition check (the
 --   same table as src/midtrans/transaction_status.cpp; a test checks they agree on every
@@ -13,7 +14,7 @@
 -- 'register': routes an order to a terminal and store (an order created outside posrelay,
 --   or charged through a terminal). If a status is already known, the new recipients get it.
 --   ARGV: 'register' now_ms ttl_s stream_maxlen stream_ttl_s prefix order_id
---         gross_amount terminal_id store_id expiry_ms
+--         gross_amount terminal_id store_id expiry_ms first_poll_ms ('' = no polling)
 --   Returns {outcome, event_id}; outcome 'created' | 'exists' | 'conflict' (routed elsewhere:
 --   event_id then holds "terminal_id/store_id" of the existing route).
 --
@@ -91,6 +92,15 @@ local function update_field(name)
   return ''
 end
 
+-- The fleet's poll schedule (src/poll/poll_script.lua): enrol an order, or take it off.
+local function schedule(prefix, order_id, due_ms)
+  if due_ms ~= '' then redis.call('ZADD', prefix .. '{poll}:due', 'NX', due_ms, order_id) end
+end
+local function unschedule(prefix, order_id)
+  redis.call('ZREM', prefix .. '{poll}:due', order_id)
+  redis.call('HDEL', prefix .. '{poll}:leases', order_id)
+end
+
 local function commit()
   local key, now, ttl, history_max = KEYS[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
   local stream_maxlen, stream_ttl, prefix, order_id = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
@@ -120,6 +130,8 @@ local function commit()
   -- The history keeps the last history_max changes.
   if n > history_max then redis.call('HDEL', key, 'h:' .. (n - history_max)) end
   redis.call('EXPIRE', key, ttl)
+  -- Past pending: nothing left to poll for (in the same atomic step as the commit).
+  if status ~= 'pending' then unschedule(prefix, order_id) end
 
   if not cur[6] and not cur[7] then return {'new', '', 0} end  -- not routed: no recipients
   local gross = update_field('gross_amount')
@@ -147,6 +159,7 @@ local function register()
   redis.call('HSETNX', key, 'gross_amount', gross)
   redis.call('HSETNX', key, 'created_ms', now)
   redis.call('EXPIRE', key, ttl)
+  if not cur[3] or cur[3] == 'pending' then schedule(prefix, order_id, ARGV[12]) end
   local event_id = ''
   if cur[3] then
     -- A status arrived before the route was known: the terminal gets it now.
@@ -160,36 +173,59 @@ local function register()
 end
 
 -- 'reserve': claims an order_id for a charge made through a terminal, before Midtrans is
---   called. Refused when posrelay already knows the order (a route or a status): an order_id
---   is charged once through posrelay, so that no late notification of an earlier transaction
---   with the same order_id can be taken for the new one.
---   ARGV: 'reserve' now_ms order_ttl_s order_id gross_amount terminal_id store_id expiry_ms
+--   called, and enrols it for polling. Refused when posrelay already knows the order (a route
+--   or a status): an order_id is charged once through posrelay, so that no late notification
+--   of an earlier transaction with the same order_id can be taken for the new one.
+--   ARGV: 'reserve' now_ms ttl_s order_id gross_amount terminal_id store_id expiry_ms prefix
+--         first_poll_ms ('' = no polling)
 --   Returns {'created', ''} or {'taken', <status, or the state when no status yet>}.
 local function reserve()
-  local order_key = KEYS[1]
-  if redis.call('EXISTS', order_key) == 1 then
-    local cur = redis.call('HMGET', order_key, 'transaction_status', 'state')
+  local key = KEYS[1]
+  if redis.call('EXISTS', key) == 1 then
+    local cur = redis.call('HMGET', key, 'transaction_status', 'state')
     return {'taken', cur[1] or cur[2] or 'registered'}
   end
-  redis.call('HSET', order_key, 'order_id', ARGV[4], 'gross_amount', ARGV[5],
+  redis.call('HSET', key, 'order_id', ARGV[4], 'gross_amount', ARGV[5],
              'terminal_id', ARGV[6], 'store_id', ARGV[7], 'expiry_ms', ARGV[8],
              'state', 'charging', 'created_ms', ARGV[2], 'registered_ms', ARGV[2])
-  redis.call('EXPIRE', order_key, tonumber(ARGV[3]))
+  redis.call('EXPIRE', key, ARGV[3])
+  schedule(ARGV[9], ARGV[4], ARGV[10])
   return {'created', ''}
 end
 
 -- 'release': undoes a reservation whose charge Midtrans did not create. Only while the order
 --   is still 'charging' for this terminal and no status is known.
---   ARGV: 'release' terminal_id. Returns {'released' | 'kept', ''}.
+--   ARGV: 'release' terminal_id prefix order_id. Returns {'released' | 'kept', ''}.
 local function release()
   local cur = redis.call('HMGET', KEYS[1], 'transaction_status', 'state', 'terminal_id')
   if cur[1] or cur[2] ~= 'charging' or cur[3] ~= ARGV[2] then return {'kept', ''} end
-  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+  redis.call('DEL', KEYS[1])
+  unschedule(ARGV[3], ARGV[4])
   return {'released', ''}
+end
+
+-- 'alert': the poll scheduler gave up on an order (past expiry and grace, no final status):
+--   marks it 'unknown', takes it off the schedule and tells its terminals with an event
+--   whose status_unknown is true (paid false).
+--   ARGV: 'alert' now_ms stream_maxlen stream_ttl_s prefix order_id. Returns {'alerted', event_id}.
+local function alert()
+  local key, now, prefix, order_id = KEYS[1], ARGV[2], ARGV[5], ARGV[6]
+  local cur = redis.call('HMGET', key, 'terminal_id', 'store_id', 'transaction_status',
+                         'fraud_status', 'gross_amount', 'transaction_id')
+  unschedule(prefix, order_id)
+  if redis.call('EXISTS', key) == 0 then return {'missing', ''} end
+  redis.call('HSET', key, 'state', 'unknown')
+  if not cur[1] and not cur[2] then return {'alerted', ''} end
+  local event_id = emit(prefix, ARGV[3], ARGV[4], cur[1], cur[2], {
+    store_id = cur[2] or '', order_id = order_id, transaction_status = cur[3] or 'pending',
+    fraud_status = cur[4] or '', gross_amount = cur[5] or '', transaction_id = cur[6] or '',
+    source = 'poll', event_time_ms = tonumber(now), paid = false, status_unknown = true})
+  return {'alerted', event_id}
 end
 
 if ARGV[1] == 'commit' then return commit() end
 if ARGV[1] == 'register' then return register() end
 if ARGV[1] == 'reserve' then return reserve() end
 if ARGV[1] == 'release' then return release() end
+if ARGV[1] == 'alert' then return alert() end
 return redis.error_reply('posrelay: unknown mode ' .. tostring(ARGV[1]))

@@ -265,6 +265,7 @@ boost::asio::awaitable<register_result> redis_store::register_order(order_regist
     args.push_back(reg.terminal_id);
     args.push_back(reg.store_id);
     args.push_back(std::to_string(reg.expiry_ms));
+    args.push_back(first_poll_ms());
     auto [ec, reply] = co_await run_script(reg.order_id, std::move(args));
     register_result r;
     if (!ec && (reply.type != redis_reply::kind::array || reply.elements.size() < 2)) {
@@ -286,12 +287,14 @@ boost::asio::awaitable<reserve_result> redis_store::reserve_charge(order_registr
     std::vector<std::string> args;
     args.emplace_back("reserve");
     args.push_back(std::to_string(unix_ms_now()));
-    args.push_back(std::to_string(sopts_.order_ttl.count()));
+    args.push_back(std::to_string(key_ttl().count()));
     args.push_back(reg.order_id);
     args.push_back(reg.gross_amount);
     args.push_back(reg.terminal_id);
     args.push_back(reg.store_id);
     args.push_back(std::to_string(reg.expiry_ms));
+    args.push_back(sopts_.prefix);
+    args.push_back(first_poll_ms());
     auto [ec, reply] = co_await run_script(reg.order_id, std::move(args));
     reserve_result r;
     if (!ec && (reply.type != redis_reply::kind::array || reply.elements.size() < 2)) {
@@ -309,10 +312,27 @@ boost::asio::awaitable<reserve_result> redis_store::reserve_charge(order_registr
 
 boost::asio::awaitable<boost::system::error_code> redis_store::release_charge(
     std::string order_id, std::string terminal_id) {
-    std::vector<std::string> args{"release", std::move(terminal_id)};
+    std::vector<std::string> args{"release", std::move(terminal_id), sopts_.prefix, order_id};
     auto [ec, reply] = co_await run_script(order_id, std::move(args));
     if (!ec && reply.is_error()) ec = make_error_code(redis_errc::protocol_error);
     co_return ec;
+}
+
+boost::asio::awaitable<boost::system::error_code> redis_store::alert_unknown(std::string order_id) {
+    std::vector<std::string> args{"alert",
+                                  std::to_string(unix_ms_now()),
+                                  std::to_string(sopts_.stream_maxlen),
+                                  std::to_string(sopts_.stream_ttl.count()),
+                                  sopts_.prefix,
+                                  order_id};
+    auto [ec, reply] = co_await run_script(order_id, std::move(args));
+    if (!ec && reply.is_error()) ec = make_error_code(redis_errc::protocol_error);
+    co_return ec;
+}
+
+std::string redis_store::first_poll_ms() const {
+    if (sopts_.poll_first_delay.count() <= 0) return {};
+    return std::to_string(unix_ms_now() + sopts_.poll_first_delay.count());
 }
 
 boost::asio::awaitable<boost::system::error_code> redis_store::set_order_fields(
@@ -336,6 +356,32 @@ redis_store::read_order(std::string order_id) {
     order_fields f;
     for (std::size_t i = 0; i + 1 < reply.elements.size(); i += 2)
         f.emplace(std::move(reply.elements[i].str), std::move(reply.elements[i + 1].str));
+    // Derived: paid from the status; source, updated_ms, status_code from the newest
+    // history entry "now|source|status|fraud|status_code".
+    const auto status = f.find("transaction_status");
+    const auto fraud = f.find("fraud_status");
+    std::optional<midtrans::fraud_status> fs;
+    if (fraud != f.end()) fs = midtrans::parse_fraud_status(fraud->second);
+    const auto st =
+        status == f.end() ? std::nullopt : midtrans::parse_transaction_status(status->second);
+    f.emplace("paid", st && midtrans::is_paid(*st, fs) ? "1" : "0");
+    if (auto changes = f.find("changes"); changes != f.end()) {
+        if (auto h = f.find("h:" + changes->second); h != f.end()) {
+            std::vector<std::string> parts;
+            std::string_view rest = h->second;
+            for (;;) {
+                const auto bar = rest.find('|');
+                parts.emplace_back(rest.substr(0, bar));
+                if (bar == std::string_view::npos) break;
+                rest.remove_prefix(bar + 1);
+            }
+            if (parts.size() >= 5) {
+                f.emplace("updated_ms", parts[0]);
+                f.emplace("source", parts[1]);
+                f.emplace("status_code", parts[4]);
+            }
+        }
+    }
     co_return std::pair{boost::system::error_code{}, std::optional<order_fields>{std::move(f)}};
 }
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <set>
 #include <thread>
 
@@ -37,16 +38,39 @@ protected:
 
     node start_node(std::vector<std::string> extra = {}) {
         const auto port = pick_free_port();
-        std::vector<std::string> args = {
-            "--listen", "127.0.0.1:" + std::to_string(port), "--io-threads", "2",
-            "--terminal-listen", "127.0.0.1:0", "--midtrans-url", sim_.url(), "--public-url",
-            "http://127.0.0.1:" + std::to_string(port), "--midtrans-timeout", "3s",
-            "--poll-first-delay", "1s", "--poll-max-interval", "2s", "--poll-lease", "2s"};
-        args.insert(args.end(), extra.begin(), extra.end());
+        std::vector<std::string> args = {"--listen",
+                                         "127.0.0.1:" + std::to_string(port),
+                                         "--io-threads",
+                                         "2",
+                                         "--terminal-listen",
+                                         "127.0.0.1:0",
+                                         "--midtrans-url",
+                                         sim_.url(),
+                                         "--public-url",
+                                         "http://127.0.0.1:" + std::to_string(port),
+                                         "--midtrans-timeout",
+                                         "3s",
+                                         "--poll-first-delay",
+                                         "1s",
+                                         "--poll-max-interval",
+                                         "2s",
+                                         "--poll-lease",
+                                         "2s"};
+        // `extra` overrides a default of the same name.
+        for (std::size_t i = 0; i + 1 < extra.size(); i += 2) {
+            auto it = std::find(args.begin(), args.end(), extra[i]);
+            if (it != args.end()) {
+                *(it + 1) = extra[i + 1];
+            } else {
+                args.push_back(extra[i]);
+                args.push_back(extra[i + 1]);
+            }
+        }
         node n;
-        n.p = start_posrelay(args, {{"POSRELAY_SERVER_KEY", std::string(sim_server_key)},
-                                    {"POSRELAY_REDIS_URL", redis_.url()},
-                                    {"POSRELAY_TERMINAL_SECRET", std::string(test_terminal_secret)}});
+        n.p =
+            start_posrelay(args, {{"POSRELAY_SERVER_KEY", std::string(sim_server_key)},
+                                  {"POSRELAY_REDIS_URL", redis_.url()},
+                                  {"POSRELAY_TERMINAL_SECRET", std::string(test_terminal_secret)}});
         n.terminal_port = static_cast<unsigned short>(
             json_int(n.p.proc->wait_for_line(R"("what":"terminals")"), "port"));
         const auto deadline = std::chrono::steady_clock::now() + seconds(10);
@@ -68,7 +92,8 @@ protected:
             for (;;) {
                 auto f = t->read_frame(seconds(10));
                 if (!f) throw std::runtime_error("no answer to charge " + id);
-                if (str(*f, "op") == "event") t->ack(static_cast<std::uint64_t>(f->at("seq").as_int64()));
+                if (str(*f, "op") == "event")
+                    t->ack(static_cast<std::uint64_t>(f->at("seq").as_int64()));
                 if (str(*f, "op") == "error") throw std::runtime_error(boost::json::serialize(*f));
                 if (str(*f, "op") == "result" && str(*f, "id") == id) break;
             }
@@ -98,7 +123,8 @@ protected:
 
     static std::set<std::string> ids(std::string_view prefix, int count) {
         std::set<std::string> out;
-        for (int i = 0; i < count; ++i) out.insert(std::string(prefix) + std::to_string(i));
+        for (int i = 0; i < count; ++i)
+            out.insert(std::string(prefix) + std::to_string(i));
         return out;
     }
 
@@ -109,7 +135,8 @@ protected:
 TEST_F(PollFallback, EveryPaidOrderReachesItsTerminalByPollWithinTheBudget) {
     auto n = start_node({"--poll-rate", "10"});
     auto t = charge_all(n, "P-", 20);
-    for (int i = 0; i < 20; ++i) ASSERT_EQ(sim_pay(sim_.port, "P-" + std::to_string(i)).result_int(), 200);
+    for (int i = 0; i < 20; ++i)
+        ASSERT_EQ(sim_pay(sim_.port, "P-" + std::to_string(i)).result_int(), 200);
     EXPECT_EQ(wait_for_status(*t, ids("P-", 20), "settlement", seconds(30)), 20u);
     const auto stats = sim_stats(sim_.port);
     EXPECT_EQ(stats.at("notifications_acked").as_int64(), 0);  // every one was dropped
@@ -124,7 +151,8 @@ TEST_F(PollFallback, TwoNodesOneKilledNoOrderLeftUnpolled) {
     // Node A dies with whatever it had claimed; its leases lapse and B takes them over.
     a.p.proc->signal(SIGKILL);
     ASSERT_TRUE(a.p.proc->wait_exit(seconds(5)).has_value());
-    for (int i = 0; i < 20; ++i) ASSERT_EQ(sim_pay(sim_.port, "K-" + std::to_string(i)).result_int(), 200);
+    for (int i = 0; i < 20; ++i)
+        ASSERT_EQ(sim_pay(sim_.port, "K-" + std::to_string(i)).result_int(), 200);
     EXPECT_EQ(wait_for_status(*t, ids("K-", 20), "settlement", seconds(30)), 20u);
     EXPECT_LE(sim_stats(sim_.port).at("status_calls_max_in_any_second").as_int64(), 20);
 }
@@ -134,7 +162,8 @@ TEST_F(PollFallback, RestartMidScheduleLosesNoSchedule) {
     { auto t = charge_all(n, "S-", 10); }
     n.p.proc->signal(SIGTERM);
     ASSERT_TRUE(n.p.proc->wait_exit(seconds(15)).has_value());
-    for (int i = 0; i < 10; ++i) ASSERT_EQ(sim_pay(sim_.port, "S-" + std::to_string(i)).result_int(), 200);
+    for (int i = 0; i < 10; ++i)
+        ASSERT_EQ(sim_pay(sim_.port, "S-" + std::to_string(i)).result_int(), 200);
     // The schedule lives in Redis: the restarted node polls them (they are due in 30 s from
     // their charge; wait long enough).
     auto again = start_node({"--poll-rate", "10"});
@@ -149,12 +178,14 @@ TEST_F(PollFallback, A429StormSlowsPollingAndNothingBreaks) {
     ASSERT_EQ(sim_config(sim_.port, R"({"status_rate_limit":3})").result_int(), 200);
     auto n = start_node({"--poll-rate", "20"});
     auto t = charge_all(n, "Q-", 10);
-    for (int i = 0; i < 10; ++i) ASSERT_EQ(sim_pay(sim_.port, "Q-" + std::to_string(i)).result_int(), 200);
+    for (int i = 0; i < 10; ++i)
+        ASSERT_EQ(sim_pay(sim_.port, "Q-" + std::to_string(i)).result_int(), 200);
     EXPECT_EQ(wait_for_status(*t, ids("Q-", 10), "settlement", seconds(40)), 10u);
     EXPECT_GT(sim_stats(sim_.port).at("status_calls_429").as_int64(), 0);
     EXPECT_EQ(http_client(n.p.port).get("/readyz").result_int(), 200);
     const auto metrics = http_client(n.p.port).get("/metrics").body();
-    EXPECT_NE(metrics.find(R"(posrelay_poll_calls_total{outcome="rate_limited"})"), std::string::npos);
+    EXPECT_NE(metrics.find(R"(posrelay_poll_calls_total{outcome="rate_limited"})"),
+              std::string::npos);
 }
 
 TEST_F(PollFallback, ShortExpiryOrdersAreExpiredByPosrelayAtTheirDeadline) {

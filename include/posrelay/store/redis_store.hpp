@@ -31,6 +31,9 @@ struct store_options {
     std::chrono::seconds stream_ttl{7 * 24 * 3600};  // a terminal's event stream, idle
     std::size_t history_max = 32;                    // status changes kept per order
     std::size_t stream_maxlen = 10'000;              // events kept per terminal (~)
+    // Pending orders are enrolled in the poll schedule, first due this long after they are
+    // charged or registered; 0: not enrolled (no node polls).
+    std::chrono::milliseconds poll_first_delay{0};
 };
 
 // An order created outside posrelay (or charged through a terminal), to route its updates.
@@ -85,10 +88,15 @@ public:
     // status, same terminal); otherwise leaves the order alone.
     [[nodiscard]] boost::asio::awaitable<boost::system::error_code> release_charge(
         std::string order_id, std::string terminal_id);
+    // The poll scheduler gave up on the order: marks it unknown, takes it off the schedule
+    // and sends its terminals an event with status_unknown (proto-docs/redis-keys.md).
+    [[nodiscard]] boost::asio::awaitable<boost::system::error_code> alert_unknown(
+        std::string order_id);
     // Sets fields of an existing order record (one HSET).
     [[nodiscard]] boost::asio::awaitable<boost::system::error_code> set_order_fields(
         std::string order_id, order_fields fields);
-    // The order record's fields; nullopt (and no ec) when unknown.
+    // The order record's fields, plus the ones derived from its status and newest history
+    // entry (paid "1"/"0", source, updated_ms, status_code); nullopt (and no ec) when unknown.
     [[nodiscard]] boost::asio::awaitable<
         std::pair<boost::system::error_code, std::optional<order_fields>>>
     read_order(std::string order_id);
@@ -117,6 +125,9 @@ private:
     // EVALSHA the order script with `args` (after "EVALSHA sha 1 key"); EVAL on NOSCRIPT.
     boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> run_script(
         std::string_view order_id, std::vector<std::string> args);
+
+    // "now + poll_first_delay" in Unix ms, or "" when orders are not enrolled.
+    [[nodiscard]] std::string first_poll_ms() const;
 
     io_pool& pool_;
     redis_options ropts_;
