@@ -24,8 +24,8 @@
 #include <random>
 
 #include "posrelay/log.hpp"
-#include "posrelay/version.hpp"
 #include "posrelay/midtrans/transaction_status.hpp"
+#include "posrelay/version.hpp"
 #include "tools/terminal_client.hpp"
 #include "tools/terminal_options.hpp"
 #include "tools/terminal_qr.hpp"

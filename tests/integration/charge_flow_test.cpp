@@ -246,7 +246,8 @@ TEST_F(ChargeFlow, MidtransUnreachableLeavesNothingHalfCreated) {
 }
 
 TEST_F(ChargeFlow, DuplicatedAndReorderedNotificationsReachTheTerminalOnceInOrder) {
-    ASSERT_EQ(sim_config(sim_.port, R"({"duplicate_rate":1.0,"reorder_rate":1.0})").result_int(), 200);
+    ASSERT_EQ(sim_config(sim_.port, R"({"duplicate_rate":1.0,"reorder_rate":1.0})").result_int(),
+              200);
     auto t = terminal();
     for (int i = 0; i < 5; ++i) {
         const std::string id = "R-" + std::to_string(i);
