@@ -13,19 +13,20 @@ run = str(int(time.time()))
 # Through posrelay: terminal protocol over TCP.
 s = socket.create_connection(("127.0.0.1", int(os.environ["TERMINAL_PORT"])))
 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-f = s.makefile("rw")
-f.write(json.dumps({"op": "hello", "v": 1, "terminal_id": "T-LAT", "store_id": "S-LAT",
-                    "token": os.environ["TOKEN"]}) + "\n"); f.flush()
+# Separate reader and writer: a TextIOWrapper in "rw" mode drops read-ahead on write.
+f, w = s.makefile("r"), s.makefile("w")
+w.write(json.dumps({"op": "hello", "v": 1, "terminal_id": "T-LAT", "store_id": "S-LAT",
+                    "token": os.environ["TOKEN"]}) + "\n"); w.flush()
 assert json.loads(f.readline())["op"] == "welcome"
 relay = []
 for i in range(n):
     oid = f"L{run}-{i}"
     t0 = time.perf_counter()
-    f.write(json.dumps({"op": "charge", "id": oid, "order_id": oid, "gross_amount": 1000}) + "\n"); f.flush()
+    w.write(json.dumps({"op": "charge", "id": oid, "order_id": oid, "gross_amount": 1000}) + "\n"); w.flush()
     while True:
         m = json.loads(f.readline())
         if m.get("op") == "event":
-            f.write('{"op":"ack","seq":%d}\n' % m["seq"]); f.flush()
+            w.write('{"op":"ack","seq":%d}\n' % m["seq"]); w.flush()
         elif m.get("op") in ("result", "error") and m.get("id") == oid:
             if m["op"] != "result":
                 sys.exit("charge failed: " + json.dumps(m))

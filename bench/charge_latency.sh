@@ -20,11 +20,11 @@ for r in $(seq "$runs"); do
   pids+=($!)
   "$bin/posrelay" --listen 127.0.0.1:$http_port --terminal-listen 127.0.0.1:$term_port --data-dir "$work/data" \
     --midtrans-url http://127.0.0.1:$sim_port --public-url http://127.0.0.1:$http_port --poll-rate 0 \
-    --log-level error 2>"$work/posrelay.log" &
+    --log-level warn 2>"$work/posrelay.log" &
   pids+=($!)
   trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
   ready "http://127.0.0.1:$sim_port/sim/stats" && ready "http://127.0.0.1:$http_port/readyz"
   N=$n SIM_PORT=$sim_port TERMINAL_PORT=$term_port TOKEN=$("$bin/posrelay" token T-LAT S-LAT) \
-    python3 bench/charge_latency.py
+    python3 bench/charge_latency.py || { echo "run failed; posrelay alive: $(kill -0 ${pids[1]} 2>/dev/null && echo yes || echo no)"; tail -3 "$work/posrelay.log"; }
   kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$work"; trap - EXIT
 done

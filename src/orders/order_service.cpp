@@ -63,21 +63,10 @@ std::size_t qr_cache::bytes() const {
 
 namespace {
 
+using store::field_of;
+using store::int_field;
 std::int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
-std::int64_t to_int(std::string_view s) {
-    std::int64_t v = 0;
-    std::from_chars(s.data(), s.data() + s.size(), v);
-    return v;
-}
-
-std::string field_of(const store::order_fields& f, std::string_view name) {
-    auto it = f.find(name);
-    return it == f.end() ? std::string() : it->second;
+    return store::unix_ms_now();
 }
 
 // `"a":"x","b":1` members for an error frame.
@@ -402,20 +391,35 @@ asio::awaitable<std::optional<midtrans::api_answer>> order_service::refresh(
     co_return a;
 }
 
-asio::awaitable<std::string> order_service::change(request_ctx& c, bool cancel) {
+asio::awaitable<order_service::found_order> order_service::find_order(request_ctx& c) {
+    found_order out;
     std::string why;
     auto id = order_id_of(c.body, why);
-    if (!id) co_return c.bad_field("order_id", why);
-    auto [ec, order] = co_await store_.read_order(*id);
-    if (ec) co_return c.error(errc::unavailable, "the order store is unavailable; retry");
-    if (!order || field_of(*order, "store_id") != c.store_id)
-        co_return c.error(errc::order_not_found, "no order " + *id + " in this store");
+    if (!id) {
+        out.refused = c.bad_field("order_id", why);
+        co_return out;
+    }
+    out.id = *id;
+    auto [ec, order] = co_await store_.read_order(out.id);
+    if (ec) {
+        out.refused = c.error(errc::unavailable, "the order store is unavailable; retry");
+    } else if (!order || field_of(*order, "store_id") != c.store_id) {
+        out.refused = c.error(errc::order_not_found, "no order " + out.id + " in this store");
+    } else {
+        out.order = std::move(*order);
+    }
+    co_return out;
+}
+
+asio::awaitable<std::string> order_service::change(request_ctx& c, bool cancel) {
+    auto [id, order, refused] = co_await find_order(c);
+    if (!refused.empty()) co_return refused;
     // (No co_await inside ?: — g++ 12 miscompiles it.)
     midtrans::http_result http;
     if (cancel) {
-        http = co_await api_.cancel(*id);
+        http = co_await api_.cancel(id);
     } else {
-        http = co_await api_.expire(*id);
+        http = co_await api_.expire(id);
     }
     if (http.ec) {
         co_return c.error(errc::unavailable, "Midtrans did not answer (" + http.ec.message() +
@@ -434,54 +438,49 @@ asio::awaitable<std::string> order_service::change(request_ctx& c, bool cancel) 
                           extra);
     }
     const std::string_view final_status = cancel ? "cancel" : "expire";
-    if (a.order_id.empty()) a.order_id = *id;
-    if (a.gross_amount.empty()) a.gross_amount = field_of(*order, "gross_amount");
-    if (a.transaction_id.empty()) a.transaction_id = field_of(*order, "transaction_id");
+    if (a.order_id.empty()) a.order_id = id;
+    if (a.gross_amount.empty()) a.gross_amount = field_of(order, "gross_amount");
+    if (a.transaction_id.empty()) a.transaction_id = field_of(order, "transaction_id");
     if (auto u =
             midtrans::to_status_update(a, ingest::update_source::api, now_ms(), final_status)) {
         auto r = co_await store_.commit(std::move(*u));
         if (r.ec) {
             log::line(log::level::warn,
                       "status change not committed (a notification will bring it)")
-                .str("order_id", *id)
+                .str("order_id", id)
                 .str("error", r.ec.message());
         }
     }
-    co_return c.result(json::object{{"order_id", *id},
+    co_return c.result(json::object{{"order_id", id},
                                     {"transaction_status", final_status},
                                     {"status_code", extra["status_code"]},
                                     {"status_message", a.status_message}});
 }
 
 asio::awaitable<std::string> order_service::status(request_ctx& c) {
-    std::string why;
-    auto id = order_id_of(c.body, why);
-    if (!id) co_return c.bad_field("order_id", why);
-    auto [ec, order] = co_await store_.read_order(*id);
-    if (ec) co_return c.error(errc::unavailable, "the order store is unavailable; retry");
-    if (!order || field_of(*order, "store_id") != c.store_id)
-        co_return c.error(errc::order_not_found, "no order " + *id + " in this store");
-    const std::string st = field_of(*order, "transaction_status");
-    std::int64_t last = to_int(field_of(*order, "updated_ms"));
-    if (last == 0) last = to_int(field_of(*order, "created_ms"));
+    auto [id, order, refused] = co_await find_order(c);
+    if (!refused.empty()) co_return refused;
+    const std::string st = field_of(order, "transaction_status");
+    std::int64_t last = int_field(order, "updated_ms");
+    if (last == 0) last = int_field(order, "created_ms");
     bool refreshed = false;
     if ((st.empty() || st == "pending") && now_ms() - last >= opts_.status_refresh_after.count()) {
-        auto a = co_await refresh(*id, ingest::update_source::poll);
+        auto a = co_await refresh(id, ingest::update_source::poll);
         refreshed = a && a->verdict == midtrans::answer_class::ok;
-        if (a && a->status_code == "404" && st.empty() && field_of(*order, "state") == "charging") {
+        if (a && a->status_code == "404" && st.empty() && field_of(order, "state") == "charging") {
             // A reservation whose charge Midtrans never created.
-            (void)co_await store_.release_charge(*id, field_of(*order, "terminal_id"));
+            (void)co_await store_.release_charge(id, field_of(order, "terminal_id"));
             co_return c.error(errc::order_not_found,
-                              "Midtrans has no transaction for " + *id + "; it was never charged");
+                              "Midtrans has no transaction for " + id + "; it was never charged");
         }
         if (refreshed) {
-            auto [ec2, again] = co_await store_.read_order(*id);
-            if (!ec2 && again) order = std::move(again);
+            auto [ec2, again] = co_await store_.read_order(id);
+            if (!ec2 && again) order = std::move(*again);
         }
     }
-    const auto& f = *order;
+    const auto& f = order;
     const std::string status_now = field_of(f, "transaction_status");
-    json::object out{{"order_id", *id}};
+    json::object out{{"order_id", id}};
     out["transaction_status"] = status_now.empty() ? json::value(nullptr) : json::value(status_now);
     out["fraud_status"] = field_of(f, "fraud_status");
     out["paid"] = field_of(f, "paid") == "1";
@@ -489,7 +488,7 @@ asio::awaitable<std::string> order_service::status(request_ctx& c) {
                       "expiry_time", "source", "terminal_id", "store_id"}) {
         out[name] = field_of(f, name);
     }
-    out["updated_ms"] = to_int(field_of(f, "updated_ms"));
+    out["updated_ms"] = int_field(f, "updated_ms");
     out["refreshed"] = refreshed;
     co_return c.result(std::move(out));
 }

@@ -46,23 +46,14 @@ milliseconds backoff(const poll_options& o, std::uint64_t attempts, std::mt19937
 
 namespace {
 
-std::int64_t unix_ms() {
-    return std::chrono::duration_cast<milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
-}
-
 std::int64_t to_int(std::string_view s) {
     std::int64_t v = 0;
     std::from_chars(s.data(), s.data() + s.size(), v);
     return v;
 }
 
-std::string field_of(const store::order_fields& f, std::string_view name) {
-    auto it = f.find(name);
-    return it == f.end() ? std::string() : it->second;
-}
-
+using store::field_of;
+using store::int_field;
 }  // namespace
 
 struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
@@ -170,7 +161,8 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
                     }
                     const auto& next = r.elements.back().str;
                     if (!next.empty()) {
-                        sleep_ms = std::clamp<std::int64_t>(to_int(next) - unix_ms(), 10, 1000);
+                        sleep_ms =
+                            std::clamp<std::int64_t>(to_int(next) - store::unix_ms_now(), 10, 1000);
                     }
                 }
                 if (queue.empty()) {
@@ -211,7 +203,7 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
             store::redis_command("ZRANGE", due_key, "0", "0", "WITHSCORES"));
         std::int64_t late = 0;
         if (!ec2 && first.elements.size() == 2)
-            late = std::max<std::int64_t>(0, unix_ms() - to_int(first.elements[1].str));
+            late = std::max<std::int64_t>(0, store::unix_ms_now() - to_int(first.elements[1].str));
         overdue_gauge.set(late / 1000);
     }
 
@@ -219,7 +211,7 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
     asio::awaitable<void> poll_one(std::string id) {
         auto [ec, order] = co_await store.read_order(id);
         if (ec) {
-            co_await done(id, unix_ms() + 5000);
+            co_await done(id, store::unix_ms_now() + 5000);
             co_return;
         }
         if (!order) {
@@ -235,13 +227,12 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
                 co_return;
             }
         }
-        const std::int64_t now = unix_ms();
-        const std::int64_t created = to_int(field_of(f, "created_ms"));
-        std::int64_t expiry = to_int(field_of(f, "expiry_ms"));
+        const std::int64_t now = store::unix_ms_now();
+        const std::int64_t created = int_field(f, "created_ms");
+        std::int64_t expiry = int_field(f, "expiry_ms");
         if (expiry == 0) expiry = created + 15 * 60'000;
         const bool short_expiry = expiry - created < opts.expire_below.count();
-        const std::uint64_t attempts =
-            static_cast<std::uint64_t>(to_int(field_of(f, "poll_attempts")));
+        const std::uint64_t attempts = static_cast<std::uint64_t>(int_field(f, "poll_attempts"));
         (void)co_await store.local().exec(
             store::redis_command("HINCRBY", store.order_key(id), "poll_attempts", "1"));
 
@@ -271,8 +262,9 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
             } else if (a.verdict == midtrans::answer_class::ok) {
                 if (a.order_id.empty()) a.order_id = id;
                 if (a.gross_amount.empty()) a.gross_amount = field_of(f, "gross_amount");
-                auto u = midtrans::to_status_update(a, ingest::update_source::poll, unix_ms(),
-                                                    expire_now ? "expire" : "");
+                auto u =
+                    midtrans::to_status_update(a, ingest::update_source::poll, store::unix_ms_now(),
+                                               expire_now ? "expire" : "");
                 if (u) {
                     const bool is_final = u->status != midtrans::transaction_status::pending;
                     auto r = co_await store.commit(std::move(*u));

@@ -50,7 +50,7 @@ std::optional<std::string> qr_png(std::string_view text) {
     std::vector<png_bytep> row_ptrs;
     for (auto& r : rows)
         row_ptrs.push_back(r.data());
-    bool ok = false;
+    volatile bool ok = false;  // set after setjmp: volatile keeps it across longjmp
     if (info && setjmp(png_jmpbuf(png)) == 0) {
         png_set_write_fn(png, &out, append_png_bytes, no_flush);
         png_set_IHDR(png, info, side, side, 1, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,

@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdlib>
 #include <stdexcept>
@@ -26,12 +27,6 @@ std::string sha1_hex(std::string_view s) {
         out += hex[md[i] & 15];
     }
     return out;
-}
-
-std::int64_t unix_ms_now() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
-        .count();
 }
 
 // The fields of an update kept on the order record, besides its status, fraud status and
@@ -437,6 +432,25 @@ redis_store::order_json(std::string order_id) {
     }
     json += "]}";
     co_return std::pair{boost::system::error_code{}, std::optional<std::string>{std::move(json)}};
+}
+
+std::int64_t unix_ms_now() noexcept {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::string field_of(const order_fields& f, std::string_view name) {
+    auto it = f.find(name);
+    return it == f.end() ? std::string() : it->second;
+}
+
+std::int64_t int_field(const order_fields& f, std::string_view name) {
+    const auto it = f.find(name);
+    if (it == f.end()) return 0;
+    std::int64_t v = 0;
+    std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
+    return v;
 }
 
 }  // namespace posrelay::store

@@ -76,6 +76,14 @@ public:
 
 private:
     struct request_ctx;
+    // The request's order, if it is one of the terminal's store; else `refused` is the
+    // error frame to answer.
+    struct found_order {
+        std::string id;
+        store::order_fields order;
+        std::string refused;
+    };
+    boost::asio::awaitable<found_order> find_order(request_ctx& c);
     boost::asio::awaitable<std::string> charge(request_ctx& c);
     boost::asio::awaitable<std::string> change(request_ctx& c, bool cancel);
     boost::asio::awaitable<std::string> status(request_ctx& c);

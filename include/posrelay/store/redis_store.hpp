@@ -61,6 +61,11 @@ struct reserve_result {
     std::string current;  // taken: the order's status, or its state when it has none
 };
 using order_fields = std::map<std::string, std::string, std::less<>>;
+// A field of an order record, "" when absent; as a whole number, 0 when absent or not one.
+[[nodiscard]] std::string field_of(const order_fields& f, std::string_view name);
+[[nodiscard]] std::int64_t int_field(const order_fields& f, std::string_view name);
+// The wall clock in Unix ms (the times stored on orders).
+[[nodiscard]] std::int64_t unix_ms_now() noexcept;
 
 class redis_store final : public ingest::commit_sink {
 public:
