@@ -50,7 +50,7 @@ if [ -n "$demo" ]; then
     local t=$1; shift
     POSRELAY_TERMINAL_TOKEN=$("$bin/posrelay" token "$t" "$store") \
       "$bin/tools/posrelay-terminal" --connect "$POSRELAY_TERMINAL_LISTEN" --terminal "$t" \
-      --store "$store" "$@" 2>&1 | sed -u "s/^/  $t> /"
+      --store "$store" --log-level warn "$@" 2>&1 | sed -u "s/^/  $t> /"
   }
   sim_do() { curl -fs -X POST "http://$sim/sim/orders/$1/$2" >/dev/null && echo "demo: Midtrans: $3"; }
   echo "demo: the store monitor subscribes to every event of store $store:"
@@ -72,7 +72,8 @@ if [ -n "$demo" ]; then
   echo "demo: the manager cancels CAN-$run from another terminal of the store:"
   term MANAGER cancel "CAN-$run"
   wait $t1 $t2 $t3 || true
-  echo "demo: done. Try: POSRELAY_TERMINAL_TOKEN=\$($bin/posrelay token TILL-9 $store) $bin/tools/posrelay-terminal --connect $POSRELAY_TERMINAL_LISTEN --terminal TILL-9 --store $store charge MY-ORDER-1 15000 --wait"
+  echo "demo: done. Charge yourself (in another shell):"
+  echo "demo:   POSRELAY_TERMINAL_TOKEN=\$(POSRELAY_TERMINAL_SECRET=$POSRELAY_TERMINAL_SECRET $bin/posrelay token TILL-9 $store) $bin/tools/posrelay-terminal --connect $POSRELAY_TERMINAL_LISTEN --terminal TILL-9 --store $store charge MY-ORDER-1 15000 --wait"
   echo "demo:   then: curl -X POST http://$sim/sim/orders/MY-ORDER-1/pay"
   echo "run: metrics at $base/metrics, health at $base/healthz and $base/readyz; Ctrl-C stops everything"
 fi
