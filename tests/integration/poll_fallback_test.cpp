@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <ctime>
 #include <set>
 #include <thread>
 
@@ -70,6 +71,7 @@ protected:
         n.p =
             start_posrelay(args, {{"POSRELAY_SERVER_KEY", std::string(sim_server_key)},
                                   {"POSRELAY_REDIS_URL", redis_.url()},
+                                  {"POSRELAY_OPERATOR_TOKEN", std::string(test_operator_token)},
                                   {"POSRELAY_TERMINAL_SECRET", std::string(test_terminal_secret)}});
         n.terminal_port = static_cast<unsigned short>(
             json_int(n.p.proc->wait_for_line(R"("what":"terminals")"), "port"));
@@ -196,6 +198,35 @@ TEST_F(PollFallback, ShortExpiryOrdersAreExpiredByPosrelayAtTheirDeadline) {
     // Due at its deadline, 60 s after the charge: posrelay calls /expire then.
     std::set<std::string> want{"X-1"};
     EXPECT_EQ(wait_for_status(*t, want, "expire", seconds(75), ""), 1u);
+}
+
+TEST_F(PollFallback, AnOrderPastExpiryAndGraceWithNoFinalStatusIsFlaggedUnknown) {
+    // Registered by the operator, expired a minute ago, and Midtrans has never heard of it
+    // (status 404): one more poll, then the terminal is told the status is unknown.
+    auto n = start_node({"--poll-rate", "10", "--poll-grace", "0s"});
+    terminal_conn t(n.terminal_port);
+    t.hello("T-U", "S-U");
+    const auto past = std::chrono::system_clock::now() - std::chrono::minutes(1) +
+                      std::chrono::hours(7);  // Asia/Jakarta
+    const std::time_t tt = std::chrono::system_clock::to_time_t(past);
+    std::tm tm{};
+    ::gmtime_r(&tt, &tm);
+    char expiry[32];
+    std::strftime(expiry, sizeof expiry, "%Y-%m-%d %H:%M:%S", &tm);
+    http_client h(n.p.port);
+    const auto reg = h.request(
+        boost::beast::http::verb::post, "/v1/orders",
+        R"({"order_id":"U-1","gross_amount":"5000","terminal_id":"T-U","store_id":"S-U","expiry_time":")" +
+            std::string(expiry) + "\"}",
+        "application/json", {{"Authorization", "Bearer " + std::string(test_operator_token)}});
+    ASSERT_EQ(reg.result_int(), 201) << reg.body();
+    auto e = t.next_event(seconds(15));
+    ASSERT_TRUE(e);
+    EXPECT_EQ(str(*e, "order_id"), "U-1");
+    EXPECT_TRUE(e->at("status_unknown").as_bool());
+    EXPECT_FALSE(e->at("paid").as_bool());
+    const auto metrics = http_client(n.p.port).get("/metrics").body();
+    EXPECT_NE(metrics.find("posrelay_poll_orders_unknown_total 1"), std::string::npos);
 }
 
 }  // namespace
