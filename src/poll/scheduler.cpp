@@ -236,7 +236,11 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
         (void)co_await store.local().exec(
             store::redis_command("HINCRBY", store.order_key(id), "poll_attempts", "1"));
 
-        const bool expire_now = short_expiry && now >= expiry && field_of(f, "state") != "charging";
+        // Expire at the deadline, once: after a 412 (it changed meanwhile, e.g. Midtrans
+        // expired it itself) the status call tells what it became.
+        const bool expire_now = short_expiry && now >= expiry &&
+                                field_of(f, "state") != "charging" &&
+                                field_of(f, "expire_refused").empty();
         // (No co_await inside ?: — g++ 12 miscompiles it.)
         midtrans::http_result http;
         if (expire_now) {
@@ -290,6 +294,8 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
                     final_now = true;
                 }
             } else if (expire_now && a.status_code == "412") {
+                store::order_fields refused{{"expire_refused", "1"}};
+                (void)co_await store.set_order_fields(id, std::move(refused));
                 calls["final"]->inc();  // it changed meanwhile: the status call comes next
                 next = now;
             } else {

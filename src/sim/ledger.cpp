@@ -184,7 +184,10 @@ std::variant<charge_request, api_error> parse_charge(std::string_view body,
         if (!duration || *duration > 365LL * 24 * 3600)
             return invalid("custom_expiry.expiry_duration must be a positive integer");
         const auto* unit = e.if_contains("unit");
-        const std::string_view u = unit && unit->is_string() ? unit->get_string() : "";
+        // (Not `cond ? get_string() : ""`: that makes a temporary json::string and the view
+        // would dangle.)
+        std::string_view u;
+        if (unit && unit->is_string()) u = unit->get_string();
         const std::int64_t factor = u == "second"   ? 1
                                     : u == "minute" ? 60
                                     : u == "hour"   ? 3600
