@@ -243,6 +243,13 @@ TEST_F(TerminalGateway, SlowConsumerIsCutOffWhileOthersKeepReceiving) {
                                "posrelay_terminal_slow_consumer_disconnects_total") >= 1;
         }
     }
+    // The stalled write is cut at the write timeout (2 s) even if the events came faster.
+    const auto cut_deadline = std::chrono::steady_clock::now() + seconds(10);
+    while (!cut && std::chrono::steady_clock::now() < cut_deadline) {
+        cut = metric_value(http_client(n.p.port).get("/metrics").body(),
+                           "posrelay_terminal_slow_consumer_disconnects_total") >= 1;
+        if (!cut) std::this_thread::sleep_for(milliseconds(50));
+    }
     EXPECT_TRUE(cut) << "after " << sent << " events";
     // The reader received everything meanwhile.
     const auto deadline = std::chrono::steady_clock::now() + seconds(10);
