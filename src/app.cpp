@@ -21,6 +21,7 @@
 #include "posrelay/midtrans/client.hpp"
 #include "posrelay/orders/order_service.hpp"
 #include "posrelay/poll/scheduler.hpp"
+#include "posrelay/signals.hpp"
 #include "posrelay/store/embedded_redis.hpp"
 #include "posrelay/store/redis_store.hpp"
 #include "posrelay/version.hpp"
@@ -310,8 +311,7 @@ void app::stop() {
     if (impl_->embedded) impl_->embedded->stop();
 }
 
-int app::run() {
-    start();
+int wait_for_stop_signal() {
     asio::io_context signals_ctx;
     asio::signal_set signals(signals_ctx, SIGINT, SIGTERM);
     int caught = 0;
@@ -320,6 +320,12 @@ int app::run() {
     });
     signals_ctx.run();
     log::line(log::level::info, "shutting down").num("signal", caught);
+    return caught;
+}
+
+int app::run() {
+    start();
+    (void)wait_for_stop_signal();
     stop();
     log::line(log::level::info, "stopped");
     return 0;

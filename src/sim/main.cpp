@@ -1,7 +1,6 @@
 // midtrans-sim: a stand-in for Midtrans's Core API and notification sender, for posrelay's
 // tests, demos and benchmarks. One io thread serves HTTP, runs order timers and sends
 // notifications. The server key comes from MIDTRANS_SIM_SERVER_KEY only.
-#include <boost/asio/signal_set.hpp>
 
 #include <condition_variable>
 #include <csignal>
@@ -14,6 +13,7 @@
 #include "posrelay/io_pool.hpp"
 #include "posrelay/log.hpp"
 #include "posrelay/metrics/registry.hpp"
+#include "posrelay/signals.hpp"
 #include "sim_service.hpp"
 
 namespace asio = boost::asio;
@@ -72,14 +72,7 @@ int main(int argc, char** argv) {
             .num("seed", static_cast<std::int64_t>(o.seed))
             .dbl("time_scale", o.time_scale);
 
-        asio::io_context signals_ctx;
-        asio::signal_set signals(signals_ctx, SIGINT, SIGTERM);
-        int caught = 0;
-        signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-            if (!ec) caught = sig;
-        });
-        signals_ctx.run();
-        log::line(log::level::info, "shutting down").num("signal", caught);
+        (void)wait_for_stop_signal();
         // Requests in flight finish (at most 2 s); pending notifications are abandoned.
         std::mutex m;
         std::condition_variable cv;
