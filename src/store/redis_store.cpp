@@ -361,20 +361,13 @@ redis_store::read_order(std::string order_id) {
         status == f.end() ? std::nullopt : midtrans::parse_transaction_status(status->second);
     f.emplace("paid", st && midtrans::is_paid(*st, fs) ? "1" : "0");
     if (auto changes = f.find("changes"); changes != f.end()) {
-        if (auto h = f.find("h:" + changes->second); h != f.end()) {
-            std::vector<std::string> parts;
-            std::string_view rest = h->second;
-            for (;;) {
-                const auto bar = rest.find('|');
-                parts.emplace_back(rest.substr(0, bar));
-                if (bar == std::string_view::npos) break;
-                rest.remove_prefix(bar + 1);
-            }
-            if (parts.size() >= 5) {
-                f.emplace("updated_ms", parts[0]);
-                f.emplace("source", parts[1]);
-                f.emplace("status_code", parts[4]);
-            }
+        if (auto h = f.find("h:" + changes->second);
+            h != f.end() && std::count(h->second.begin(), h->second.end(), '|') >= 4) {
+            const history_entry e = parse_history_entry(h->second);
+            std::string updated(e.at_ms), source(e.source), code(e.status_code);
+            f.emplace("updated_ms", std::move(updated));
+            f.emplace("source", std::move(source));
+            f.emplace("status_code", std::move(code));
         }
     }
     co_return std::pair{boost::system::error_code{}, std::optional<order_fields>{std::move(f)}};
