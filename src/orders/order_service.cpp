@@ -7,6 +7,7 @@
 
 #include <charconv>
 
+#include "posrelay/http/types.hpp"
 #include "posrelay/log.hpp"
 
 namespace posrelay::orders {
@@ -495,14 +496,11 @@ asio::awaitable<std::string> order_service::status(request_ctx& c) {
 
 asio::awaitable<order_service::image> order_service::qr_png(std::string order_id,
                                                             std::string store_id) {
+    // The error body every posrelay HTTP answer uses (http::json_error).
     auto json_error = [](unsigned status, std::string_view error, std::string_view message) {
-        std::string body = R"({"status":"rejected","error":")";
-        log::append_json_escaped(body, error);
-        body += R"(","message":")";
-        log::append_json_escaped(body, message);
-        body += "\"}";
         return image{status, "application/json",
-                     std::make_shared<const std::string>(std::move(body))};
+                     std::make_shared<const std::string>(
+                         std::move(http::json_error(status, error, message).body()))};
     };
     auto [ec, order] = co_await store_.read_order(order_id);
     if (ec)
