@@ -6,7 +6,8 @@
 #   usage: bench/terminals_bench.sh [RUNS] [SECONDS] [TERMINALS] [RATE] [-- extra posrelay flags]
 #   env:   LOAD_PROCS (2) load processes; DELAY_MS (100) pause of each wrk connection between
 #          notifications (connections = RATE x (DELAY_MS + 2 ms) / 1 s); POSRELAY_BIN (the
-#          release build) the posrelay binary to measure
+#          release build) the posrelay binary to measure; KEEP_DIR: copy the logs, wrk
+#          output and final metrics of each run there
 #   e.g.   bench/terminals_bench.sh                  (3 runs, 20 s, 10000 terminals, 5000/s)
 #          bench/terminals_bench.sh 1 5 1000 500     (a quick look)
 # Figures per run:
@@ -47,6 +48,7 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ -n "${KEEP_DIR:-}" ]; then mkdir -p "$KEEP_DIR" && cp "$work"/*.log "$work"/*.txt "$work"/*.json* "$KEEP_DIR"/ 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT

@@ -1,6 +1,9 @@
 -- wrk script: POSTs the JSON bodies of $BODIES (one per line) in order, each once per pass,
--- to $TARGET_PATH, with an optional bearer token ($AUTH) and an optional pause before each
--- request of $DELAY_MS milliseconds per connection (to pace the total rate).
+-- to $TARGET_PATH, with an optional bearer token ($AUTH) and an optional pause after each
+-- answer of DELAY_MS milliseconds on average per connection (to pace the total rate). The pause
+-- is drawn uniformly from [0, 2 x DELAY_MS]: with a fixed pause, connections that started
+-- together stay in step and the server sees one burst of every connection's request each
+-- period instead of independent arrivals (a webhook sender's notifications are independent).
 local bodies = {}
 for line in io.lines(os.getenv("BODIES")) do bodies[#bodies + 1] = line end
 local counter = 0
@@ -16,7 +19,10 @@ function init(args)
   if auth and auth ~= "" then wrk.headers["Authorization"] = "Bearer " .. auth end
 end
 local delay_ms = tonumber(os.getenv("DELAY_MS") or "0")
-if delay_ms > 0 then function delay() return delay_ms end end
+if delay_ms > 0 then
+  math.randomseed(os.time() + os.clock() * 1e6)
+  function delay() return math.random(0, 2 * delay_ms) end
+end
 local i = 0
 request = function()
   i = i % #bodies + 1

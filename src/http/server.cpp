@@ -171,6 +171,9 @@ public:
         beast::error_code ignored;
         // Answers are first written without waiting (most fit in the socket buffer at once).
         stream_.socket().non_blocking(true, ignored);
+        // Reads ask for what the buffer can hold (at least 512 bytes): with room for a whole
+        // notification (600 to 1,000 bytes) one read takes it, instead of two of 512.
+        buffer_.reserve(4096);
         for (;;) {
             if (stopping_ || shared_->stopping.load()) break;
             // The parser is rebuilt per message: limits and state start fresh. It parses what is

@@ -1,6 +1,6 @@
-// A pipelined, non-blocking Redis connection on one Asio executor, speaking RESP2 through
-// hiredis 0.14's formatter (redisFormatCommandArgv) and reply reader (redisReader) — the
-// sans-io parts of hiredis; Asio moves the bytes. Reconnects by itself with capped,
+// A pipelined, non-blocking Redis connection on one Asio executor, speaking RESP2: commands
+// are written as RESP by the pipeline, replies parsed by hiredis 0.14's reply reader
+// (redisReader, the sans-io part of hiredis); Asio moves the bytes. Reconnects by itself with capped,
 // jittered backoff; while disconnected, commands fail fast.
 #pragma once
 
@@ -116,8 +116,10 @@ public:
     // the awaiting coroutine resumes through a post. The connection object may be
     // destroyed while a command is awaited (its state is shared with the operation).
     // Per-operation cancellation is not supported: every command ends within its timeout.
+    // `args` is written to the output buffer as soon as the returned awaitable is awaited; it
+    // need not outlive that (a temporary in the co_await expression is fine).
     [[nodiscard]] boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> exec(
-        std::vector<std::string> args);
+        const std::vector<std::string>& args);
 
     [[nodiscard]] bool connected() const noexcept;
 

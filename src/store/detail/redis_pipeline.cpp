@@ -1,9 +1,11 @@
-// Sans-io Redis pipeline: hiredis formats commands (redisFormatCommandArgv) and parses
-// replies (redisReader); this file keeps the reply FIFO and the timeout bookkeeping.
+// Sans-io Redis pipeline: commands are written as RESP here, replies are parsed by hiredis's
+// redisReader; this file keeps the reply FIFO and the timeout bookkeeping.
 #include "redis_pipeline.hpp"
 
 #include <hiredis/hiredis.h>
 
+#include <array>
+#include <charconv>
 #include <cstdlib>
 
 namespace posrelay::store::detail {
@@ -43,6 +45,17 @@ redis_reply convert(const redisReply& r) {
     return out;
 }
 
+// Appends "<kind><n>\r\n".
+void append_resp_header(std::string& out, char kind, std::size_t n) {
+    std::array<char, 24> buf{};
+    buf[0] = kind;
+    const auto r = std::to_chars(buf.data() + 1, buf.data() + buf.size() - 2, n);
+    char* end = r.ptr;
+    *end++ = '\r';
+    *end++ = '\n';
+    out.append(buf.data(), static_cast<std::size_t>(end - buf.data()));
+}
+
 struct reply_deleter {
     void operator()(redisReply* r) const noexcept { freeReplyObject(r); }
 };
@@ -64,20 +77,14 @@ boost::system::error_code redis_pipeline::push(const std::vector<std::string>& a
                                                redis_handler&& h, redis_clock::time_point now) {
     if (args.empty()) return redis_errc::protocol_error;
     if (entries_.size() >= max_pending_) return redis_errc::queue_full;
-    std::vector<const char*> argv;
-    std::vector<std::size_t> argvlen;
-    argv.reserve(args.size());
-    argvlen.reserve(args.size());
+    // RESP: *N CRLF, then $LEN CRLF DATA CRLF per argument, written straight into the output
+    // (redisFormatCommandArgv would allocate and printf each length, then be copied here).
+    append_resp_header(output_, '*', args.size());
     for (const auto& a : args) {
-        argv.push_back(a.data());
-        argvlen.push_back(a.size());
+        append_resp_header(output_, '$', a.size());
+        output_.append(a);
+        output_.append("\r\n", 2);
     }
-    char* cmd = nullptr;
-    const int len =
-        redisFormatCommandArgv(&cmd, static_cast<int>(args.size()), argv.data(), argvlen.data());
-    if (len < 0 || cmd == nullptr) return redis_errc::protocol_error;
-    output_.append(cmd, static_cast<std::size_t>(len));
-    redisFreeCommand(cmd);
     entries_.push_back(entry{std::move(h), now});
     return {};
 }
