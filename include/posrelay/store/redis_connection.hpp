@@ -1,7 +1,7 @@
 // A pipelined, non-blocking Redis connection on one Asio executor, speaking RESP2: commands
 // are written as RESP by the pipeline, replies parsed by hiredis 0.14's reply reader
-// (redisReader, the sans-io part of hiredis); Asio moves the bytes. Reconnects by itself with capped,
-// jittered backoff; while disconnected, commands fail fast.
+// (redisReader, the sans-io part of hiredis); Asio moves the bytes. Reconnects by itself with
+// capped, jittered backoff; while disconnected, commands fail fast.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
