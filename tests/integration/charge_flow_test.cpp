@@ -2,6 +2,7 @@
 // Midtrans (charge, notifications, cancel, expire, faults), Redis is real.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <thread>
 
 #include "midtrans_sim.hpp"
@@ -9,6 +10,7 @@
 #include "process.hpp"
 #include "redis_server.hpp"
 #include "terminal_conn.hpp"
+#include "tls_proxy.hpp"
 
 namespace posrelay::test {
 namespace {
@@ -243,6 +245,64 @@ TEST_F(ChargeFlow, MidtransUnreachableLeavesNothingHalfCreated) {
     EXPECT_EQ(str(r, "code"), "unavailable") << boost::json::serialize(r);
     EXPECT_NE(str(r, "message").find("nothing was charged"), std::string::npos);
     EXPECT_EQ(str(t->request("status", R"("order_id":"U-1")"), "code"), "order_not_found");
+}
+
+// Midtrans's API is HTTPS: posrelay verifies its certificate against the CA file (or the
+// system's CAs) and the URL's host name. midtrans-sim gets a TLS front with throwaway
+// certificates; a charge goes through only when both checks pass, and a failed check
+// charges nothing.
+TEST_F(ChargeFlow, ChargesOverHttpsOnlyWithAVerifiedCertificate) {
+    namespace fs = std::filesystem;
+    const fs::path dir =
+        fs::path(::testing::TempDir()) / ("posrelay-https-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    make_certificate(dir, "localhost", "DNS:localhost,IP:127.0.0.1");
+    make_certificate(dir, "elsewhere", "DNS:elsewhere.example");
+    const auto file = [&](const char* name) { return (dir / name).string(); };
+    tls_proxy good(file("localhost.crt"), file("localhost.key"), sim_.port);
+    tls_proxy wrong_name(file("elsewhere.crt"), file("elsewhere.key"), sim_.port);
+    const auto https = [](const tls_proxy& p) {
+        return "https://localhost:" + std::to_string(p.port());
+    };
+
+    // Trusted CA, matching name: the charge, then the payment, go through.
+    relay_.proc.reset();
+    start_relay(https(good), {"--midtrans-ca-file", file("localhost.crt")});
+    {
+        auto t = terminal();
+        auto r = t->request("charge", R"("order_id":"S-1","gross_amount":7000)");
+        ASSERT_EQ(str(r, "op"), "result") << boost::json::serialize(r);
+        EXPECT_GE(good.handshakes(), 1u);
+        ASSERT_EQ(sim_pay(sim_.port, "S-1").result_int(), 200);
+        EXPECT_TRUE(t->wait_event("S-1", "settlement").at("paid").as_bool());
+        EXPECT_EQ(str(t->request("status", R"("order_id":"S-1")"), "transaction_status"),
+                  "settlement");
+    }
+    const auto charges = sim_stats(sim_.port).at("charges").as_int64();
+
+    // The certificate is not signed by a trusted CA (only the system's CAs are trusted).
+    relay_.proc.reset();
+    start_relay(https(good));
+    {
+        auto t = terminal();
+        auto r = t->request("charge", R"("order_id":"S-2","gross_amount":7000)");
+        EXPECT_EQ(str(r, "code"), "unavailable") << boost::json::serialize(r);
+        EXPECT_EQ(str(t->request("status", R"("order_id":"S-2")"), "code"), "order_not_found");
+    }
+
+    // Trusted, but issued for another host name.
+    relay_.proc.reset();
+    start_relay(https(wrong_name), {"--midtrans-ca-file", file("elsewhere.crt")});
+    {
+        auto t = terminal();
+        auto r = t->request("charge", R"("order_id":"S-3","gross_amount":7000)");
+        EXPECT_EQ(str(r, "code"), "unavailable") << boost::json::serialize(r);
+        EXPECT_EQ(str(t->request("status", R"("order_id":"S-3")"), "code"), "order_not_found");
+    }
+    // Neither refused connection sent a request: Midtrans saw no further charge.
+    EXPECT_EQ(sim_stats(sim_.port).at("charges").as_int64(), charges);
+    std::error_code ec;
+    fs::remove_all(dir, ec);
 }
 
 TEST_F(ChargeFlow, DuplicatedAndReorderedNotificationsReachTheTerminalOnceInOrder) {

@@ -13,6 +13,7 @@
 #include "process.hpp"
 #include "redis_server.hpp"
 #include "terminal_conn.hpp"
+#include "tls_proxy.hpp"
 
 namespace posrelay::test {
 namespace {
@@ -20,16 +21,6 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 namespace fs = std::filesystem;
-
-// A self-signed EC certificate and its key (PEM) in `dir`, named NAME.crt and NAME.key.
-void make_certificate(const fs::path& dir, const std::string& name) {
-    const auto r =
-        run_command("/usr/bin/openssl",
-                    {"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                     "-nodes", "-days", "1", "-subj", "/CN=" + name, "-keyout",
-                     (dir / (name + ".key")).string(), "-out", (dir / (name + ".crt")).string()});
-    ASSERT_EQ(r.code, 0) << r.output;
-}
 
 class TerminalTls : public ::testing::Test {
 protected:
