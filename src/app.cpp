@@ -311,21 +311,22 @@ void app::stop() {
     if (impl_->embedded) impl_->embedded->stop();
 }
 
-int wait_for_stop_signal() {
-    asio::io_context signals_ctx;
-    asio::signal_set signals(signals_ctx, SIGINT, SIGTERM);
+stop_signals::stop_signals() : set_(ctx_, SIGINT, SIGTERM) {}
+
+int stop_signals::wait() {
     int caught = 0;
-    signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    set_.async_wait([&](const boost::system::error_code& ec, int sig) {
         if (!ec) caught = sig;
     });
-    signals_ctx.run();
+    ctx_.run();
     log::line(log::level::info, "shutting down").num("signal", caught);
     return caught;
 }
 
 int app::run() {
+    stop_signals signals;  // before start() logs "listening"
     start();
-    (void)wait_for_stop_signal();
+    (void)signals.wait();
     stop();
     log::line(log::level::info, "stopped");
     return 0;

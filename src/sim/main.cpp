@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
         so.listen = o.listen;
         so.max_body_bytes = 64 * 1024;
         so.websocket_path.clear();
+        stop_signals signals;  // before the "listening" line: a stop right after it waits
         http::http_server server(pool, so, router, registry);
         const auto ep = server.start();
         const std::string host =
@@ -72,7 +73,7 @@ int main(int argc, char** argv) {
             .num("seed", static_cast<std::int64_t>(o.seed))
             .dbl("time_scale", o.time_scale);
 
-        (void)wait_for_stop_signal();
+        (void)signals.wait();
         // Requests in flight finish (at most 2 s); pending notifications are abandoned.
         std::mutex m;
         std::condition_variable cv;

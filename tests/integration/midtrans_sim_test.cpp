@@ -5,6 +5,7 @@
 
 #include <boost/json/parse.hpp>
 
+#include <csignal>
 #include <regex>
 
 #include "midtrans_sim.hpp"
@@ -456,6 +457,31 @@ TEST_F(MidtransSim, RefusesToStartWithoutKey) {
                                {{"MIDTRANS_SIM_SERVER_KEY", ""}});
     EXPECT_EQ(r.code, 2);
     EXPECT_NE(r.output.find("MIDTRANS_SIM_SERVER_KEY"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace posrelay::test
+
+namespace posrelay::test {
+namespace {
+
+// A supervisor (systemd, a test fixture) may stop a process as soon as it said "listening":
+// that SIGTERM must take the graceful path (exit 0), never the default action (143).
+TEST(StopSignal, SigtermRightAfterListeningExitsCleanly) {
+    for (int i = 0; i < 3; ++i) {
+        auto sim = start_midtrans_sim({});
+        sim.proc->signal(SIGTERM);
+        const auto code = sim.proc->wait_exit(std::chrono::seconds(10));
+        ASSERT_TRUE(code.has_value()) << "midtrans-sim did not exit within 10 s of SIGTERM";
+        EXPECT_EQ(*code, 0) << sim.proc->output();
+
+        auto relay = start_posrelay({"--terminal-listen", "off", "--store", "memory"},
+                                    {{"POSRELAY_SERVER_KEY", "SB-Mid-server-x"}});
+        relay.proc->signal(SIGTERM);
+        const auto rcode = relay.proc->wait_exit(std::chrono::seconds(10));
+        ASSERT_TRUE(rcode.has_value()) << "posrelay did not exit within 10 s of SIGTERM";
+        EXPECT_EQ(*rcode, 0) << relay.proc->output();
+    }
 }
 
 }  // namespace
