@@ -27,6 +27,12 @@ curl -fs "http://127.0.0.1:$port/readyz" >/dev/null || { echo "posrelay did not 
 echo "posrelay pid $pid on port $port ($*)"
 cpu() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 redis_pid=$(pgrep -P "$pid" redis-server || true)  # the embedded Redis, if any
+# The embedded Redis's forks (AOF rewrites): each one stalls commits for a while on a small VM.
+redis_forks() {
+  [ -n "$redis_pid" ] && command -v redis-cli >/dev/null || { echo "?"; return; }
+  redis-cli -s "$data/redis.sock" INFO stats 2>/dev/null | awk -F: '/^total_forks/ {print $2+0}'
+}
+f0=$(redis_forks)
 t0=$(cpu $pid); r0=$([ -n "$redis_pid" ] && cpu "$redis_pid" || echo 0); w0=$(date +%s.%N)
 "$shared/bench/compare.sh" "http://127.0.0.1:$port/v1/midtrans/notifications" "$rounds" "$secs" "$conns"
 t1=$(cpu $pid); r1=$([ -n "$redis_pid" ] && cpu "$redis_pid" || echo 0); w1=$(date +%s.%N)
@@ -41,3 +47,5 @@ if r1 > 0:
     print(f"redis-server cpu: {(r1 - r0) / hz:.1f} s ({(r1 - r0) / hz / wall * 100:.0f}% of one core)")
 PY
 echo "posrelay rss: $(awk '/VmRSS/ {print $2, $3}' /proc/$pid/status)"
+f1=$(redis_forks)
+[ "$f0" != "?" ] && [ "$f1" != "?" ] && echo "embedded redis forks (AOF rewrites) during the run: $((f1 - f0))"

@@ -22,6 +22,8 @@
 #                          terminals received; lost = expected - received + gaps' missing
 #                          seqs; dups = events whose seq was not above the last seen
 #   cpu                    posrelay, redis-server and load tools during the notification phase
+#   redis_forks            the embedded Redis's forks (AOF rewrites) in the notification phase:
+#                          each stalls commits (fork, copy-on-write) and takes a core meanwhile
 # Needs: release build, wrk, python3, curl. Leaves no process behind (trap).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -94,6 +96,9 @@ metrics() { curl -fs "http://127.0.0.1:$http/metrics"; }
 metric() {  # SERIES: its value (0 when absent)
   metrics | awk -v s="$1" '$1 == s {print $2; found=1} END {if (!found) print 0}'
 }
+redis_forks() {  # DATA_DIR: the embedded Redis's forks so far (AOF rewrites), 0 if unknown
+  redis-cli -s "$1/redis.sock" INFO stats 2>/dev/null | awk -F: '/^total_forks/ {n = $2 + 0} END {print n + 0}'
+}
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 wait_until() {  # SECONDS COMMAND...: polls COMMAND every 0.1 s until it succeeds (bounded)
@@ -153,6 +158,8 @@ one_run() {  # RUN
   new0=$(metric 'posrelay_commits_total{outcome="new"}')
   c0=$(cpu_ticks "$pid"); r0=$([ -n "$redis_pid" ] && cpu_ticks "$redis_pid" || echo 0)
   for l in "${loads[@]}"; do l0=$((l0 + $(cpu_ticks "$l"))); done
+  local f0 f1
+  f0=$(redis_forks "$data")
   w0=$(date +%s.%N)
   BODIES=$work/notify.ndjson TARGET_PATH=/v1/midtrans/notifications DELAY_MS=$delay_ms \
     wrk -t1 -c"$conns" -d"${secs}s" -s bench/wrk_lines.lua "http://127.0.0.1:$http" >"$work/notify-$run.log"
@@ -161,6 +168,7 @@ one_run() {  # RUN
   c1=$(cpu_ticks "$pid"); r1=$([ -n "$redis_pid" ] && cpu_ticks "$redis_pid" || echo 0)
   for l in "${loads[@]}"; do l1=$((l1 + $(cpu_ticks "$l"))); done
   new1=$(metric 'posrelay_commits_total{outcome="new"}')
+  f1=$(redis_forks "$data")
   metrics >"$work/metrics-$run.txt"
   sleep 1  # the last events are on the loopback: let the load tools read them
   for l in "${loads[@]}"; do kill -INT "$l"; done
@@ -168,11 +176,11 @@ one_run() {  # RUN
   kill -TERM "$pid"; wait "$pid" || true
 
   python3 - "$run" "$terms" "$rss0" "$rss1" "$((new1 - new0))" "$c0" "$c1" "$r0" "$r1" "$l0" "$l1" \
-    "$w0" "$w1" "$(getconf CLK_TCK)" "$secs" "$work/notify-$run.log" "$work/metrics-$run.txt" \
+    "$w0" "$w1" "$(getconf CLK_TCK)" "$secs" "$work/notify-$run.log" "$work/metrics-$run.txt" "$((f1 - f0))" \
     "$work"/load-"$run"-*.json >>"$work/runs.jsonl" <<'PY'
 import json, re, sys
 (run, terms, rss0, rss1, expected, c0, c1, r0, r1, l0, l1, w0, w1, hz, secs, wrk_log,
- metrics_file, *loads) = sys.argv[1:]
+ metrics_file, forks, *loads) = sys.argv[1:]
 terms, expected, hz, secs = int(terms), int(expected), float(hz), float(secs)
 wall = float(w1) - float(w0)
 s = [json.loads(open(p).read().strip().splitlines()[-1]) for p in loads]
@@ -209,6 +217,7 @@ out = {
     "posrelay_cpu_pct": round((float(c1) - float(c0)) / hz / wall * 100),
     "redis_cpu_pct": round((float(r1) - float(r0)) / hz / wall * 100),
     "load_tools_cpu_pct": round((float(l1) - float(l0)) / hz / wall * 100),
+    "redis_forks": int(forks),
 }
 print(json.dumps(out))
 PY
@@ -224,7 +233,7 @@ python3 - "$work/runs.jsonl" <<'PY'
 import json, statistics, sys
 runs = [json.loads(l) for l in open(sys.argv[1])]
 keys = ["rss_per_idle_conn_kib", "events_per_sec", "p50_ms", "p99_ms", "max_ms", "server_p50_ms",
-        "server_p99_ms", "posrelay_cpu_pct", "redis_cpu_pct", "load_tools_cpu_pct"]
+        "server_p99_ms", "posrelay_cpu_pct", "redis_cpu_pct", "load_tools_cpu_pct", "redis_forks"]
 print("median of", len(runs), "runs:", json.dumps({k: statistics.median(r[k] for r in runs) for k in keys}))
 print("all runs: lost", sum(r["lost"] for r in runs), "dups", sum(r["dups"] for r in runs),
       "non-200 answers", sum(r["non_200"] for r in runs))
