@@ -98,8 +98,10 @@ struct app::impl {
         store::redis_options ro;
         if (cfg.redis_url.empty()) {
             embedded = std::make_unique<store::embedded_redis>(
-                store::embedded_redis_options{cfg.data_dir, cfg.redis_server,
-                                              cfg.redis_appendfsync},
+                store::embedded_redis_options{.data_dir = cfg.data_dir,
+                                              .server = cfg.redis_server,
+                                              .appendfsync = cfg.redis_appendfsync,
+                                              .config_file = cfg.redis_config},
                 registry);
             ro = embedded->connection_options();
         } else {

@@ -310,6 +310,11 @@ const option_spec option_table[] = {
      [](settings& s, const value_source& v) {
          s.cfg.redis_appendfsync = one_of(v, {"always", "everysec", "no"});
      }},
+    {"redis-config", "FILE", "none",
+     "A redis.conf the embedded Redis loads before posrelay's own settings, which win (unix "
+     "socket, no TCP port, directory, appendonly, appendfsync, no RDB snapshots, log file, "
+     "noeviction): for the rest, e.g. auto-aof-rewrite-min-size, hz, maxmemory.",
+     [](settings& s, const value_source& v) { s.cfg.redis_config = path(v); }},
     {"redis-connect-timeout", "DUR", "2s", "Time allowed to connect (and AUTH) to Redis.",
      [](settings& s, const value_source& v) { s.cfg.redis_connect_timeout = timeout(v, false); }},
     {"redis-command-timeout", "DUR", "2s",

@@ -67,6 +67,7 @@ struct config {
     std::string data_dir = "posrelay-data";
     std::string redis_server = "redis-server";   // the embedded server's binary (PATH lookup)
     std::string redis_appendfsync = "everysec";  // embedded: always | everysec | no
+    std::string redis_config;                    // embedded: extra redis.conf ("" = none)
     std::chrono::milliseconds redis_connect_timeout{2'000};
     std::chrono::milliseconds redis_command_timeout{2'000};
     std::chrono::milliseconds dedup_ttl{7LL * 24 * 3600 * 1000};

@@ -128,6 +128,9 @@ pid_t embedded_redis::spawn() {
         "--maxmemory-policy",
         "noeviction",
     };
+    // redis-server reads its config file (first argument) and then the options after it,
+    // which override the file: the socket, directory and persistence above always hold.
+    if (!opts_.config_file.empty()) args.insert(args.begin() + 1, opts_.config_file);
     std::vector<char*> argv;
     for (auto& a : args)
         argv.push_back(a.data());

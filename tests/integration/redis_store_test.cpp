@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -476,6 +477,37 @@ TEST(EmbeddedRedis, StartsPersistsAcrossRestartAndStopsWithPosrelay) {
         relay.proc->signal(SIGTERM);
         EXPECT_EQ(relay.proc->wait_exit(std::chrono::seconds(20)), 0);
     }
+    std::filesystem::remove_all(dir);
+}
+
+// --redis-config: the embedded Redis loads the operator's redis.conf, and posrelay's own
+// settings (no TCP port, its directory, AOF on) still hold where the file says otherwise.
+TEST(EmbeddedRedis, LoadsAnOperatorConfigFileUnderPosrelaysOwnSettings) {
+    char templ[] = "/tmp/posrelay-embedded-conf-XXXXXX";
+    ASSERT_NE(::mkdtemp(templ), nullptr);
+    const std::filesystem::path dir = templ;
+    {
+        std::ofstream conf(dir / "extra.conf");
+        conf << "auto-aof-rewrite-min-size 1gb\nport 6399\ndir /tmp\nappendonly no\n";
+    }
+    auto relay = start_posrelay(
+        {"--data-dir", (dir / "data").string(), "--io-threads", "1", "--terminal-listen", "off",
+         "--redis-config", (dir / "extra.conf").string()},
+        {{"POSRELAY_SERVER_KEY", std::string(test_server_key)}});
+    (void)relay.proc->wait_for_line("embedded redis ready");
+    const auto config_get = [&](const char* name) {
+        const auto r =
+            run_command("/usr/bin/redis-cli",
+                        {"-s", (dir / "data" / "redis.sock").string(), "CONFIG", "GET", name});
+        EXPECT_EQ(r.code, 0) << r.output;
+        return r.output;
+    };
+    EXPECT_NE(config_get("auto-aof-rewrite-min-size").find("1073741824"), std::string::npos);
+    EXPECT_NE(config_get("port").find("port\n0"), std::string::npos);
+    EXPECT_NE(config_get("appendonly").find("appendonly\nyes"), std::string::npos);
+    EXPECT_NE(config_get("dir").find((dir / "data").string()), std::string::npos);
+    relay.proc->signal(SIGTERM);
+    EXPECT_EQ(relay.proc->wait_exit(std::chrono::seconds(20)), 0);
     std::filesystem::remove_all(dir);
 }
 
