@@ -19,8 +19,8 @@ namespace posrelay::store {
 
 struct embedded_redis_options {
     std::string data_dir = "posrelay-data";
-    std::string server = "redis-server";              // binary, PATH lookup
-    std::string appendfsync = "everysec";             // always | everysec | no
+    std::string server = "redis-server";   // binary, PATH lookup
+    std::string appendfsync = "everysec";  // always | everysec | no
     std::string config_file;  // a redis.conf loaded first (posrelay's own settings win); "" = none
     std::chrono::milliseconds ready_timeout{30'000};  // start-up, including loading the AOF
 };
