@@ -59,27 +59,19 @@ struct relay : std::enable_shared_from_this<relay> {
         tls.lowest_layer().close(ignored);
         plain.close(ignored);
     }
-    void pump_up() {
-        auto self = shared_from_this();
-        tls.async_read_some(asio::buffer(up), [self](error_code ec, std::size_t n) {
-            if (ec) return self->close();
-            asio::async_write(self->plain, asio::buffer(self->up.data(), n),
-                              [self](error_code wec, std::size_t) {
-                                  if (wec) return self->close();
-                                  self->pump_up();
-                              });
-        });
-    }
-    void pump_down() {
-        auto self = shared_from_this();
-        plain.async_read_some(asio::buffer(down), [self](error_code ec, std::size_t n) {
-            if (ec) return self->close();
-            asio::async_write(self->tls, asio::buffer(self->down.data(), n),
-                              [self](error_code wec, std::size_t) {
-                                  if (wec) return self->close();
-                                  self->pump_down();
-                              });
-        });
+    // Copies `from` to `to` through `buf` until either side fails or closes.
+    template <class From, class To, std::size_t N>
+    static void pump(const std::shared_ptr<relay>& self, From& from, To& to,
+                     std::array<char, N>& buf) {
+        from.async_read_some(
+            asio::buffer(buf), [self, &from, &to, &buf](error_code ec, std::size_t n) {
+                if (ec) return self->close();
+                asio::async_write(to, asio::buffer(buf.data(), n),
+                                  [self, &from, &to, &buf](error_code wec, std::size_t) {
+                                      if (wec) return self->close();
+                                      pump(self, from, to, buf);
+                                  });
+            });
     }
 };
 
@@ -113,8 +105,8 @@ void tls_proxy::accept_next() {
                 tcp::endpoint(asio::ip::make_address("127.0.0.1"), backend_port_),
                 [r](error_code cec) {
                     if (cec) return r->close();
-                    r->pump_up();
-                    r->pump_down();
+                    relay::pump(r, r->tls, r->plain, r->up);
+                    relay::pump(r, r->plain, r->tls, r->down);
                 });
         });
         accept_next();
