@@ -181,6 +181,14 @@ void append_json_escaped(std::string& out, std::string_view s) {
     }
 }
 
+void append_json_member(std::string& out, std::string_view key, std::string_view value) {
+    out += '"';
+    append_json_escaped(out, key);
+    out += "\":\"";
+    append_json_escaped(out, value);
+    out += '"';
+}
+
 line::line(level l, std::string_view msg) : on_(enabled(l)) {
     if (!on_) return;
     buf_.reserve(256);
@@ -205,10 +213,8 @@ line::~line() {
 
 line& line::str(std::string_view key, std::string_view value) {
     if (!on_) return *this;
-    append_key(buf_, key);
-    buf_ += '"';
-    append_json_escaped(buf_, value);
-    buf_ += '"';
+    buf_ += ',';
+    append_json_member(buf_, key, value);
     return *this;
 }
 

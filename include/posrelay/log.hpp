@@ -47,4 +47,7 @@ void escaped(std::exception_ptr e, std::string_view what) noexcept;
 // control characters; bytes that are not valid UTF-8 become U+FFFD.
 void append_json_escaped(std::string& out, std::string_view s);
 
+// Appends the JSON object member "key":"value", both escaped (no separator before it).
+void append_json_member(std::string& out, std::string_view key, std::string_view value);
+
 }  // namespace posrelay::log

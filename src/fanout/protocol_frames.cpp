@@ -18,15 +18,6 @@ void append_number(std::string& out, std::uint64_t n) {
     out.append(buf, std::to_chars(buf, buf + sizeof buf, n).ptr);  // 20 digits at most
 }
 
-// "key":"escaped value"
-void append_string_member(std::string& out, std::string_view key, std::string_view value) {
-    out += '"';
-    out += key;
-    out += "\":\"";
-    log::append_json_escaped(out, value);
-    out += '"';
-}
-
 void append_number_member(std::string& out, std::string_view key, std::uint64_t value) {
     out += '"';
     out += key;
@@ -46,9 +37,9 @@ std::string welcome_frame(const welcome_info& w) {
     out += R"({"op":"welcome","v":)";
     append_number(out, protocol_version);
     out += ',';
-    append_string_member(out, "terminal_id", w.terminal_id);
+    log::append_json_member(out, "terminal_id", w.terminal_id);
     out += ',';
-    append_string_member(out, "store_id", w.store_id);
+    log::append_json_member(out, "store_id", w.store_id);
     out += ',';
     append_number_member(out, "last_seq", w.last_seq);
     out += R"(,"resume_from":)";
@@ -64,7 +55,7 @@ std::string welcome_frame(const welcome_info& w) {
     out += ',';
     append_number_member(out, "max_inflight", w.max_inflight);
     out += w.subscribe_store ? R"(,"subscribe":["store"],)" : R"(,"subscribe":[],)";
-    append_string_member(out, "node", w.node);
+    log::append_json_member(out, "node", w.node);
     out += "}\n";
     return out;
 }
@@ -102,13 +93,13 @@ std::string error_frame(errc code, std::string_view message, bool fatal,
     std::string out;
     out.reserve(64 + message.size() + request_id.size());
     out += R"({"op":"error",)";
-    append_string_member(out, "code", to_string(code));
+    log::append_json_member(out, "code", to_string(code));
     out += ',';
-    append_string_member(out, "message", message);
+    log::append_json_member(out, "message", message);
     out += fatal ? R"(,"fatal":true)" : R"(,"fatal":false)";
     if (!request_id.empty()) {
         out += ',';
-        append_string_member(out, "id", request_id);
+        log::append_json_member(out, "id", request_id);
     }
     if (!extra_members.empty()) {
         out += ',';
@@ -125,14 +116,14 @@ std::string ping_server_frame() {
 std::string pong_frame_for(std::string_view id) {
     if (id.empty()) return "{\"op\":\"pong\"}\n";
     std::string out = R"({"op":"pong",)";
-    append_string_member(out, "id", id);
+    log::append_json_member(out, "id", id);
     out += "}\n";
     return out;
 }
 
 std::string goaway_frame(std::string_view reason, std::uint64_t reconnect_after_ms) {
     std::string out = R"({"op":"goaway",)";
-    append_string_member(out, "reason", reason);
+    log::append_json_member(out, "reason", reason);
     out += ',';
     append_number_member(out, "reconnect_after_ms", reconnect_after_ms);
     out += "}\n";

@@ -5,8 +5,6 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
-#include <charconv>
-
 #include "posrelay/http/types.hpp"
 #include "posrelay/log.hpp"
 
@@ -66,9 +64,7 @@ namespace {
 
 using store::field_of;
 using store::int_field;
-std::int64_t now_ms() {
-    return store::unix_ms_now();
-}
+using store::unix_ms_now;
 
 // `"a":"x","b":1` members for an error frame.
 std::string members(const json::object& o) {
@@ -225,7 +221,7 @@ asio::awaitable<std::string> order_service::charge(request_ctx& c) {
         r.items_json = json::serialize(*items);
     }
 
-    const std::int64_t started = now_ms();
+    const std::int64_t started = unix_ms_now();
     store::order_registration reg{r.order_id, std::to_string(r.gross_amount), c.terminal_id,
                                   c.store_id,
                                   started + std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -285,7 +281,7 @@ asio::awaitable<std::string> order_service::charge(request_ctx& c) {
     if (a.transaction_status == "deny") {
         // Midtrans created the transaction as denied: keep it (the order_id is used) and
         // tell the terminal's event stream too.
-        if (auto u = midtrans::to_status_update(a, ingest::update_source::api, now_ms()))
+        if (auto u = midtrans::to_status_update(a, ingest::update_source::api, unix_ms_now()))
             (void)co_await store_.commit(std::move(*u));
         extra["channel_response_code"] = a.channel_response_code;
         extra["retriable"] = a.channel_response_code == "900";
@@ -348,7 +344,7 @@ asio::awaitable<std::string> order_service::charged(request_ctx& c, const midtra
             .str("order_id", order_id)
             .str("error", ec.message());
     }
-    if (auto u = midtrans::to_status_update(a, ingest::update_source::api, now_ms())) {
+    if (auto u = midtrans::to_status_update(a, ingest::update_source::api, unix_ms_now())) {
         auto r = co_await store_.commit(std::move(*u));
         if (r.ec) {
             log::line(log::level::warn,
@@ -384,7 +380,7 @@ asio::awaitable<std::optional<midtrans::api_answer>> order_service::refresh(
     auto a = midtrans::read_answer(http.status, http.body);
     if (a.verdict == midtrans::answer_class::ok) {
         if (a.order_id.empty()) a.order_id = order_id;
-        if (auto u = midtrans::to_status_update(a, src, now_ms())) {
+        if (auto u = midtrans::to_status_update(a, src, unix_ms_now())) {
             auto r = co_await store_.commit(std::move(*u));
             if (r.ec) co_return std::nullopt;
         }
@@ -442,8 +438,8 @@ asio::awaitable<std::string> order_service::change(request_ctx& c, bool cancel) 
     if (a.order_id.empty()) a.order_id = id;
     if (a.gross_amount.empty()) a.gross_amount = field_of(order, "gross_amount");
     if (a.transaction_id.empty()) a.transaction_id = field_of(order, "transaction_id");
-    if (auto u =
-            midtrans::to_status_update(a, ingest::update_source::api, now_ms(), final_status)) {
+    if (auto u = midtrans::to_status_update(a, ingest::update_source::api, unix_ms_now(),
+                                            final_status)) {
         auto r = co_await store_.commit(std::move(*u));
         if (r.ec) {
             log::line(log::level::warn,
@@ -465,7 +461,8 @@ asio::awaitable<std::string> order_service::status(request_ctx& c) {
     std::int64_t last = int_field(order, "updated_ms");
     if (last == 0) last = int_field(order, "created_ms");
     bool refreshed = false;
-    if ((st.empty() || st == "pending") && now_ms() - last >= opts_.status_refresh_after.count()) {
+    if ((st.empty() || st == "pending") &&
+        unix_ms_now() - last >= opts_.status_refresh_after.count()) {
         auto a = co_await refresh(id, ingest::update_source::poll);
         refreshed = a && a->verdict == midtrans::answer_class::ok;
         if (a && a->status_code == "404" && st.empty() && field_of(order, "state") == "charging") {

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <charconv>
 #include <deque>
 
 #include "posrelay/log.hpp"
@@ -45,12 +44,6 @@ milliseconds backoff(const poll_options& o, std::uint64_t attempts, std::mt19937
 }
 
 namespace {
-
-std::int64_t to_int(std::string_view s) {
-    std::int64_t v = 0;
-    std::from_chars(s.data(), s.data() + s.size(), v);
-    return v;
-}
 
 using store::field_of;
 using store::int_field;
@@ -161,8 +154,8 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
                     }
                     const auto& next = r.elements.back().str;
                     if (!next.empty()) {
-                        sleep_ms =
-                            std::clamp<std::int64_t>(to_int(next) - store::unix_ms_now(), 10, 1000);
+                        sleep_ms = std::clamp<std::int64_t>(
+                            store::to_int64(next) - store::unix_ms_now(), 10, 1000);
                     }
                 }
                 if (queue.empty()) {
@@ -203,7 +196,8 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
             store::redis_command("ZRANGE", due_key, "0", "0", "WITHSCORES"));
         std::int64_t late = 0;
         if (!ec2 && first.elements.size() == 2)
-            late = std::max<std::int64_t>(0, store::unix_ms_now() - to_int(first.elements[1].str));
+            late = std::max<std::int64_t>(
+                0, store::unix_ms_now() - store::to_int64(first.elements[1].str));
         overdue_gauge.set(late / 1000);
     }
 

@@ -58,14 +58,6 @@ history_entry parse_history_entry(std::string_view entry) {
     return {part[0], part[1], part[2], part[3], entry};  // the status code last: whatever it holds
 }
 
-void append_json_member(std::string& json, std::string_view name, std::string_view value) {
-    json += '"';
-    json += name;
-    json += "\":\"";
-    log::append_json_escaped(json, value);
-    json += '"';
-}
-
 std::string_view json_ms(std::string_view digits) {
     const bool ok = !digits.empty() && digits.find_first_not_of("0123456789") == digits.npos;
     return ok ? digits : "null";
@@ -77,13 +69,13 @@ void append_history_entry(std::string& json, std::string_view entry) {
     json += R"({"at_ms":)";
     json += json_ms(h.at_ms);
     json += ',';
-    append_json_member(json, "source", h.source);
+    log::append_json_member(json, "source", h.source);
     json += ',';
-    append_json_member(json, "transaction_status", h.status);
+    log::append_json_member(json, "transaction_status", h.status);
     json += ',';
-    append_json_member(json, "fraud_status", h.fraud);
+    log::append_json_member(json, "fraud_status", h.fraud);
     json += ',';
-    append_json_member(json, "status_code", h.status_code);
+    log::append_json_member(json, "status_code", h.status_code);
     json += '}';
 }
 
@@ -91,11 +83,11 @@ void append_history_entry(std::string& json, std::string_view entry) {
 void append_latest_change(std::string& json, std::string_view entry) {
     const history_entry h = parse_history_entry(entry);
     json += ',';
-    append_json_member(json, "source", h.source);
+    log::append_json_member(json, "source", h.source);
     json += R"(,"updated_ms":)";
     json += json_ms(h.at_ms);
     json += ',';
-    append_json_member(json, "status_code", h.status_code);
+    log::append_json_member(json, "status_code", h.status_code);
 }
 
 }  // namespace
@@ -438,12 +430,15 @@ std::string field_of(const order_fields& f, std::string_view name) {
     return it == f.end() ? std::string() : it->second;
 }
 
+std::int64_t to_int64(std::string_view s) noexcept {
+    std::int64_t v = 0;
+    std::from_chars(s.data(), s.data() + s.size(), v);
+    return v;
+}
+
 std::int64_t int_field(const order_fields& f, std::string_view name) {
     const auto it = f.find(name);
-    if (it == f.end()) return 0;
-    std::int64_t v = 0;
-    std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
-    return v;
+    return it == f.end() ? 0 : to_int64(it->second);
 }
 
 }  // namespace posrelay::store

@@ -20,12 +20,10 @@ namespace json = boost::json;
 
 namespace {
 
+// ,"key":"escaped value"
 void append_string_field(std::string& out, std::string_view key, std::string_view value) {
-    out += ",\"";
-    out += key;
-    out += "\":\"";
-    log::append_json_escaped(out, value);
-    out += '"';
+    out += ',';
+    log::append_json_member(out, key, value);
 }
 
 // A non-negative integer field. Missing: nullopt with ok = true; wrong type: ok = false.

@@ -64,6 +64,8 @@ using order_fields = std::map<std::string, std::string, std::less<>>;
 // A field of an order record, "" when absent; as a whole number, 0 when absent or not one.
 [[nodiscard]] std::string field_of(const order_fields& f, std::string_view name);
 [[nodiscard]] std::int64_t int_field(const order_fields& f, std::string_view name);
+// A whole number stored as decimal text (a field, a sorted-set score); 0 when not one.
+[[nodiscard]] std::int64_t to_int64(std::string_view s) noexcept;
 // The wall clock in Unix ms (the times stored on orders).
 [[nodiscard]] std::int64_t unix_ms_now() noexcept;
 
