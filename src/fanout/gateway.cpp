@@ -1,5 +1,5 @@
 // The terminal gateway: listeners, the hub, the failed-handshake limiter, and the node's live
-// event feed (XREAD on the node-wide stream, dispatched to this node's connections).
+// event feed (pub/sub on the events channel, dispatched to this node's connections).
 #include "posrelay/fanout/gateway.hpp"
 
 #include <unistd.h>
@@ -7,6 +7,11 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <simdjson.h>
+
+#include <stdexcept>
 
 #include "gateway_session.hpp"
 #include "gateway_shared.hpp"
@@ -152,7 +157,7 @@ gateway_shared::gateway_shared(gateway_options o, store::redis_store& s, metrics
                           "Terminal connections refused at the connection limit.")),
       feed_events(reg.add_counter(
           "posrelay_event_feed_events_total",
-          "Events read from the node-wide live feed (every terminal, every node).")),
+          "Events received on the node's live feed (pub/sub: every terminal, every node).")),
       latency(reg.add_histogram(
           "posrelay_terminal_delivery_latency_seconds",
           "From an event's commit to its frame written to the terminal's socket (live events).",
@@ -225,6 +230,8 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors;  // acceptor i lives on context i % size
     std::shared_ptr<store::redis_connection> feed;
     std::atomic<bool> feed_stop{false};
+    asio::steady_timer keepalive{pool.context(0)};  // the feed's PING, on context 0
+    simdjson::ondemand::parser feed_parser;         // on context 0 only
 
     std::string remote_of(const tcp::socket& s) {
         beast::error_code ec;
@@ -314,81 +321,78 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
         }
     }
 
-    // Compares Redis stream ids "ms-seq".
-    static bool id_less(const std::string& a, const std::string& b) {
-        auto split = [](const std::string& s) {
-            const auto dash = s.find('-');
-            return std::pair{std::strtoull(s.c_str(), nullptr, 10),
-                             dash == std::string::npos
-                                 ? 0ULL
-                                 : std::strtoull(s.c_str() + dash + 1, nullptr, 10)};
-        };
-        return split(a) < split(b);
+    // The node's live feed: a subscriber connection on the channel every commit PUBLISHes
+    // its events to, each event dispatched to the connection of its terminal on this node.
+    // Whenever the subscription is (re)made, every connection re-reads its terminal's last
+    // seq: what was published while this node was not subscribed is then fetched from the
+    // terminal's stream, so nothing committed is left unsent.
+    void start_feed() {
+        store::redis_options ro = shared->store.connection_options();
+        feed = std::make_shared<store::redis_connection>(pool.context(0).get_executor(), ro,
+                                                         shared->store.connection_metrics());
+        std::weak_ptr<impl> weak = weak_from_this();
+        feed->start(
+            [weak]() -> asio::awaitable<void> {
+                auto self = weak.lock();
+                if (!self) co_return;
+                const std::string channel = self->shared->store.options().prefix + "events";
+                auto [ec, r] =
+                    co_await self->feed->exec(store::redis_command("SUBSCRIBE", channel));
+                if (ec) throw std::runtime_error("SUBSCRIBE: " + ec.message());
+                if (r.is_error()) throw std::runtime_error("SUBSCRIBE refused: " + r.str);
+                for (auto& s : self->shared->hub.all())
+                    asio::post(s->executor(), [s] { s->resync(); });
+            },
+            [weak](store::redis_reply&& message) {
+                if (auto self = weak.lock()) self->on_published(message.elements.back().str);
+            });
+        asio::co_spawn(pool.context(0), keepalive_loop(shared_from_this()),
+                       [](std::exception_ptr e) { log::escaped(e, "event feed keepalive"); });
     }
 
-    // The node's live feed: XREAD BLOCK on the node-wide stream, each event dispatched to the
-    // connection of its terminal on this node. After any interruption every connection
-    // re-reads its terminal's last seq, so nothing committed meanwhile is left unsent.
-    asio::awaitable<void> feed_loop() {
-        const std::string key = shared->store.options().prefix + "events:all";
-        std::string last_id;
-        bool interrupted = false;
-        asio::steady_timer pause(pool.context(0));
-        while (!feed_stop.load()) {
-            if (last_id.empty() || interrupted) {
-                auto [ec, top] = co_await feed->exec(
-                    store::redis_command("XREVRANGE", key, "+", "-", "COUNT", "1"));
-                if (ec) {
-                    interrupted = true;
-                    pause.expires_after(std::chrono::milliseconds(200));
-                    co_await pause.async_wait(nothrow);
-                    continue;
-                }
-                const std::string newest =
-                    top.elements.empty() ? "0-0" : top.elements[0].elements[0].str;
-                if (last_id.empty() || id_less(newest, last_id))
-                    last_id = newest;  // start, or Redis lost data
-                if (interrupted) {
-                    for (auto& s : shared->hub.all())
-                        asio::post(s->executor(), [s] { s->resync(); });
-                    interrupted = false;
-                }
-            }
-            auto [ec, r] = co_await feed->exec(store::redis_command(
-                "XREAD", "COUNT", "1024", "BLOCK", "1000", "STREAMS", key, last_id));
-            if (ec) {
-                interrupted = true;
-                if (!feed_stop.load()) {
-                    pause.expires_after(std::chrono::milliseconds(200));
-                    co_await pause.async_wait(nothrow);
-                }
-                continue;
-            }
-            if (r.type != store::redis_reply::kind::array || r.elements.empty())
-                continue;  // timeout: nil
-            for (auto& entry : r.elements[0].elements[1].elements) {
-                last_id = entry.elements[0].str;
-                std::string terminal, event;
-                std::uint64_t seq = 0;
-                std::int64_t ms = 0;
-                auto& fields = entry.elements[1].elements;
-                for (std::size_t i = 0; i + 1 < fields.size(); i += 2) {
-                    const auto& name = fields[i].str;
-                    if (name == "t")
-                        terminal = std::move(fields[i + 1].str);
-                    else if (name == "s")
-                        seq = std::strtoull(fields[i + 1].str.c_str(), nullptr, 10);
-                    else if (name == "m")
-                        ms = std::strtoll(fields[i + 1].str.c_str(), nullptr, 10);
-                    else if (name == "e")
-                        event = std::move(fields[i + 1].str);
-                }
-                shared->feed_events.inc();
-                if (terminal.empty() || seq == 0) continue;
-                shared->hub.dispatch(terminal, seq,
-                                     std::make_shared<const std::string>(event_frame(event)), ms);
+    // One published event JSON (terminal_id, seq, event_time_ms among its members).
+    void on_published(std::string& event) {
+        shared->feed_events.inc();
+        event.reserve(event.size() + simdjson::SIMDJSON_PADDING);
+        std::string_view terminal;
+        std::uint64_t seq = 0;
+        std::int64_t ms = 0;
+        simdjson::ondemand::document doc;
+        if (feed_parser.iterate(event.data(), event.size(), event.capacity()).get(doc)) return;
+        simdjson::ondemand::object o;
+        if (doc.get_object().get(o)) return;
+        for (auto field : o) {
+            std::string_view key;
+            if (field.unescaped_key().get(key)) return;
+            if (key == "terminal_id") {
+                if (field.value().get_string().get(terminal)) return;
+            } else if (key == "seq") {
+                if (field.value().get_uint64().get(seq)) return;
+            } else if (key == "event_time_ms") {
+                if (field.value().get_int64().get(ms)) return;
             }
         }
+        if (terminal.empty() || seq == 0) return;
+        shared->hub.dispatch(std::string(terminal), seq,
+                             std::make_shared<const std::string>(event_frame(event)), ms);
+    }
+
+    // A subscribed connection sends nothing of its own: a PING a second lets its watchdog
+    // notice a dead path to Redis (no reply → reconnect → resubscribe and resync).
+    static asio::awaitable<void> keepalive_loop(std::shared_ptr<impl> self) {
+        while (!self->feed_stop.load()) {
+            self->keepalive.expires_after(std::chrono::seconds(1));
+            co_await self->keepalive.async_wait(nothrow);
+            if (self->feed_stop.load()) break;
+            if (self->feed->connected())
+                (void)co_await self->feed->exec(store::redis_command("PING"));
+        }
+    }
+
+    void stop_feed() {
+        feed_stop.store(true);
+        if (feed) feed->stop();
+        asio::post(pool.context(0), [self = shared_from_this()] { self->keepalive.cancel(); });
     }
 };
 
@@ -397,8 +401,7 @@ gateway::gateway(io_pool& pool, gateway_options opts, store::redis_store& store,
     : impl_(std::make_shared<impl>(pool, std::move(opts), store, reg)) {}
 
 gateway::~gateway() {
-    impl_->feed_stop.store(true);
-    if (impl_->feed) impl_->feed->stop();
+    impl_->stop_feed();
 }
 
 gateway::bound gateway::start() {
@@ -407,16 +410,7 @@ gateway::bound gateway::start() {
     if (o.tls_listen) impl_->setup_tls();
     if (o.tcp_listen) impl_->listen(*o.tcp_listen, false, b.tcp);
     if (o.tls_listen) impl_->listen(*o.tls_listen, true, b.tls);
-    // The feed has its own connection: XREAD BLOCK holds it, so it cannot be shared.
-    store::redis_options ro = impl_->shared->store.connection_options();
-    ro.command_timeout =
-        std::max(ro.command_timeout, std::chrono::milliseconds(3000));  // > BLOCK 1000
-    impl_->feed = std::make_shared<store::redis_connection>(
-        impl_->pool.context(0).get_executor(), ro, impl_->shared->store.connection_metrics());
-    impl_->feed->start();
-    auto self = impl_;
-    asio::co_spawn(impl_->pool.context(0), impl_->feed_loop(),
-                   [self](std::exception_ptr e) { log::escaped(e, "event feed"); });
+    impl_->start_feed();
     return b;
 }
 
@@ -446,8 +440,7 @@ void gateway::shutdown(std::chrono::milliseconds reconnect_after, std::function<
     for (auto& s : sh.hub.all()) {
         asio::post(s->executor(), [s, reconnect_after] { s->goaway(reconnect_after); });
     }
-    impl_->feed_stop.store(true);
-    if (impl_->feed) impl_->feed->stop();
+    impl_->stop_feed();
     if (sh.connections.load() == 0) {
         std::function<void()> f;
         {

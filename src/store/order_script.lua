@@ -75,9 +75,7 @@ local function emit(prefix, stream_maxlen, stream_ttl, terminal, store, ev)
     local event = cjson.encode(ev)
     redis.call('XADD', tag .. ':events', 'MAXLEN', '~', stream_maxlen, ev.seq .. '-0', 'e', event)
     redis.call('EXPIRE', tag .. ':events', stream_ttl)
-    -- The node-wide live feed every posrelay node reads (XREAD), then the pub/sub channel.
-    redis.call('XADD', prefix .. 'events:all', 'MAXLEN', '~', 100000, '*', 't', t, 's', ev.seq,
-               'm', ev.event_time_ms, 'e', event)
+    -- Live delivery: every posrelay node is subscribed to this channel.
     redis.call('PUBLISH', prefix .. 'events', event)
     if i == 1 then event_id = t .. ':' .. ev.seq end
   end

@@ -163,6 +163,7 @@ struct redis_connection::impl {
     redis_options opts;
     redis_metrics& m;
     on_connect_fn on_connect;
+    on_push_fn on_push;
     std::optional<asio::any_io_executor> on_connect_ex;  // set while on_connect runs
     phase state = phase::idle;
     std::atomic<bool> up{false};  // read by connected() from any thread
@@ -236,6 +237,7 @@ asio::awaitable<void> redis_connection::impl::writer(ptr self, session_ptr s) {
 asio::awaitable<void> redis_connection::impl::reader(ptr self, session_ptr s) {
     std::array<char, 16 * 1024> buf{};
     std::vector<redis_completion> done;
+    std::vector<redis_reply> pushes;
     while (!s->closed) {
         auto [ec, n] = co_await s->sock.async_read_some(asio::buffer(buf), use_tuple);
         if (s->closed) co_return;
@@ -244,9 +246,15 @@ asio::awaitable<void> redis_connection::impl::reader(ptr self, session_ptr s) {
                         ec == asio::error::eof ? "closed by the server" : "read: " + ec.message());
             co_return;
         }
-        const error_code perr = s->pipe.feed(buf.data(), n, redis_clock::now(), done);
+        const error_code perr = s->pipe.feed(buf.data(), n, redis_clock::now(), done,
+                                             self->on_push ? &pushes : nullptr);
         self->sync_in_flight(*s);
         self->deliver(done);
+        for (auto& p : pushes) {
+            if (s->closed || !self->on_push) break;  // the handler may stop the connection
+            self->on_push(std::move(p));
+        }
+        pushes.clear();
         if (perr) self->close(s, redis_errc::protocol_error, "malformed or unexpected reply");
     }
 }
@@ -429,6 +437,7 @@ void redis_connection::impl::stop() {
     if (state == phase::stopped) return;
     state = phase::stopped;
     on_connect = nullptr;  // may hold references the owner wants released
+    on_push = nullptr;
     backoff.cancel();
     if (current) close(current, redis_errc::stopped, "stopped");
 }
@@ -452,13 +461,15 @@ redis_connection::~redis_connection() {
     stop();
 }
 
-void redis_connection::start(on_connect_fn on_connect) {
-    asio::dispatch(impl_->ex, [self = impl_, cb = std::move(on_connect)]() mutable {
-        if (self->state != impl::phase::idle) return;
-        self->state = impl::phase::down;
-        self->on_connect = std::move(cb);
-        spawn(self->ex, impl::run(self), "redis connect loop");
-    });
+void redis_connection::start(on_connect_fn on_connect, on_push_fn on_push) {
+    asio::dispatch(impl_->ex,
+                   [self = impl_, cb = std::move(on_connect), push = std::move(on_push)]() mutable {
+                       if (self->state != impl::phase::idle) return;
+                       self->state = impl::phase::down;
+                       self->on_connect = std::move(cb);
+                       self->on_push = std::move(push);
+                       spawn(self->ex, impl::run(self), "redis connect loop");
+                   });
 }
 
 void redis_connection::stop() {

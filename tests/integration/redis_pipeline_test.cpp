@@ -158,5 +158,32 @@ TEST_F(RedisPipeline, FailAllCompletesLiveCommandsAndDropsOutput) {
     EXPECT_FALSE(pipe_.has_output());
 }
 
+// A subscribed connection: messages Redis pushes are set apart, in order; the replies to
+// SUBSCRIBE and PING (also arrays) still complete their commands. Without a push sink the
+// same message is a reply nobody asked for.
+TEST_F(RedisPipeline, PushedMessagesAreSetApartFromReplies) {
+    outcome sub, ping;
+    push(sub, {"SUBSCRIBE", "ch"}, t0_);
+    push(ping, {"PING"}, t0_);
+    std::vector<redis_reply> pushes;
+    const std::string bytes =
+        "*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n"
+        "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$5\r\nfirst\r\n"
+        "*2\r\n$4\r\npong\r\n$0\r\n\r\n"
+        "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$6\r\nsecond\r\n";
+    ASSERT_FALSE(pipe_.feed(bytes.data(), bytes.size(), t0_, done_, &pushes));
+    run(done_);
+    ASSERT_TRUE(sub.called && ping.called);
+    EXPECT_EQ(sub.reply.elements.at(0).str, "subscribe");
+    EXPECT_EQ(ping.reply.elements.at(0).str, "pong");
+    ASSERT_EQ(pushes.size(), 2u);
+    EXPECT_EQ(pushes[0].elements.at(2).str, "first");
+    EXPECT_EQ(pushes[1].elements.at(2).str, "second");
+    EXPECT_EQ(pipe_.size(), 0u);
+
+    const std::string message = "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nx\r\n";
+    EXPECT_EQ(feed(message), redis_errc::protocol_error);
+}
+
 }  // namespace
 }  // namespace posrelay::store::detail

@@ -27,15 +27,6 @@ namespace {
 namespace http = boost::beast::http;
 using midtrans::transaction_status;
 
-std::string redis_cli(const redis_server& r, std::vector<std::string> args) {
-    std::vector<std::string> full = {"-s", r.unix_path(), "--raw"};
-    full.insert(full.end(), args.begin(), args.end());
-    auto res = run_command("/usr/bin/redis-cli", full);
-    while (!res.output.empty() && res.output.back() == '\n')
-        res.output.pop_back();
-    return res.output;
-}
-
 // ---- the store in-process ----------------------------------------------------------------
 
 class RedisStore : public ::testing::Test {
@@ -93,11 +84,11 @@ TEST_F(RedisStore, EveryCommitOutcome) {
     EXPECT_EQ(commit("O1", transaction_status::pending).outcome, commit_outcome::duplicate);
     EXPECT_EQ(commit("O1", transaction_status::settlement).outcome, commit_outcome::new_update);
     EXPECT_EQ(commit("O1", transaction_status::expire).outcome, commit_outcome::stale);
-    EXPECT_EQ(redis_cli(redis_, {"HGET", "posrelay:{o:O1}", "transaction_status"}), "settlement");
-    EXPECT_EQ(redis_cli(redis_, {"HGET", "posrelay:{o:O1}", "changes"}), "2");
+    EXPECT_EQ(redis_.cli({"HGET", "posrelay:{o:O1}", "transaction_status"}), "settlement");
+    EXPECT_EQ(redis_.cli({"HGET", "posrelay:{o:O1}", "changes"}), "2");
     // The dedup marks live on the record, whose key has a retention (the longer of the two).
-    EXPECT_EQ(redis_cli(redis_, {"HEXISTS", "posrelay:{o:O1}", "seen:pending|"}), "1");
-    const auto ttl = std::stoll(redis_cli(redis_, {"TTL", "posrelay:{o:O1}"}));
+    EXPECT_EQ(redis_.cli({"HEXISTS", "posrelay:{o:O1}", "seen:pending|"}), "1");
+    const auto ttl = std::stoll(redis_.cli({"TTL", "posrelay:{o:O1}"}));
     EXPECT_GT(ttl, store::store_options{}.dedup_ttl.count() - 60);
     EXPECT_LE(ttl, store::store_options{}.order_ttl.count());
 }
@@ -117,7 +108,7 @@ TEST_F(RedisStoreShortHistory, KeepsTheLastChangesInOrder) {
     ASSERT_EQ(commit("H1", transaction_status::settlement).outcome,
               ingest::commit_outcome::new_update);
     ASSERT_EQ(commit("H1", transaction_status::refund).outcome, ingest::commit_outcome::new_update);
-    EXPECT_EQ(redis_cli(redis_, {"HEXISTS", "posrelay:{o:H1}", "h:1"}), "0");
+    EXPECT_EQ(redis_.cli({"HEXISTS", "posrelay:{o:H1}", "h:1"}), "0");
     const std::string json = order_json("H1");
     const auto history = json.find(R"("history":[{"at_ms":)");
     ASSERT_NE(history, std::string::npos) << json;
@@ -167,7 +158,7 @@ TEST_F(RedisStore, EventsGoToTheRoutedTerminalsStreamWithGapFreeSeq) {
     EXPECT_EQ(commit("R1", transaction_status::pending).event_id, "T-9:1");
     EXPECT_EQ(commit("R1", transaction_status::settlement, midtrans::fraud_status::accept).event_id,
               "T-9:2");
-    const auto events = redis_cli(redis_, {"XRANGE", "posrelay:{t:T-9}:events", "-", "+"});
+    const auto events = redis_.cli({"XRANGE", "posrelay:{t:T-9}:events", "-", "+"});
     EXPECT_NE(events.find(R"("seq":2)"), std::string::npos) << events;
     EXPECT_NE(events.find(R"("paid":true)"), std::string::npos) << events;
     // Registering the same order elsewhere is a conflict; the same route is idempotent.
@@ -245,7 +236,7 @@ TEST_F(RedisRelay, SameNotificationFiftyTimesConcurrentlyIsNewExactlyOnce) {
     const auto m = metrics();
     EXPECT_EQ(metric_value(m, R"(posrelay_commits_total{outcome="new"})"), 1);
     EXPECT_EQ(metric_value(m, R"(posrelay_commits_total{outcome="duplicate"})"), 49);
-    EXPECT_EQ(redis_cli(redis_, {"HGET", "posrelay:{o:ORD-50}", "changes"}), "1");
+    EXPECT_EQ(redis_.cli({"HGET", "posrelay:{o:ORD-50}", "changes"}), "1");
 }
 
 TEST_F(RedisRelay, LatePendingAfterSettlementIsStaleAndOrderStaysSettled) {
@@ -335,7 +326,7 @@ TEST_F(RedisRelay, RedisKilledUnderLoadLosesNothingAnswered200) {
     {
         std::lock_guard lock(m);
         for (const auto& id : acked) {
-            if (redis_cli(redis_, {"EXISTS", "posrelay:{o:" + id + "}"}) != "1") ++missing;
+            if (redis_.cli({"EXISTS", "posrelay:{o:" + id + "}"}) != "1") ++missing;
         }
         std::cout << "[ redis kill ] answered 200: " << acked.size()
                   << ", answered 503: " << unavailable.load() << ", missing from Redis: " << missing
@@ -354,15 +345,15 @@ TEST_F(RedisRelay, ScriptFlushMidRunRecovers) {
             .result_int();
     };
     ASSERT_EQ(post("SF-1"), 200);
-    ASSERT_EQ(redis_cli(redis_, {"SCRIPT", "FLUSH"}), "OK");
+    ASSERT_EQ(redis_.cli({"SCRIPT", "FLUSH"}), "OK");
     for (int i = 2; i < 10; ++i)
         EXPECT_EQ(post("SF-" + std::to_string(i)), 200);
     EXPECT_GE(metric_value(metrics(), "posrelay_redis_script_loads_total"), 1);
-    EXPECT_EQ(redis_cli(redis_, {"EXISTS", "posrelay:{o:SF-9}"}), "1");
+    EXPECT_EQ(redis_.cli({"EXISTS", "posrelay:{o:SF-9}"}), "1");
 }
 
 TEST_F(RedisRelay, SlowRedisPastTheDeadlineIs503) {
-    std::thread sleeper([&] { (void)redis_cli(redis_, {"DEBUG", "SLEEP", "1.5"}); });
+    std::thread sleeper([&] { (void)redis_.cli({"DEBUG", "SLEEP", "1.5"}); });
     // Wait (bounded) until Redis is really asleep: a PING through posrelay's path would
     // block too, so look for the sleeping client in the server itself is not possible;
     // instead post until a 503 comes back.

@@ -146,6 +146,34 @@ TEST_F(TerminalGateway, TwoNodesOneRedis) {
     EXPECT_EQ(str(*ev, "order_id"), "TN-1");
 }
 
+// The live feed is a pub/sub subscription: an event published while a node is not
+// subscribed never reaches it by pub/sub. Its subscriber connection is cut (CLIENT KILL
+// TYPE pubsub), an event committed right away (through the node's other connections, which
+// stay up) while it reconnects (≥ 100 ms backoff): the terminal must still get it, from its
+// stream, once the node has resubscribed. Three times, and nothing twice.
+TEST_F(TerminalGateway, LiveFeedCatchesUpAfterLosingItsSubscription) {
+    terminal_conn t(term());
+    t.hello("T-FEED", "S-1");
+    for (int i = 1; i <= 3; ++i) {
+        const std::string order = "FD-" + std::to_string(i);
+        ASSERT_EQ(register_order(http(), order, "T-FEED", "S-1"), 201);
+        ASSERT_EQ(redis_.cli({"CLIENT", "KILL", "TYPE", "pubsub"}), "1") << "round " << i;
+        ASSERT_EQ(notify(http(), order), 200);
+        const auto ev = t.next_event(seconds(10));
+        ASSERT_TRUE(ev.has_value()) << "round " << i;
+        EXPECT_EQ(ev->at("seq").as_int64(), i);
+        EXPECT_EQ(str(*ev, "order_id"), order);
+        t.ack(static_cast<std::uint64_t>(i));
+        // Resubscribed before the next round (one subscriber again).
+        const auto deadline = std::chrono::steady_clock::now() + seconds(10);
+        while (redis_.cli({"PUBSUB", "NUMSUB", "posrelay:events"}) != "posrelay:events\n1" &&
+               std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::yield();
+        }
+    }
+    EXPECT_FALSE(t.next_event(milliseconds(300)).has_value());  // nothing twice
+}
+
 TEST_F(TerminalGateway, KilledMidStreamResumesWithoutLossOrDuplicate) {
     constexpr int total = 40;
     for (int i = 0; i < total; ++i) {

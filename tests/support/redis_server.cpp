@@ -217,4 +217,15 @@ std::string redis_server::output() const {
     return proc_ ? proc_->output() : last_output_;
 }
 
+std::string redis_server::cli(std::vector<std::string> args) const {
+    std::vector<std::string> full = {"-s", unix_path_, "--raw"};
+    full.insert(full.end(), args.begin(), args.end());
+    std::map<std::string, std::string> env;
+    if (!opts_.password.empty()) env["REDISCLI_AUTH"] = opts_.password;  // not on the command line
+    auto res = run_command("/usr/bin/redis-cli", full, env);
+    while (!res.output.empty() && res.output.back() == '\n')
+        res.output.pop_back();
+    return res.output;
+}
+
 }  // namespace posrelay::test

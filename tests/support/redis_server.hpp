@@ -43,6 +43,9 @@ public:
     [[nodiscard]] std::string unix_url() const;
     // The output of the running (or last) server.
     [[nodiscard]] std::string output() const;
+    // Runs redis-cli (/usr/bin/redis-cli) against it over the unix socket, authenticated
+    // when a password is set; its output (--raw) without trailing newlines.
+    [[nodiscard]] std::string cli(std::vector<std::string> args) const;
 
 private:
     [[nodiscard]] bool launch();  // false: the server exited (e.g. port taken)

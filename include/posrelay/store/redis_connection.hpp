@@ -102,8 +102,14 @@ public:
     // not_connected until it returns. If it throws, the connection is dropped and retried.
     // Capture the connection in it by raw pointer or weak_ptr, not shared_ptr (a cycle
     // until stop()); the callable is kept alive while its coroutine runs.
+    //
+    // `on_push` (optional) makes this a subscriber connection: pub/sub messages Redis pushes
+    // after a SUBSCRIBE (RESP2 arrays ["message", channel, payload]) are handed to it, in
+    // order, on the connection's executor, instead of being taken as replies. Subscriptions
+    // end with the connection: SUBSCRIBE again in `on_connect`.
     using on_connect_fn = std::function<boost::asio::awaitable<void>()>;
-    void start(on_connect_fn on_connect = {});
+    using on_push_fn = std::function<void(redis_reply&& message)>;
+    void start(on_connect_fn on_connect = {}, on_push_fn on_push = {});
     // Closes the connection and fails every pending command with `stopped`; the internal
     // coroutines then end. Idempotent; may be called from any thread (posted to the
     // executor). The destructor calls it: destroy the connection before its io_context.

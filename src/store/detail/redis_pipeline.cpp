@@ -7,6 +7,7 @@
 #include <array>
 #include <charconv>
 #include <cstdlib>
+#include <string_view>
 
 namespace posrelay::store::detail {
 
@@ -56,6 +57,16 @@ void append_resp_header(std::string& out, char kind, std::size_t n) {
     out.append(buf.data(), static_cast<std::size_t>(end - buf.data()));
 }
 
+// A pub/sub message pushed to a subscribed connection: ["message", channel, payload] or
+// ["pmessage", pattern, channel, payload]. Replies to SUBSCRIBE or PING are not messages.
+bool is_message(const redisReply& r) {
+    if (r.type != REDIS_REPLY_ARRAY || r.elements < 3) return false;
+    const redisReply& kind = *r.element[0];
+    if (kind.type != REDIS_REPLY_STRING) return false;
+    const std::string_view k(kind.str, kind.len);
+    return (k == "message" && r.elements == 3) || (k == "pmessage" && r.elements == 4);
+}
+
 struct reply_deleter {
     void operator()(redisReply* r) const noexcept { freeReplyObject(r); }
 };
@@ -96,13 +107,18 @@ void redis_pipeline::take_output(std::string& out) {
 
 boost::system::error_code redis_pipeline::feed(const char* data, std::size_t n,
                                                redis_clock::time_point now,
-                                               std::vector<redis_completion>& done) {
+                                               std::vector<redis_completion>& done,
+                                               std::vector<redis_reply>* pushes) {
     if (redisReaderFeed(reader_.get(), data, n) != REDIS_OK) return redis_errc::protocol_error;
     for (;;) {
         void* raw = nullptr;
         if (redisReaderGetReply(reader_.get(), &raw) != REDIS_OK) return redis_errc::protocol_error;
         if (raw == nullptr) return {};  // need more bytes
         const std::unique_ptr<redisReply, reply_deleter> reply(static_cast<redisReply*>(raw));
+        if (pushes != nullptr && is_message(*reply)) {
+            pushes->push_back(convert(*reply));
+            continue;
+        }
         if (entries_.empty()) return redis_errc::protocol_error;  // nobody asked for it
         entry e = std::move(entries_.front());
         entries_.pop_front();

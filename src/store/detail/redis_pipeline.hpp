@@ -60,11 +60,14 @@ public:
     void take_output(std::string& out);
 
     // Parses `n` bytes; appends the commands they complete to `done`, in order. Replies to
-    // commands that already timed out are dropped. Returns protocol_error on a malformed
-    // stream or a reply nobody asked for (the connection must then be closed).
+    // commands that already timed out are dropped. With `pushes`, pub/sub messages (RESP2
+    // arrays ["message", channel, payload] of a subscribed connection) are not replies: they
+    // are appended there. Returns protocol_error on a malformed stream or a reply nobody
+    // asked for (the connection must then be closed).
     [[nodiscard]] boost::system::error_code feed(const char* data, std::size_t n,
                                                  redis_clock::time_point now,
-                                                 std::vector<redis_completion>& done);
+                                                 std::vector<redis_completion>& done,
+                                                 std::vector<redis_reply>* pushes = nullptr);
 
     // Completes with `timeout` every command whose deadline passed (they keep their place).
     void expire(redis_clock::time_point now, std::vector<redis_completion>& done);
