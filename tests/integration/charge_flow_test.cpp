@@ -98,18 +98,9 @@ protected:
             "--midtrans-timeout", "3s",
             "--poll-rate",        "0"};
         args.insert(args.end(), extra.begin(), extra.end());
-        relay_ =
-            start_posrelay(args, {{"POSRELAY_SERVER_KEY", std::string(sim_server_key)},
-                                  {"POSRELAY_REDIS_URL", redis_.url()},
-                                  {"POSRELAY_OPERATOR_TOKEN", std::string(test_operator_token)},
-                                  {"POSRELAY_TERMINAL_SECRET", std::string(test_terminal_secret)}});
-        term_port_ = static_cast<unsigned short>(
-            json_int(relay_.proc->wait_for_line(R"("what":"terminals")"), "port"));
-        const auto deadline = std::chrono::steady_clock::now() + seconds(10);
-        while (http_client(relay_.port).get("/readyz").result_int() != 200 &&
-               std::chrono::steady_clock::now() < deadline) {
-            std::this_thread::yield();
-        }
+        auto n = start_relay_node(std::move(args), relay_env(redis_.url(), sim_server_key));
+        relay_ = std::move(n.p);
+        term_port_ = n.terminal_port;
     }
 
     std::unique_ptr<client> terminal(std::string_view id = "T-1", std::string_view store = "S-1") {

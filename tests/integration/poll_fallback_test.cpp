@@ -25,10 +25,7 @@ std::string str(const boost::json::object& o, std::string_view key) {
     return v && v->is_string() ? std::string(v->get_string()) : std::string();
 }
 
-struct node {
-    posrelay_process p;
-    unsigned short terminal_port = 0;
-};
+using node = relay_node;
 
 class PollFallback : public ::testing::Test {
 protected:
@@ -67,20 +64,7 @@ protected:
                 args.push_back(extra[i + 1]);
             }
         }
-        node n;
-        n.p =
-            start_posrelay(args, {{"POSRELAY_SERVER_KEY", std::string(sim_server_key)},
-                                  {"POSRELAY_REDIS_URL", redis_.url()},
-                                  {"POSRELAY_OPERATOR_TOKEN", std::string(test_operator_token)},
-                                  {"POSRELAY_TERMINAL_SECRET", std::string(test_terminal_secret)}});
-        n.terminal_port = static_cast<unsigned short>(
-            json_int(n.p.proc->wait_for_line(R"("what":"terminals")"), "port"));
-        const auto deadline = std::chrono::steady_clock::now() + seconds(10);
-        while (http_client(n.p.port).get("/readyz").result_int() != 200 &&
-               std::chrono::steady_clock::now() < deadline) {
-            std::this_thread::yield();
-        }
-        return n;
+        return start_relay_node(std::move(args), relay_env(redis_.url(), sim_server_key));
     }
 
     // Charges `count` orders PREFIX-i through a terminal of `n`; returns the terminal.

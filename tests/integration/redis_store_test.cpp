@@ -437,12 +437,7 @@ TEST(EmbeddedRedis, StartsPersistsAcrossRestartAndStopsWithPosrelay) {
         redis_pid = json_int(relay.proc->wait_for_line("embedded redis ready"), "pid");
         notification_fields f;
         f.order_id = "EMB-1";
-        // Ready once the store connection is up.
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-        while (http_client(relay.port).get("/readyz").result_int() != 200 &&
-               std::chrono::steady_clock::now() < deadline) {
-            std::this_thread::yield();
-        }
+        ASSERT_TRUE(wait_ready(relay.port));
         ASSERT_EQ(http_client(relay.port)
                       .post(notifications_path, signed_notification(f, test_server_key))
                       .result_int(),

@@ -25,20 +25,12 @@ protected:
     void SetUp() override {
         redis_.start();
         // Charges enabled, with a Midtrans that refuses every connection (port 1).
-        relay_ = start_posrelay(
+        auto n = start_relay_node(
             {"--io-threads", "2", "--terminal-listen", "127.0.0.1:0", "--store", "redis",
              "--public-url", "http://127.0.0.1:1", "--midtrans-url", "http://127.0.0.1:1"},
-            {{"POSRELAY_SERVER_KEY", std::string(test_server_key)},
-             {"POSRELAY_REDIS_URL", redis_.url()},
-             {"POSRELAY_OPERATOR_TOKEN", std::string(test_operator_token)},
-             {"POSRELAY_TERMINAL_SECRET", std::string(test_terminal_secret)}});
-        terminal_port_ = static_cast<unsigned short>(
-            json_int(relay_.proc->wait_for_line(R"("what":"terminals")"), "port"));
-        const auto deadline = std::chrono::steady_clock::now() + seconds(10);
-        while (http_client(relay_.port).get("/readyz").result_int() != 200 &&
-               std::chrono::steady_clock::now() < deadline) {
-            std::this_thread::yield();
-        }
+            relay_env(redis_.url()));
+        relay_ = std::move(n.p);
+        terminal_port_ = n.terminal_port;
         state_ =
             ::testing::TempDir() + "posrelay-terminal-" + std::to_string(::getpid()) + ".state";
         std::filesystem::remove(state_);

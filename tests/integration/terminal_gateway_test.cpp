@@ -20,32 +20,10 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-std::map<std::string, std::string> relay_env(const redis_server& r) {
-    return {{"POSRELAY_SERVER_KEY", std::string(test_server_key)},
-            {"POSRELAY_REDIS_URL", r.url()},
-            {"POSRELAY_OPERATOR_TOKEN", std::string(test_operator_token)},
-            {"POSRELAY_TERMINAL_SECRET", std::string(test_terminal_secret)}};
-}
-
-struct relay_node {
-    posrelay_process p;
-    unsigned short terminal_port = 0;
-};
-
 relay_node start_node(const redis_server& r, std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {"--io-threads", "2", "--terminal-listen", "127.0.0.1:0"};
     args.insert(args.end(), extra.begin(), extra.end());
-    relay_node n;
-    n.p = start_posrelay(args, relay_env(r));
-    n.terminal_port = static_cast<unsigned short>(
-        json_int(n.p.proc->wait_for_line(R"("what":"terminals")"), "port"));
-    // Ready once its Redis connections are up.
-    const auto deadline = std::chrono::steady_clock::now() + seconds(10);
-    while (http_client(n.p.port).get("/readyz").result_int() != 200 &&
-           std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::yield();
-    }
-    return n;
+    return start_relay_node(std::move(args), relay_env(r.url()));
 }
 
 class TerminalGateway : public ::testing::Test {

@@ -49,11 +49,7 @@ protected:
             args.push_back("--terminal-tls-client-ca");
             args.push_back(file("client.crt"));
         }
-        relay_ =
-            start_posrelay(args, {{"POSRELAY_SERVER_KEY", std::string(test_server_key)},
-                                  {"POSRELAY_REDIS_URL", redis_.url()},
-                                  {"POSRELAY_OPERATOR_TOKEN", std::string(test_operator_token)},
-                                  {"POSRELAY_TERMINAL_SECRET", std::string(test_terminal_secret)}});
+        relay_ = start_posrelay(args, relay_env(redis_.url()));
         tls_port_ = static_cast<unsigned short>(
             json_int(relay_.proc->wait_for_line(R"("what":"terminals-tls")"), "port"));
         ASSERT_TRUE(wait_metric("posrelay_ready", 1)) << relay_.proc->output();

@@ -6,6 +6,8 @@
 
 #include <boost/asio/connect.hpp>
 
+#include <thread>
+
 #include "posrelay/midtrans/signature.hpp"
 
 namespace posrelay::test {
@@ -70,6 +72,15 @@ double metric_value(std::string_view text, std::string_view series) {
         pos = after;
     }
     return -1;
+}
+
+bool wait_ready(unsigned short http_port, std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+        if (http_client(http_port).get("/readyz").result_int() == 200) return true;
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::yield();
+    }
 }
 
 }  // namespace posrelay::test

@@ -60,4 +60,9 @@ struct notification_fields {
 inline constexpr std::string_view test_server_key = "SB-Mid-server-TESTKEY";
 inline constexpr std::string_view notifications_path = "/v1/midtrans/notifications";
 
+// Polls GET /readyz until it answers 200 (the node's Redis connections are up), at most
+// `limit`; false if it never did.
+bool wait_ready(unsigned short http_port,
+                std::chrono::milliseconds limit = std::chrono::seconds(10));
+
 }  // namespace posrelay::test

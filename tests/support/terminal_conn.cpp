@@ -126,6 +126,24 @@ void terminal_conn::ack(std::uint64_t seq) {
     send_line(R"({"op":"ack","seq":)" + std::to_string(seq) + "}");
 }
 
+std::map<std::string, std::string> relay_env(std::string_view redis_url,
+                                             std::string_view server_key) {
+    return {{"POSRELAY_SERVER_KEY", std::string(server_key)},
+            {"POSRELAY_REDIS_URL", std::string(redis_url)},
+            {"POSRELAY_OPERATOR_TOKEN", std::string(test_operator_token)},
+            {"POSRELAY_TERMINAL_SECRET", std::string(test_terminal_secret)}};
+}
+
+relay_node start_relay_node(std::vector<std::string> args, std::map<std::string, std::string> env) {
+    relay_node n;
+    n.p = start_posrelay(std::move(args), std::move(env));
+    n.terminal_port = static_cast<unsigned short>(
+        json_int(n.p.proc->wait_for_line(R"("what":"terminals")"), "port"));
+    if (!wait_ready(n.p.port))
+        throw std::runtime_error("posrelay not ready: " + n.p.proc->output());
+    return n;
+}
+
 int register_order(unsigned short http_port, std::string_view order_id, std::string_view terminal,
                    std::string_view store, std::string_view gross) {
     boost::json::object o{{"order_id", order_id},

@@ -5,11 +5,13 @@
 #include <boost/json.hpp>
 
 #include <chrono>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "http_client.hpp"
+#include "process.hpp"
 
 namespace posrelay::test {
 
@@ -46,6 +48,20 @@ private:
     int fd_ = -1;
     std::string buf_;
 };
+
+// The environment of a test node: `server_key`, the test operator token and terminal secret,
+// and the Redis at `redis_url`.
+std::map<std::string, std::string> relay_env(std::string_view redis_url,
+                                             std::string_view server_key = test_server_key);
+
+// A posrelay node with a plain-TCP terminal listener.
+struct relay_node {
+    posrelay_process p;
+    unsigned short terminal_port = 0;
+};
+// Starts posrelay with `args` (including `--terminal-listen 127.0.0.1:0`) and `env`, reads
+// the terminal port it bound from its log, and waits until it is ready (wait_ready).
+relay_node start_relay_node(std::vector<std::string> args, std::map<std::string, std::string> env);
 
 // POST /v1/orders with the test operator token; returns the HTTP status.
 int register_order(unsigned short http_port, std::string_view order_id, std::string_view terminal,
