@@ -239,7 +239,8 @@ const option_spec option_table[] = {
              invalid(v, e.what());
          }
      }},
-    {"io-threads", "N", "0", "I/O threads, 0 to 256; 0 means one per CPU core.",
+    {"io-threads", "N", "0",
+     "I/O threads, 0 to 256; 0 means one per usable CPU core (one fewer with the embedded Redis).",
      [](settings& s, const value_source& v) {
          s.cfg.io_threads = static_cast<unsigned>(whole_number(v, 0, 256));
      }},

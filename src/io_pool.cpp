@@ -1,6 +1,8 @@
 // io threads: one io_context per thread, each run until stopped.
 #include "posrelay/io_pool.hpp"
 
+#include <sched.h>
+
 #include <exception>
 
 #include "posrelay/log.hpp"
@@ -11,8 +13,16 @@ namespace {
 thread_local std::size_t current_io_index = io_pool::npos;
 }
 
+unsigned io_pool::usable_cores() noexcept {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (::sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return static_cast<unsigned>(CPU_COUNT(&set));
+    return std::max(1u, std::thread::hardware_concurrency());
+}
+
 io_pool::io_pool(unsigned threads) {
-    if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+    if (threads == 0) threads = usable_cores();
     for (unsigned i = 0; i < threads; ++i) {
         // concurrency hint 1: each context is run by exactly one thread, so Asio can skip locking.
         contexts_.push_back(std::make_unique<boost::asio::io_context>(1));

@@ -44,7 +44,7 @@ struct endpoint {
 struct config {
     std::string config_file;  // --config; "" when none
     endpoint listen{"0.0.0.0", 8080};
-    unsigned io_threads = 0;  // 0: one per core
+    unsigned io_threads = 0;  // 0: one per usable core (one fewer with the embedded Redis)
     std::size_t max_connections = 10000;
     std::chrono::milliseconds header_timeout{10'000};
     std::chrono::milliseconds body_timeout{10'000};

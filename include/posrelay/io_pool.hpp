@@ -15,8 +15,11 @@ namespace posrelay {
 
 class io_pool {
 public:
-    // threads == 0: one per core.
+    // threads == 0: one per usable core.
     explicit io_pool(unsigned threads);
+
+    // The cores this process may run on (its CPU affinity; at least 1).
+    [[nodiscard]] static unsigned usable_cores() noexcept;
     ~io_pool();
     io_pool(const io_pool&) = delete;
     io_pool& operator=(const io_pool&) = delete;

@@ -2,6 +2,7 @@
 // against the C++ one, concurrency, Redis crashes and script flushes under load, the
 // operator API, and the embedded redis-server mode.
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -468,6 +469,27 @@ TEST(EmbeddedRedis, StartsPersistsAcrossRestartAndStopsWithPosrelay) {
 
 // --redis-config: the embedded Redis loads the operator's redis.conf, and posrelay's own
 // settings (no TCP port, its directory, AOF on) still hold where the file says otherwise.
+// Without --io-threads, posrelay runs one io thread per core it may use, one fewer (at
+// least one) when its embedded Redis shares those cores.
+TEST(EmbeddedRedis, DefaultIoThreadsLeaveACoreToTheEmbeddedRedis) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    ASSERT_EQ(::sched_getaffinity(0, sizeof set, &set), 0);
+    const long cores = CPU_COUNT(&set);  // the child inherits this process's affinity
+    char templ[] = "/tmp/posrelay-threads-XXXXXX";
+    ASSERT_NE(::mkdtemp(templ), nullptr);
+    const std::map<std::string, std::string> env = {
+        {"POSRELAY_SERVER_KEY", std::string(test_server_key)}};
+    {
+        auto embedded = start_posrelay({"--data-dir", templ}, env);
+        EXPECT_EQ(json_int(embedded.proc->wait_for_line(R"("what":"http")"), "io_threads"),
+                  std::max(1L, cores - 1));
+        auto memory = start_posrelay({"--store", "memory"}, env);
+        EXPECT_EQ(json_int(memory.proc->wait_for_line(R"("what":"http")"), "io_threads"), cores);
+    }
+    std::filesystem::remove_all(templ);
+}
+
 TEST(EmbeddedRedis, LoadsAnOperatorConfigFileUnderPosrelaysOwnSettings) {
     char templ[] = "/tmp/posrelay-embedded-conf-XXXXXX";
     ASSERT_NE(::mkdtemp(templ), nullptr);
