@@ -130,8 +130,19 @@ TEST_F(TerminalGateway, TwoNodesOneRedis) {
 // stay up) while it reconnects (≥ 100 ms backoff): the terminal must still get it, from its
 // stream, once the node has resubscribed. Three times, and nothing twice.
 TEST_F(TerminalGateway, LiveFeedCatchesUpAfterLosingItsSubscription) {
+    const auto wait_subscribed = [&] {
+        const auto deadline = std::chrono::steady_clock::now() + seconds(10);
+        while (redis_.cli({"PUBSUB", "NUMSUB", "posrelay:events"}) != "posrelay:events\n1" &&
+               std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::yield();
+        }
+    };
     terminal_conn t(term());
     t.hello("T-FEED", "S-1");
+    // Whatever else is published on the channel is ignored.
+    wait_subscribed();
+    ASSERT_EQ(redis_.cli({"PUBLISH", "posrelay:events", "{not json"}), "1");
+    ASSERT_EQ(redis_.cli({"PUBLISH", "posrelay:events", R"({"terminal_id":"T-FEED"})"}), "1");
     for (int i = 1; i <= 3; ++i) {
         const std::string order = "FD-" + std::to_string(i);
         ASSERT_EQ(register_order(http(), order, "T-FEED", "S-1"), 201);
@@ -142,12 +153,7 @@ TEST_F(TerminalGateway, LiveFeedCatchesUpAfterLosingItsSubscription) {
         EXPECT_EQ(ev->at("seq").as_int64(), i);
         EXPECT_EQ(str(*ev, "order_id"), order);
         t.ack(static_cast<std::uint64_t>(i));
-        // Resubscribed before the next round (one subscriber again).
-        const auto deadline = std::chrono::steady_clock::now() + seconds(10);
-        while (redis_.cli({"PUBSUB", "NUMSUB", "posrelay:events"}) != "posrelay:events\n1" &&
-               std::chrono::steady_clock::now() < deadline) {
-            std::this_thread::yield();
-        }
+        wait_subscribed();  // resubscribed before the next round
     }
     EXPECT_FALSE(t.next_event(milliseconds(300)).has_value());  // nothing twice
 }

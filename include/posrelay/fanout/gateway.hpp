@@ -1,7 +1,7 @@
 // The terminal gateway: long-lived terminal connections (plain TCP, TLS, WebSocket) speaking
 // proto-docs/terminal-protocol.md. Authenticates terminals, replays missed events from their
-// Redis stream, then delivers live events read from the node-wide feed, in order, each once
-// per connection, with acks, heartbeats, flow control and a slow-consumer policy.
+// Redis stream, then delivers live events received on the node's pub/sub feed, in order,
+// each once per connection, with acks, heartbeats, flow control and a slow-consumer policy.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
