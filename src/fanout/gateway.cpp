@@ -158,6 +158,10 @@ gateway_shared::gateway_shared(gateway_options o, store::redis_store& s, metrics
       feed_events(reg.add_counter(
           "posrelay_event_feed_events_total",
           "Events received on the node's live feed (pub/sub: every terminal, every node).")),
+      feed_subscribes(reg.add_counter(
+          "posrelay_event_feed_subscribes_total",
+          "Subscriptions of the node's live feed made (the first, then one per lost Redis "
+          "connection); after each, every terminal connection re-reads its stream.")),
       latency(reg.add_histogram(
           "posrelay_terminal_delivery_latency_seconds",
           "From an event's commit to its frame written to the terminal's socket (live events).",
@@ -340,6 +344,7 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
                     co_await self->feed->exec(store::redis_command("SUBSCRIBE", channel));
                 if (ec) throw std::runtime_error("SUBSCRIBE: " + ec.message());
                 if (r.is_error()) throw std::runtime_error("SUBSCRIBE refused: " + r.str);
+                self->shared->feed_subscribes.inc();
                 for (auto& s : self->shared->hub.all())
                     asio::post(s->executor(), [s] { s->resync(); });
             },

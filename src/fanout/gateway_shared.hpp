@@ -101,6 +101,7 @@ struct gateway_shared {
     metrics::counter& slow_consumers;
     metrics::counter& rejected_connections;
     metrics::counter& feed_events;
+    metrics::counter& feed_subscribes;
     metrics::histogram& latency;
 
 private:

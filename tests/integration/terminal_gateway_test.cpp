@@ -156,6 +156,15 @@ TEST_F(TerminalGateway, LiveFeedCatchesUpAfterLosingItsSubscription) {
         wait_subscribed();  // resubscribed before the next round
     }
     EXPECT_FALSE(t.next_event(milliseconds(300)).has_value());  // nothing twice
+    // The first subscription and three more, each counted.
+    const auto subscribes = [&] {
+        return metric_value(http_client(http()).get("/metrics").body(),
+                            "posrelay_event_feed_subscribes_total");
+    };
+    const auto deadline = std::chrono::steady_clock::now() + seconds(10);
+    while (subscribes() < 4 && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::yield();
+    EXPECT_EQ(subscribes(), 4);
 }
 
 TEST_F(TerminalGateway, KilledMidStreamResumesWithoutLossOrDuplicate) {
