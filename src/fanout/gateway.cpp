@@ -331,8 +331,8 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
     // seq: what was published while this node was not subscribed is then fetched from the
     // terminal's stream, so nothing committed is left unsent.
     void start_feed() {
-        store::redis_options ro = shared->store.connection_options();
-        feed = std::make_shared<store::redis_connection>(pool.context(0).get_executor(), ro,
+        feed = std::make_shared<store::redis_connection>(pool.context(0).get_executor(),
+                                                         shared->store.connection_options(),
                                                          shared->store.connection_metrics());
         std::weak_ptr<impl> weak = weak_from_this();
         feed->start(

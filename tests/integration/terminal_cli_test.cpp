@@ -84,12 +84,7 @@ TEST_F(TerminalCli, PrintsAcksKeepsStateAndResumes) {
     {
         auto cli = listen("tcp", terminal_port_, 2);
         // Connected once the gateway counts the handshake.
-        const auto deadline = std::chrono::steady_clock::now() + seconds(10);
-        while (metric_value(http_client(relay_.port).get("/metrics").body(),
-                            R"(posrelay_terminal_handshakes_total{outcome="ok"})") < 1 &&
-               std::chrono::steady_clock::now() < deadline) {
-            std::this_thread::yield();
-        }
+        wait_metric(relay_.port, R"(posrelay_terminal_handshakes_total{outcome="ok"})", 1);
         ASSERT_EQ(notify(relay_.port, "CLI-1", "pending"), 200);
         ASSERT_EQ(notify(relay_.port, "CLI-1", "settlement"), 200);
         ASSERT_EQ(cli->wait_exit(seconds(20)), 0) << cli->output();

@@ -157,14 +157,10 @@ TEST_F(TerminalGateway, LiveFeedCatchesUpAfterLosingItsSubscription) {
     }
     EXPECT_FALSE(t.next_event(milliseconds(300)).has_value());  // nothing twice
     // The first subscription and three more, each counted.
-    const auto subscribes = [&] {
-        return metric_value(http_client(http()).get("/metrics").body(),
-                            "posrelay_event_feed_subscribes_total");
-    };
-    const auto deadline = std::chrono::steady_clock::now() + seconds(10);
-    while (subscribes() < 4 && std::chrono::steady_clock::now() < deadline)
-        std::this_thread::yield();
-    EXPECT_EQ(subscribes(), 4);
+    wait_metric(http(), "posrelay_event_feed_subscribes_total", 4);
+    EXPECT_EQ(metric_value(http_client(http()).get("/metrics").body(),
+                           "posrelay_event_feed_subscribes_total"),
+              4);
 }
 
 TEST_F(TerminalGateway, KilledMidStreamResumesWithoutLossOrDuplicate) {
@@ -265,12 +261,7 @@ TEST_F(TerminalGateway, SlowConsumerIsCutOffWhileOthersKeepReceiving) {
         }
     }
     // The stalled write is cut at the write timeout (2 s) even if the events came faster.
-    const auto cut_deadline = std::chrono::steady_clock::now() + seconds(10);
-    while (!cut && std::chrono::steady_clock::now() < cut_deadline) {
-        cut = metric_value(http_client(n.p.port).get("/metrics").body(),
-                           "posrelay_terminal_slow_consumer_disconnects_total") >= 1;
-        if (!cut) std::this_thread::sleep_for(milliseconds(50));
-    }
+    if (!cut) cut = wait_metric(n.p.port, "posrelay_terminal_slow_consumer_disconnects_total", 1);
     EXPECT_TRUE(cut) << "after " << sent << " events";
     // The reader received everything meanwhile.
     const auto deadline = std::chrono::steady_clock::now() + seconds(10);

@@ -58,14 +58,8 @@ protected:
     double metric(std::string_view series) const {
         return metric_value(http_client(relay_.port).get("/metrics").body(), series);
     }
-    // Polls /metrics until `series` reaches `at_least` (bounded).
     bool wait_metric(std::string_view series, double at_least) const {
-        const auto deadline = std::chrono::steady_clock::now() + seconds(10);
-        while (metric(series) < at_least) {
-            if (std::chrono::steady_clock::now() > deadline) return false;
-            std::this_thread::yield();
-        }
-        return true;
+        return test::wait_metric(relay_.port, series, at_least);
     }
 
     // posrelay-terminal over TLS (server certificate not verified: it is self-signed), once,

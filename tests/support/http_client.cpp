@@ -83,4 +83,15 @@ bool wait_ready(unsigned short http_port, std::chrono::milliseconds limit) {
     }
 }
 
+bool wait_metric(unsigned short http_port, std::string_view series, double at_least,
+                 std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+        if (metric_value(http_client(http_port).get("/metrics").body(), series) >= at_least)
+            return true;
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        std::this_thread::yield();
+    }
+}
+
 }  // namespace posrelay::test

@@ -65,4 +65,9 @@ inline constexpr std::string_view notifications_path = "/v1/midtrans/notificatio
 bool wait_ready(unsigned short http_port,
                 std::chrono::milliseconds limit = std::chrono::seconds(10));
 
+// Polls GET /metrics until `series` (as metric_value names it) reaches `at_least`, at most
+// `limit`; false if it never did.
+bool wait_metric(unsigned short http_port, std::string_view series, double at_least,
+                 std::chrono::milliseconds limit = std::chrono::seconds(10));
+
 }  // namespace posrelay::test
