@@ -7,7 +7,9 @@
 #   env:   LOAD_PROCS (2) load processes; DELAY_MS (100) pause of each wrk connection between
 #          notifications (connections = RATE x (DELAY_MS + 2 ms) / 1 s); POSRELAY_BIN (the
 #          release build) the posrelay binary to measure; KEEP_DIR: copy the logs, wrk
-#          output and final metrics of each run there
+#          output and final metrics of each run there; LOAD_NICE (0) niceness of the load
+#          tools and wrk: e.g. 10 lets posrelay and Redis run first, as if the load came from
+#          other machines (report which one you used)
 #   e.g.   bench/terminals_bench.sh                  (3 runs, 20 s, 10000 terminals, 5000/s)
 #          bench/terminals_bench.sh 1 5 1000 500     (a quick look)
 # Figures per run:
@@ -22,6 +24,9 @@
 #                          terminals received; lost = expected - received + gaps' missing
 #                          seqs; dups = events whose seq was not above the last seen
 #   cpu                    posrelay, redis-server and load tools during the notification phase
+#   runq_wait              time posrelay's and Redis's threads were runnable but waited for a
+#                          CPU (/proc/PID/task/*/schedstat), as % of the phase: above a few %,
+#                          the machine's cores, not posrelay, set the tail latency
 #   redis_forks            the embedded Redis's forks (AOF rewrites) in the notification phase:
 #                          each stalls commits (fork, copy-on-write) and takes a core meanwhile
 # Needs: release build, wrk, python3, curl. Leaves no process behind (trap).
@@ -100,6 +105,11 @@ redis_forks() {  # DATA_DIR: the embedded Redis's forks so far (AOF rewrites), 0
   redis-cli -s "$1/redis.sock" INFO stats 2>/dev/null | awk -F: '/^total_forks/ {n = $2 + 0} END {print n + 0}'
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+runq_ns() {  # PID: nanoseconds its threads spent runnable, waiting for a CPU (0 if unknown)
+  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{n += $2} END {printf "%.0f\n", n}'
+}
+nice_load=()
+[ "${LOAD_NICE:-0}" != 0 ] && nice_load=(nice -n "$LOAD_NICE")
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 wait_until() {  # SECONDS COMMAND...: polls COMMAND every 0.1 s until it succeeds (bounded)
   local limit=$(($1 * 10))
@@ -140,7 +150,7 @@ one_run() {  # RUN
   local loads=()
   for p in $(seq 0 $((procs - 1))); do
     local n=$((p == procs - 1 ? terms - p * per_proc : per_proc))
-    "$load" --connect 127.0.0.1:$tport --terminals "$n" --prefix "p$p" --stores $stores \
+    "${nice_load[@]}" "$load" --connect 127.0.0.1:$tport --terminals "$n" --prefix "p$p" --stores $stores \
       --duration 3600s --connect-rate 2500 --progress 0 --log-level warn \
       >"$work/load-$run-$p.json" 2>"$work/load-$run-$p.log" &
     loads+=($!)
@@ -157,15 +167,18 @@ one_run() {  # RUN
   local new0 c0 r0 l0=0 w0 new1 c1 r1 l1=0 w1
   new0=$(metric 'posrelay_commits_total{outcome="new"}')
   c0=$(cpu_ticks "$pid"); r0=$([ -n "$redis_pid" ] && cpu_ticks "$redis_pid" || echo 0)
+  local q0 q1 rq0 rq1
+  q0=$(runq_ns "$pid"); rq0=$([ -n "$redis_pid" ] && runq_ns "$redis_pid" || echo 0)
   for l in "${loads[@]}"; do l0=$((l0 + $(cpu_ticks "$l"))); done
   local f0 f1
   f0=$(redis_forks "$data")
   w0=$(date +%s.%N)
   BODIES=$work/notify.ndjson TARGET_PATH=/v1/midtrans/notifications DELAY_MS=$delay_ms \
-    wrk -t1 -c"$conns" -d"${secs}s" -s bench/wrk_lines.lua "http://127.0.0.1:$http" >"$work/notify-$run.log"
+    "${nice_load[@]}" wrk -t1 -c"$conns" -d"${secs}s" -s bench/wrk_lines.lua "http://127.0.0.1:$http" >"$work/notify-$run.log"
   wait_until 30 drained || echo "warning: not every committed event was written within 30 s" >&2
   w1=$(date +%s.%N)
   c1=$(cpu_ticks "$pid"); r1=$([ -n "$redis_pid" ] && cpu_ticks "$redis_pid" || echo 0)
+  q1=$(runq_ns "$pid"); rq1=$([ -n "$redis_pid" ] && runq_ns "$redis_pid" || echo 0)
   for l in "${loads[@]}"; do l1=$((l1 + $(cpu_ticks "$l"))); done
   new1=$(metric 'posrelay_commits_total{outcome="new"}')
   f1=$(redis_forks "$data")
@@ -177,10 +190,10 @@ one_run() {  # RUN
 
   python3 - "$run" "$terms" "$rss0" "$rss1" "$((new1 - new0))" "$c0" "$c1" "$r0" "$r1" "$l0" "$l1" \
     "$w0" "$w1" "$(getconf CLK_TCK)" "$secs" "$work/notify-$run.log" "$work/metrics-$run.txt" "$((f1 - f0))" \
-    "$work"/load-"$run"-*.json >>"$work/runs.jsonl" <<'PY'
+    "$((q1 - q0))" "$((rq1 - rq0))" "$work"/load-"$run"-*.json >>"$work/runs.jsonl" <<'PY'
 import json, re, sys
 (run, terms, rss0, rss1, expected, c0, c1, r0, r1, l0, l1, w0, w1, hz, secs, wrk_log,
- metrics_file, forks, *loads) = sys.argv[1:]
+ metrics_file, forks, runq, redis_runq, *loads) = sys.argv[1:]
 terms, expected, hz, secs = int(terms), int(expected), float(hz), float(secs)
 wall = float(w1) - float(w0)
 s = [json.loads(open(p).read().strip().splitlines()[-1]) for p in loads]
@@ -217,6 +230,8 @@ out = {
     "posrelay_cpu_pct": round((float(c1) - float(c0)) / hz / wall * 100),
     "redis_cpu_pct": round((float(r1) - float(r0)) / hz / wall * 100),
     "load_tools_cpu_pct": round((float(l1) - float(l0)) / hz / wall * 100),
+    "posrelay_runq_wait_pct": round(int(runq) / 1e9 / wall * 100, 1),
+    "redis_runq_wait_pct": round(int(redis_runq) / 1e9 / wall * 100, 1),
     "redis_forks": int(forks),
 }
 print(json.dumps(out))
@@ -224,7 +239,7 @@ PY
   tail -1 "$work/runs.jsonl"
 }
 
-echo "terminals_bench: $runs runs, $terms terminals in $procs load processes, $rate notifications/s for ${secs}s${*:+, posrelay flags: $*}"
+echo "terminals_bench: $runs runs, $terms terminals in $procs load processes, $rate notifications/s for ${secs}s${LOAD_NICE:+, load tools at nice $LOAD_NICE}${*:+, posrelay flags: $*}"
 for run in $(seq "$runs"); do
   echo "load before run $run: $(cut -d' ' -f1-3 /proc/loadavg)"
   one_run "$run" "$@"
@@ -233,7 +248,8 @@ python3 - "$work/runs.jsonl" <<'PY'
 import json, statistics, sys
 runs = [json.loads(l) for l in open(sys.argv[1])]
 keys = ["rss_per_idle_conn_kib", "events_per_sec", "p50_ms", "p99_ms", "max_ms", "server_p50_ms",
-        "server_p99_ms", "posrelay_cpu_pct", "redis_cpu_pct", "load_tools_cpu_pct", "redis_forks"]
+        "server_p99_ms", "posrelay_cpu_pct", "redis_cpu_pct", "load_tools_cpu_pct",
+        "posrelay_runq_wait_pct", "redis_runq_wait_pct", "redis_forks"]
 print("median of", len(runs), "runs:", json.dumps({k: statistics.median(r[k] for r in runs) for k in keys}))
 print("all runs: lost", sum(r["lost"] for r in runs), "dups", sum(r["dups"] for r in runs),
       "non-200 answers", sum(r["non_200"] for r in runs))
