@@ -18,6 +18,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
+#include <charconv>
 #include <mutex>
 #include <optional>
 #include <unordered_set>
@@ -124,9 +125,9 @@ std::string endpoint_string(const tcp::socket& s) {
     return ep.address().to_string() + ":" + std::to_string(ep.port());
 }
 
-// The answer as bytes: status line, fields, body (Content-Length set by prepare_payload).
-void serialize(response& res, std::string& out) {
-    res.prepare_payload();
+// The answer as bytes: status line, fields, Content-Length of the body as it is now (a
+// Content-Length or Transfer-Encoding field a route set is not copied), body.
+void serialize(const response& res, std::string& out) {
     out.clear();
     out += "HTTP/1.1 ";
     out += std::to_string(res.result_int());
@@ -135,11 +136,21 @@ void serialize(response& res, std::string& out) {
     out.append(reason.data(), reason.size());
     out += "\r\n";
     for (const auto& f : res) {
+        if (f.name() == beast_http::field::content_length ||
+            f.name() == beast_http::field::transfer_encoding)
+            continue;
         const auto name = f.name_string();
         const auto value = f.value();
         out.append(name.data(), name.size());
         out += ": ";
         out.append(value.data(), value.size());
+        out += "\r\n";
+    }
+    const unsigned code = res.result_int();
+    if (code >= 200 && code != 204 && code != 304) {  // the others have no body (RFC 9110)
+        out += "Content-Length: ";
+        char len[24];
+        out.append(len, std::to_chars(len, len + sizeof len, res.body().size()).ptr);
         out += "\r\n";
     }
     out += "\r\n";
@@ -326,6 +337,7 @@ private:
             .str("remote", remote_);
         response res = json_error(status, error, message);
         res.keep_alive(false);
+        res.prepare_payload();  // written by Beast's serializer here, not serialize()
         stream_.expires_after(shared_->opts.write_timeout);
         auto [wec, n] = co_await beast_http::async_write(stream_, res, use_nothrow);
         if (!wec) co_await linger();

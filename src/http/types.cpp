@@ -13,8 +13,7 @@ response json_response(unsigned status, std::string body) {
     response res{static_cast<beast_http::status>(status), 11};
     res.set(beast_http::field::content_type, "application/json");
     res.body() = std::move(body);
-    res.prepare_payload();
-    return res;
+    return res;  // the server writes Content-Length from the body
 }
 
 response json_error(unsigned status, std::string_view error, std::string_view message,

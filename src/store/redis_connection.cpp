@@ -128,18 +128,18 @@ struct redis_connection::impl {
     // `internal`: AUTH/SELECT of the handshake. Otherwise a command comes from on_connect
     // when the coroutine awaiting it runs on on_connect's strand.
     template <typename Token>
-    auto async_exec(const std::vector<std::string>& args, bool internal, Token&& token) {
+    auto async_exec(redis_args args, bool internal, Token&& token) {
         return asio::async_initiate<Token, void(error_code, redis_reply)>(
-            [this](auto handler, const std::vector<std::string>* a, bool in) {
+            [this](auto handler, redis_args a, bool in) {
                 origin from = in ? origin::handshake : origin::user;
                 if (!in && on_connect_ex &&
                     asio::any_io_executor(asio::get_associated_executor(handler, ex)) ==
                         *on_connect_ex) {
                     from = origin::on_connect;
                 }
-                start_exec(*a, detail::redis_handler(std::move(handler)), from);
+                start_exec(a, detail::redis_handler(std::move(handler)), from);
             },
-            token, &args, internal);
+            token, args, internal);
     }
 
     using ptr = std::shared_ptr<impl>;
@@ -152,7 +152,7 @@ struct redis_connection::impl {
     static asio::awaitable<void> reader(ptr self, session_ptr s);
     static asio::awaitable<void> watchdog(ptr self, session_ptr s);
 
-    void start_exec(const std::vector<std::string>& args, detail::redis_handler h, origin from);
+    void start_exec(redis_args args, detail::redis_handler h, origin from);
     void deliver(std::vector<redis_completion>& done);
     void sync_in_flight(session& s);
     void close(const std::shared_ptr<session>& s, redis_errc why, std::string reason);
@@ -282,9 +282,10 @@ asio::awaitable<void> redis_connection::impl::watchdog(ptr self, session_ptr s) 
 asio::awaitable<std::optional<std::string>> redis_connection::impl::handshake(ptr self) {
     const redis_options& o = self->opts;
     if (!o.password.empty()) {
-        std::vector<std::string> args{"AUTH"};
-        if (!o.username.empty()) args.push_back(o.username);
-        args.emplace_back(o.password.view());
+        // Views: the password is not copied into another string.
+        std::vector<std::string_view> args{"AUTH"};
+        if (!o.username.empty()) args.emplace_back(o.username);
+        args.push_back(o.password.view());
         auto [ec, r] = co_await self->async_exec(args, true, use_tuple);
         if (ec) co_return "AUTH: " + ec.message();
         if (r.is_error()) {
@@ -295,7 +296,8 @@ asio::awaitable<std::optional<std::string>> redis_connection::impl::handshake(pt
         }
     }
     if (o.db != 0) {
-        std::vector<std::string> args{"SELECT", std::to_string(o.db)};
+        const std::string db = std::to_string(o.db);
+        const std::array<std::string_view, 2> args{"SELECT", db};
         auto [ec, r] = co_await self->async_exec(args, true, use_tuple);
         if (ec) co_return "SELECT: " + ec.message();
         if (r.is_error()) co_return "SELECT refused: " + r.str;
@@ -358,8 +360,7 @@ asio::awaitable<void> redis_connection::impl::run(ptr self) {
     self->current.reset();
 }
 
-void redis_connection::impl::start_exec(const std::vector<std::string>& args,
-                                        detail::redis_handler h, origin from) {
+void redis_connection::impl::start_exec(redis_args args, detail::redis_handler h, origin from) {
     const auto fail = [&](redis_errc e) {
         asio::post(ex, asio::append(std::move(h), make_error_code(e), redis_reply{}));
     };
@@ -476,11 +477,16 @@ void redis_connection::stop() {
     asio::dispatch(impl_->ex, [self = impl_] { self->stop(); });
 }
 
-asio::awaitable<std::pair<error_code, redis_reply>> redis_connection::exec(
-    const std::vector<std::string>& args) {
+asio::awaitable<std::pair<error_code, redis_reply>> redis_connection::exec(redis_args args) {
     const auto self = impl_;  // the operation keeps the state alive, not *this
     auto [ec, reply] = co_await self->async_exec(args, false, use_tuple);
     co_return std::pair{ec, std::move(reply)};
+}
+
+asio::awaitable<std::pair<error_code, redis_reply>> redis_connection::exec(
+    const std::vector<std::string>& args) {
+    const std::vector<std::string_view> views(args.begin(), args.end());
+    co_return co_await exec(redis_args(views));
 }
 
 bool redis_connection::connected() const noexcept {

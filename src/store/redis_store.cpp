@@ -3,6 +3,8 @@
 
 #include <openssl/evp.h>
 
+#include <boost/container/small_vector.hpp>
+
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -37,6 +39,20 @@ constexpr ingest::field kept_fields[] = {
     ingest::field::gross_amount,     ingest::field::transaction_id,  ingest::field::payment_type,
     ingest::field::transaction_time, ingest::field::settlement_time, ingest::field::expiry_time,
     ingest::field::merchant_id,      ingest::field::issuer,          ingest::field::acquirer,
+};
+
+// An integer in decimal, held on the stack: an argument view without a std::string.
+class decimal {
+public:
+    template <typename Int>
+    explicit decimal(Int v) noexcept {
+        size_ = static_cast<std::size_t>(std::to_chars(buf_, buf_ + sizeof buf_, v).ptr - buf_);
+    }
+    [[nodiscard]] std::string_view view() const noexcept { return {buf_, size_}; }
+
+private:
+    char buf_[24];  // any 64-bit integer
+    std::size_t size_ = 0;
 };
 
 bool is_numeric_field(std::string_view name) {
@@ -172,51 +188,55 @@ std::string redis_store::order_key(std::string_view order_id) const {
 }
 
 boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> redis_store::run_script(
-    std::string_view order_id, std::vector<std::string> args) {
+    std::string_view order_id, redis_args args) {
     const std::string key = order_key(order_id);
-    std::vector<std::string> cmd;
-    cmd.reserve(args.size() + 4);
-    cmd.emplace_back("EVALSHA");
-    cmd.emplace_back(script_sha_);
-    cmd.emplace_back("1");
-    cmd.push_back(key);
-    for (auto& a : args)
-        cmd.push_back(std::move(a));
+    // On the stack for the usual argument counts: a commit is the hot path.
+    boost::container::small_vector<std::string_view, 40> cmd{"EVALSHA", script_sha_, "1", key};
+    cmd.insert(cmd.end(), args.begin(), args.end());
     redis_connection& conn = local();
-    auto result = co_await conn.exec(cmd);
+    auto result = co_await conn.exec(redis_args(cmd.data(), cmd.size()));
     if (!result.first && result.second.is_error() && result.second.str.starts_with("NOSCRIPT")) {
         // The script cache was flushed (SCRIPT FLUSH, a restart without persistence of it):
         // EVAL sends the body and caches it again.
         script_reloads_.inc();
         cmd[0] = "EVAL";
-        cmd[1] = std::string(detail::order_script);
-        result = co_await conn.exec(std::move(cmd));
+        cmd[1] = detail::order_script;
+        result = co_await conn.exec(redis_args(cmd.data(), cmd.size()));
     }
     co_return result;
 }
 
+boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> redis_store::run_script(
+    std::string_view order_id, const std::vector<std::string>& args) {
+    const std::vector<std::string_view> views(args.begin(), args.end());
+    co_return co_await run_script(order_id, redis_args(views));
+}
+
 boost::asio::awaitable<ingest::commit_result> redis_store::commit(ingest::status_update u) {
     const auto started = std::chrono::steady_clock::now();
-    std::vector<std::string> args;
-    args.reserve(12 + 2 * std::size(kept_fields));
-    args.emplace_back("commit");
-    args.push_back(std::to_string(u.received_unix_ms ? u.received_unix_ms : unix_ms_now()));
-    args.push_back(std::to_string(key_ttl().count()));
-    args.push_back(std::to_string(sopts_.history_max));
-    args.push_back(std::to_string(sopts_.stream_maxlen));
-    args.push_back(std::to_string(sopts_.stream_ttl.count()));
-    args.push_back(sopts_.prefix);
-    args.emplace_back(u.order_id());
-    args.emplace_back(midtrans::to_string(u.status));
-    args.emplace_back(u.fraud ? midtrans::to_string(*u.fraud) : std::string_view{});
-    args.emplace_back(ingest::to_string(u.source));
-    args.emplace_back(u.get(ingest::field::status_code));
+    // Views of `u` and of the numbers below: no string is built per argument.
+    const decimal now_ms(u.received_unix_ms ? u.received_unix_ms : unix_ms_now());
+    const decimal ttl(key_ttl().count()), history_max(sopts_.history_max),
+        stream_maxlen(sopts_.stream_maxlen), stream_ttl(sopts_.stream_ttl.count());
+    boost::container::small_vector<std::string_view, 12 + 2 * std::size(kept_fields)> args{
+        "commit",
+        now_ms.view(),
+        ttl.view(),
+        history_max.view(),
+        stream_maxlen.view(),
+        stream_ttl.view(),
+        sopts_.prefix,
+        u.order_id(),
+        midtrans::to_string(u.status),
+        u.fraud ? midtrans::to_string(*u.fraud) : std::string_view{},
+        ingest::to_string(u.source),
+        u.get(ingest::field::status_code)};
     for (auto f : kept_fields) {
         if (!u.has(f)) continue;
-        args.emplace_back(ingest::field_name(f));
-        args.emplace_back(u.get(f));
+        args.push_back(ingest::field_name(f));
+        args.push_back(u.get(f));
     }
-    auto [ec, reply] = co_await run_script(u.order_id(), std::move(args));
+    auto [ec, reply] = co_await run_script(u.order_id(), redis_args(args.data(), args.size()));
     ingest::commit_result r;
     if (!ec && (reply.type != redis_reply::kind::array || reply.elements.size() < 2)) {
         ec = make_error_code(redis_errc::protocol_error);
@@ -253,7 +273,7 @@ boost::asio::awaitable<register_result> redis_store::register_order(order_regist
     args.push_back(reg.store_id);
     args.push_back(std::to_string(reg.expiry_ms));
     args.push_back(first_poll_ms());
-    auto [ec, reply] = co_await run_script(reg.order_id, std::move(args));
+    auto [ec, reply] = co_await run_script(reg.order_id, args);
     register_result r;
     if (!ec && (reply.type != redis_reply::kind::array || reply.elements.size() < 2)) {
         ec = make_error_code(redis_errc::protocol_error);
@@ -282,7 +302,7 @@ boost::asio::awaitable<reserve_result> redis_store::reserve_charge(order_registr
     args.push_back(std::to_string(reg.expiry_ms));
     args.push_back(sopts_.prefix);
     args.push_back(first_poll_ms());
-    auto [ec, reply] = co_await run_script(reg.order_id, std::move(args));
+    auto [ec, reply] = co_await run_script(reg.order_id, args);
     reserve_result r;
     if (!ec && (reply.type != redis_reply::kind::array || reply.elements.size() < 2)) {
         ec = make_error_code(redis_errc::protocol_error);
@@ -300,7 +320,7 @@ boost::asio::awaitable<reserve_result> redis_store::reserve_charge(order_registr
 boost::asio::awaitable<boost::system::error_code> redis_store::release_charge(
     std::string order_id, std::string terminal_id) {
     std::vector<std::string> args{"release", std::move(terminal_id), sopts_.prefix, order_id};
-    auto [ec, reply] = co_await run_script(order_id, std::move(args));
+    auto [ec, reply] = co_await run_script(order_id, args);
     if (!ec && reply.is_error()) ec = make_error_code(redis_errc::protocol_error);
     co_return ec;
 }
@@ -312,7 +332,7 @@ boost::asio::awaitable<boost::system::error_code> redis_store::alert_unknown(std
                                   std::to_string(sopts_.stream_ttl.count()),
                                   sopts_.prefix,
                                   order_id};
-    auto [ec, reply] = co_await run_script(order_id, std::move(args));
+    auto [ec, reply] = co_await run_script(order_id, args);
     if (!ec && reply.is_error()) ec = make_error_code(redis_errc::protocol_error);
     co_return ec;
 }

@@ -31,8 +31,10 @@ protected:
     }
     void push(outcome& o, std::vector<std::string> args, redis_clock::time_point at) {
         auto h = into(o);
-        ASSERT_FALSE(pipe_.push(args, std::move(h), at));
+        const std::vector<std::string_view> views(args.begin(), args.end());
+        ASSERT_FALSE(pipe_.push(views, std::move(h), at));
     }
+    static constexpr std::string_view ping_cmd[] = {"PING"};
     // Runs the completions as the glue would (it posts them).
     void run(std::vector<redis_completion>& done) {
         for (auto& c : done)
@@ -86,6 +88,42 @@ TEST_F(RedisPipeline, RepliesFedByteByByteCompleteInOrder) {
     EXPECT_EQ(pipe_.size(), 0u);
 }
 
+TEST_F(RedisPipeline, NestedArraysErrorsAndEmptyArraysAreBuiltWhole) {
+    // An XRANGE-shaped reply (entries of [id, [field, value]]), then an error, then an empty
+    // array, then the same nested reply again: each reply is its own tree, nothing left
+    // over from the previous one.
+    const std::string xrange =
+        "*2\r\n*2\r\n$3\r\n1-0\r\n*2\r\n$1\r\ne\r\n$2\r\nv1\r\n*2\r\n$3\r\n2-0\r\n*0\r\n";
+    outcome a, b, c, d;
+    push(a, {"XRANGE", "s", "-", "+"}, t0_);
+    push(b, {"EVALSHA", "x", "0"}, t0_);
+    push(c, {"SMEMBERS", "none"}, t0_);
+    EXPECT_FALSE(feed(xrange + "-NOSCRIPT No matching script\r\n*0\r\n", true));
+    push(d, {"XRANGE", "s", "-", "+"}, t0_);
+    EXPECT_FALSE(feed(xrange));
+    for (const outcome* o : {&a, &d}) {
+        ASSERT_TRUE(o->called);
+        ASSERT_EQ(o->reply.type, redis_reply::kind::array);
+        ASSERT_EQ(o->reply.elements.size(), 2u);
+        const redis_reply& first = o->reply.elements[0];
+        ASSERT_EQ(first.elements.size(), 2u);
+        EXPECT_EQ(first.elements[0].str, "1-0");
+        ASSERT_EQ(first.elements[1].elements.size(), 2u);
+        EXPECT_EQ(first.elements[1].elements[0].str, "e");
+        EXPECT_EQ(first.elements[1].elements[1].str, "v1");
+        EXPECT_EQ(o->reply.elements[1].elements[0].str, "2-0");
+        EXPECT_EQ(o->reply.elements[1].elements[1].type, redis_reply::kind::array);
+        EXPECT_TRUE(o->reply.elements[1].elements[1].elements.empty());
+    }
+    ASSERT_TRUE(b.called && c.called);
+    EXPECT_TRUE(b.reply.is_error());
+    EXPECT_EQ(b.reply.str, "NOSCRIPT No matching script");
+    EXPECT_TRUE(b.reply.elements.empty());
+    EXPECT_EQ(c.reply.type, redis_reply::kind::array);
+    EXPECT_TRUE(c.reply.elements.empty());
+    EXPECT_TRUE(c.reply.str.empty());
+}
+
 TEST_F(RedisPipeline, TimedOutCommandKeepsItsPlaceAndItsLateReplyIsDropped) {
     outcome a, b, c;
     push(a, {"DEBUG", "SLEEP", "1"}, t0_);
@@ -127,7 +165,7 @@ TEST_F(RedisPipeline, QueueFullLeavesTheHandlerWithTheCaller) {
     push(b, {"PING"}, t0_);
     push(c, {"PING"}, t0_);
     auto h = into(d);
-    EXPECT_EQ(pipe_.push({"PING"}, std::move(h), t0_), redis_errc::queue_full);
+    EXPECT_EQ(pipe_.push(ping_cmd, std::move(h), t0_), redis_errc::queue_full);
     EXPECT_TRUE(static_cast<bool>(h));
     EXPECT_EQ(pipe_.push({}, std::move(h), t0_), redis_errc::protocol_error);
     EXPECT_TRUE(static_cast<bool>(h));
@@ -138,7 +176,7 @@ TEST_F(RedisPipeline, MalformedOrUnaskedRepliesAreProtocolErrors) {
     outcome a;
     redis_pipeline p(3, 100ms);
     auto h = into(a);
-    ASSERT_FALSE(p.push({"PING"}, std::move(h), t0_));
+    ASSERT_FALSE(p.push(ping_cmd, std::move(h), t0_));
     EXPECT_EQ(p.feed("?x\r\n", 4, t0_, done_), redis_errc::protocol_error);
     EXPECT_TRUE(done_.empty());
 }

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -67,6 +68,11 @@ struct redis_reply {
 
     [[nodiscard]] bool is_error() const noexcept { return type == kind::error; }
 };
+
+// A command's arguments as views: exec() formats them onto the connection's output at once,
+// so they need only live until the exec() awaitable is awaited. The hot paths (commits) build
+// these over their own buffers, without a string per argument.
+using redis_args = std::span<const std::string_view>;
 
 // Builds a command's arguments: exec(redis_command("SET", key, value)). Prefer it to a braced
 // list: g++ 12 rejects `co_await c.exec({"GET", key})` ("array used as initializer").
@@ -124,6 +130,8 @@ public:
     // Per-operation cancellation is not supported: every command ends within its timeout.
     // `args` is written to the output buffer as soon as the returned awaitable is awaited; it
     // need not outlive that (a temporary in the co_await expression is fine).
+    [[nodiscard]] boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> exec(
+        redis_args args);
     [[nodiscard]] boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> exec(
         const std::vector<std::string>& args);
 

@@ -130,8 +130,11 @@ private:
         return std::max(sopts_.order_ttl, sopts_.dedup_ttl);
     }
     // EVALSHA the order script with `args` (after "EVALSHA sha 1 key"); EVAL on NOSCRIPT.
+    // The views need only live until the returned awaitable is awaited.
     boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> run_script(
-        std::string_view order_id, std::vector<std::string> args);
+        std::string_view order_id, redis_args args);
+    boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> run_script(
+        std::string_view order_id, const std::vector<std::string>& args);
 
     // "now + poll_first_delay" in Unix ms, or "" when orders are not enrolled.
     [[nodiscard]] std::string first_poll_ms() const;

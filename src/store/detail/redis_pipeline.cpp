@@ -1,5 +1,6 @@
 // Sans-io Redis pipeline: commands are written as RESP here, replies are parsed by hiredis's
-// redisReader; this file keeps the reply FIFO and the timeout bookkeeping.
+// redisReader (into redis_reply directly); this file keeps the reply FIFO and the timeout
+// bookkeeping.
 #include "redis_pipeline.hpp"
 
 #include <hiredis/hiredis.h>
@@ -13,38 +14,62 @@ namespace posrelay::store::detail {
 
 namespace {
 
-// Deep-copies a hiredis reply into an owned redis_reply.
-redis_reply convert(const redisReply& r) {
-    redis_reply out;
-    switch (r.type) {
-        case REDIS_REPLY_STRING:
-            out.type = redis_reply::kind::string;
-            out.str.assign(r.str, r.len);
-            break;
-        case REDIS_REPLY_STATUS:
-            out.type = redis_reply::kind::status;
-            out.str.assign(r.str, r.len);
-            break;
-        case REDIS_REPLY_ERROR:
-            out.type = redis_reply::kind::error;
-            out.str.assign(r.str, r.len);
-            break;
-        case REDIS_REPLY_INTEGER:
-            out.type = redis_reply::kind::integer;
-            out.integer = r.integer;
-            break;
-        case REDIS_REPLY_ARRAY:
-            out.type = redis_reply::kind::array;
-            out.elements.reserve(r.elements);
-            for (std::size_t i = 0; i < r.elements; ++i)
-                out.elements.push_back(convert(*r.element[i]));
-            break;
-        default:  // REDIS_REPLY_NIL (a nil bulk string or a nil array)
-            out.type = redis_reply::kind::nil;
-            break;
+// hiredis's reader builds replies through these: straight into a redis_reply tree, instead of
+// its own redisReply objects that would then be copied (two allocations and a free per
+// element saved). The root is the pipeline's `building_` (the reader's privdata); an
+// element lives in its array's `elements`, sized when the array was created, so the
+// pointers the reader keeps for the parents stay valid.
+redis_reply* slot(const redisReadTask* task) {
+    if (task->parent == nullptr) {
+        auto* root = static_cast<redis_reply*>(task->privdata);
+        *root = redis_reply{};
+        return root;
     }
-    return out;
+    auto* parent = static_cast<redis_reply*>(task->parent->obj);
+    return &parent->elements[static_cast<std::size_t>(task->idx)];
 }
+
+void* create_string(const redisReadTask* task, char* str, std::size_t len) noexcept {
+    try {
+        redis_reply* r = slot(task);
+        r->type = task->type == REDIS_REPLY_ERROR    ? redis_reply::kind::error
+                  : task->type == REDIS_REPLY_STATUS ? redis_reply::kind::status
+                                                     : redis_reply::kind::string;
+        r->str.assign(str, len);
+        return r;
+    } catch (...) {
+        return nullptr;  // the reader reports out of memory: a protocol error here
+    }
+}
+
+void* create_array(const redisReadTask* task, int elements) noexcept {
+    try {
+        redis_reply* r = slot(task);
+        r->type = redis_reply::kind::array;
+        r->elements.resize(static_cast<std::size_t>(elements));
+        return r;
+    } catch (...) {
+        return nullptr;
+    }
+}
+
+void* create_integer(const redisReadTask* task, long long value) noexcept {
+    redis_reply* r = slot(task);
+    r->type = redis_reply::kind::integer;
+    r->integer = value;
+    return r;
+}
+
+void* create_nil(const redisReadTask* task) noexcept {  // a nil bulk string or a nil array
+    redis_reply* r = slot(task);
+    r->type = redis_reply::kind::nil;
+    return r;
+}
+
+void free_object(void*) noexcept {}  // the tree belongs to the pipeline
+
+redisReplyObjectFunctions reply_functions = {create_string, create_array, create_integer,
+                                             create_nil, free_object};
 
 // Appends "<kind><n>\r\n".
 void append_resp_header(std::string& out, char kind, std::size_t n) {
@@ -59,17 +84,13 @@ void append_resp_header(std::string& out, char kind, std::size_t n) {
 
 // A pub/sub message pushed to a subscribed connection: ["message", channel, payload] or
 // ["pmessage", pattern, channel, payload]. Replies to SUBSCRIBE or PING are not messages.
-bool is_message(const redisReply& r) {
-    if (r.type != REDIS_REPLY_ARRAY || r.elements < 3) return false;
-    const redisReply& kind = *r.element[0];
-    if (kind.type != REDIS_REPLY_STRING) return false;
-    const std::string_view k(kind.str, kind.len);
-    return (k == "message" && r.elements == 3) || (k == "pmessage" && r.elements == 4);
+bool is_message(const redis_reply& r) {
+    if (r.type != redis_reply::kind::array || r.elements.size() < 3) return false;
+    const redis_reply& kind = r.elements[0];
+    if (kind.type != redis_reply::kind::string) return false;
+    return (kind.str == "message" && r.elements.size() == 3) ||
+           (kind.str == "pmessage" && r.elements.size() == 4);
 }
-
-struct reply_deleter {
-    void operator()(redisReply* r) const noexcept { freeReplyObject(r); }
-};
 
 }  // namespace
 
@@ -78,20 +99,23 @@ void redis_pipeline::reader_deleter::operator()(redisReader* r) const noexcept {
 }
 
 redis_pipeline::redis_pipeline(std::size_t max_pending, redis_clock::duration command_timeout)
-    : max_pending_(max_pending), timeout_(command_timeout), reader_(redisReaderCreate()) {
+    : max_pending_(max_pending),
+      timeout_(command_timeout),
+      reader_(redisReaderCreateWithFunctions(&reply_functions)) {
     if (!reader_) throw std::bad_alloc();
+    reader_->privdata = &building_;
 }
 
 redis_pipeline::~redis_pipeline() = default;
 
-boost::system::error_code redis_pipeline::push(const std::vector<std::string>& args,
-                                               redis_handler&& h, redis_clock::time_point now) {
+boost::system::error_code redis_pipeline::push(redis_args args, redis_handler&& h,
+                                               redis_clock::time_point now) {
     if (args.empty()) return redis_errc::protocol_error;
     if (entries_.size() >= max_pending_) return redis_errc::queue_full;
     // RESP: *N CRLF, then $LEN CRLF DATA CRLF per argument, written straight into the output
     // (redisFormatCommandArgv would allocate and printf each length, then be copied here).
     append_resp_header(output_, '*', args.size());
-    for (const auto& a : args) {
+    for (const std::string_view a : args) {
         append_resp_header(output_, '$', a.size());
         output_.append(a);
         output_.append("\r\n", 2);
@@ -113,10 +137,10 @@ boost::system::error_code redis_pipeline::feed(const char* data, std::size_t n,
     for (;;) {
         void* raw = nullptr;
         if (redisReaderGetReply(reader_.get(), &raw) != REDIS_OK) return redis_errc::protocol_error;
-        if (raw == nullptr) return {};  // need more bytes
-        const std::unique_ptr<redisReply, reply_deleter> reply(static_cast<redisReply*>(raw));
-        if (pushes != nullptr && is_message(*reply)) {
-            pushes->push_back(convert(*reply));
+        if (raw == nullptr) return {};                                   // need more bytes
+        redis_reply reply = std::move(*static_cast<redis_reply*>(raw));  // raw is &building_
+        if (pushes != nullptr && is_message(reply)) {
+            pushes->push_back(std::move(reply));
             continue;
         }
         if (entries_.empty()) return redis_errc::protocol_error;  // nobody asked for it
@@ -127,7 +151,7 @@ boost::system::error_code redis_pipeline::feed(const char* data, std::size_t n,
             continue;
         }
         done.push_back(
-            redis_completion{std::move(e.handler), {}, convert(*reply), now - e.enqueued});
+            redis_completion{std::move(e.handler), {}, std::move(reply), now - e.enqueued});
     }
 }
 

@@ -46,8 +46,8 @@ public:
     // Formats `args` onto the output and queues `h` for its reply. On failure `h` is left
     // untouched and the error is returned: queue_full (max_pending reached) or
     // protocol_error (empty command or the formatter failed).
-    [[nodiscard]] boost::system::error_code push(const std::vector<std::string>& args,
-                                                 redis_handler&& h, redis_clock::time_point now);
+    [[nodiscard]] boost::system::error_code push(redis_args args, redis_handler&& h,
+                                                 redis_clock::time_point now);
 
     // True when push() just created the only entry that has not timed out, i.e. the
     // earliest deadline changed and a timer waiting for next_deadline() must be re-armed.
@@ -97,6 +97,7 @@ private:
     std::deque<entry> entries_;
     std::size_t expired_ = 0;
     std::string output_;
+    redis_reply building_;  // the reply the reader is filling in (see reply_functions)
     std::unique_ptr<redisReader, reader_deleter> reader_;
 };
 
