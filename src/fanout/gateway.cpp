@@ -70,7 +70,7 @@ void session_hub::detach(const std::string& terminal_id, const session_base* s) 
     if (!cur || cur.get() == s) sessions_.erase(it);
 }
 
-void session_hub::dispatch(const std::string& terminal_id, std::uint64_t seq,
+void session_hub::dispatch(std::string_view terminal_id, std::uint64_t seq,
                            std::shared_ptr<const std::string> frame, std::int64_t event_ms) {
     std::shared_ptr<session_base> s;
     {
@@ -378,8 +378,8 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
             }
         }
         if (terminal.empty() || seq == 0) return;
-        shared->hub.dispatch(std::string(terminal), seq,
-                             std::make_shared<const std::string>(event_frame(event)), ms);
+        shared->hub.dispatch(terminal, seq, std::make_shared<const std::string>(event_frame(event)),
+                             ms);
     }
 
     // A subscribed connection sends nothing of its own: a PING a second lets its watchdog

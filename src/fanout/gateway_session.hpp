@@ -14,9 +14,10 @@
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/container/flat_map.hpp>
+#include <boost/container/small_vector.hpp>
 
 #include <chrono>
-#include <map>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -62,7 +63,8 @@ public:
 
     template <class Frames>
     asio::awaitable<beast::error_code> write(Stream& s, const Frames& frames) {
-        std::vector<asio::const_buffer> bufs;
+        // On the stack for the usual batch (one or a few frames): no allocation per write.
+        boost::container::small_vector<asio::const_buffer, 8> bufs;
         bufs.reserve(frames.size());
         for (const auto& f : frames)
             bufs.emplace_back(asio::buffer(*f.data));
@@ -600,7 +602,7 @@ private:
                 it = live_.erase(it);
             // 2. Write everything queued in one gathered write.
             if (!queue_.empty() && !dead_) {
-                std::vector<out_frame> batch;
+                std::vector<out_frame>& batch = writing_;  // kept: its capacity is reused
                 batch.swap(queue_);
                 const std::size_t bytes = queue_bytes_;
                 queue_bytes_ = 0;
@@ -622,6 +624,9 @@ private:
                     if (f.event_ms > 0)
                         g_->latency.observe(static_cast<double>(now_ms - f.event_ms) / 1000.0);
                 }
+                batch.clear();
+                // After a replay burst, an idle connection keeps no big array.
+                if (batch.capacity() > 64) std::vector<out_frame>().swap(batch);
                 continue;
             }
             if (closing_ || dead_) break;
@@ -656,9 +661,12 @@ private:
     asio::steady_timer watchdog_;  // handshake and write deadlines
     delivery_fsm fsm_;
     std::string terminal_id_, store_id_;
-    std::map<std::uint64_t, live_event> live_;  // live events not yet sent, bounded by max_inflight
-    std::uint64_t live_max_ = 0;                // newest seq known to exist
+    // Live events not yet sent, bounded by max_inflight; usually none or one: a sorted vector
+    // (no node allocated per event, capacity kept between events).
+    boost::container::flat_map<std::uint64_t, live_event> live_;
+    std::uint64_t live_max_ = 0;  // newest seq known to exist
     std::vector<out_frame> queue_;
+    std::vector<out_frame> writing_;  // the batch being written (swapped with queue_)
     std::size_t queue_bytes_ = 0;
     std::chrono::steady_clock::time_point last_rx_ = std::chrono::steady_clock::now();
     bool welcomed_ = false;

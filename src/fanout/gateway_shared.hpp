@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -41,14 +42,22 @@ public:
     // Removes the entry if it still points at `s`.
     void detach(const std::string& terminal_id, const session_base* s);
     // Posts an event to the terminal's connection, if it is on this node.
-    void dispatch(const std::string& terminal_id, std::uint64_t seq,
+    void dispatch(std::string_view terminal_id, std::uint64_t seq,
                   std::shared_ptr<const std::string> frame, std::int64_t event_ms);
     // Every connection (for shutdown).
     [[nodiscard]] std::vector<std::shared_ptr<session_base>> all() const;
 
 private:
     mutable std::mutex mutex_;
-    std::unordered_map<std::string, std::weak_ptr<session_base>> sessions_;
+    // Looked up by string_view (the id inside a published event) without a string copy.
+    struct id_hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view id) const noexcept {
+            return std::hash<std::string_view>{}(id);
+        }
+    };
+    std::unordered_map<std::string, std::weak_ptr<session_base>, id_hash, std::equal_to<>>
+        sessions_;
 };
 
 // Failed handshakes per source address: at most N a minute, then refused until the window
