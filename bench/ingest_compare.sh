@@ -12,7 +12,7 @@ rounds=${1:-3} secs=${2:-10} conns=${3:-64}
 shift $(( $# < 3 ? $# : 3 ))
 [ "${1:-}" = "--" ] && shift
 shared=${SHARED_DIR:-../shared}
-bin=build/release/src/posrelay
+bin=${POSRELAY_BIN:-build/release/src/posrelay}  # POSRELAY_BIN: another build to measure
 [ -x "$bin" ] || { cmake --preset release >/dev/null && cmake --build --preset release --target posrelay; }
 export SERVER_KEY=${SERVER_KEY:-SB-Mid-server-TESTKEY}
 log=$(mktemp)
