@@ -170,7 +170,6 @@ struct app::impl {
                        res.set(beast_http::field::content_type,
                                "text/plain; version=0.0.4; charset=utf-8");
                        res.body() = registry.render();
-                       res.prepare_payload();
                        co_return res;
                    });
         routes.add(
@@ -229,7 +228,6 @@ struct app::impl {
         res.set(beast_http::field::content_type, img.content_type);
         if (img.status == 200) res.set(beast_http::field::cache_control, "private, max-age=300");
         res.body() = *img.body;
-        res.prepare_payload();
         co_return res;
     }
 
