@@ -248,6 +248,23 @@ TEST_F(PaidConfirmation, ConfirmationSurvivesTheNodeThatCommittedIt) {
     EXPECT_GE(metric(b.p.port, R"(posrelay_paid_confirmations_total{outcome="confirmed"})"), 1);
 }
 
+// With polling off (--poll-rate 0) paid is still confirmed: confirmations are not metered.
+TEST_F(PaidConfirmation, ConfirmationRunsWithPollingOff) {
+    auto n = start_node({"--poll-rate", "0"});
+    terminal_conn t(n.terminal_port);
+    t.hello("T-C", "S-C");
+    charge(t, "FC-7");
+    ASSERT_EQ(post(n.p.port, signed_body("FC-7", "settlement")), 200);
+    ASSERT_TRUE(wait_metric(n.p.port, "posrelay_paid_claims_denied_total", 1));
+    EXPECT_FALSE(event_for(t, "FC-7", milliseconds(300)).has_value());
+    ASSERT_EQ(sim_pay(sim_.port, "FC-7").result_int(), 200);
+    ASSERT_EQ(post(n.p.port, genuine_body("FC-7")), 200);  // not a duplicate of the denied one
+    const auto e = event_for(t, "FC-7");
+    ASSERT_TRUE(e.has_value());
+    EXPECT_TRUE(e->at("paid").as_bool());
+    EXPECT_EQ(sim_stats(sim_.port).at("status_calls").as_int64(), 2);
+}
+
 // --confirm-paid=false keeps the old behaviour: the notification's status is applied at once.
 TEST_F(PaidConfirmation, ConfirmationCanBeTurnedOff) {
     auto n = start_node({"--confirm-paid", "false"});
