@@ -31,7 +31,8 @@ protected:
     }
 
     // A node polling only after a minute: within a test, every status call is a confirmation.
-    relay_node start_node(std::vector<std::string> extra = {}) {
+    relay_node start_node(std::vector<std::string> extra = {},
+                          std::map<std::string, std::string> env = {}) {
         const auto port = pick_free_port();
         std::vector<std::string> args = {
             "--listen",           "127.0.0.1:" + std::to_string(port),
@@ -43,7 +44,10 @@ protected:
             "--poll-first-delay", "60s",
             "--poll-lease",       "2s"};
         args.insert(args.end(), extra.begin(), extra.end());
-        return start_relay_node(std::move(args), relay_env(redis_.url(), sim_server_key));
+        auto all_env = relay_env(redis_.url(), sim_server_key);
+        for (auto& [k, v] : env)
+            all_env[k] = v;
+        return start_relay_node(std::move(args), std::move(all_env));
     }
 
     // Charges order `id` (Rp 1,000) through terminal `t`: Midtrans (the sim) has it pending.
@@ -263,6 +267,30 @@ TEST_F(PaidConfirmation, ConfirmationRunsWithPollingOff) {
     ASSERT_TRUE(e.has_value());
     EXPECT_TRUE(e->at("paid").as_bool());
     EXPECT_EQ(sim_stats(sim_.port).at("status_calls").as_int64(), 2);
+}
+
+// An order of another merchant account is confirmed with that merchant's key (the key that
+// verified its notification), not with the default one.
+TEST_F(PaidConfirmation, AMerchantsOrderIsConfirmedWithThatMerchantsKey) {
+    // Charged at the sim directly: posrelay's default key is another account's.
+    const auto charged = http_client(sim_.port).request(
+        boost::beast::http::verb::post, "/v2/charge",
+        R"({"payment_type":"qris","transaction_details":{"order_id":"FC-8","gross_amount":1000}})",
+        "application/json", {{"Authorization", sim_auth_header()}});
+    ASSERT_EQ(charged.result_int(), 200) << charged.body();
+    const std::string merchant = str(sim_view("FC-8"), "merchant_id");
+    auto n =
+        start_node({}, {{"POSRELAY_SERVER_KEY", "SB-Mid-server-another-account"},
+                        {"POSRELAY_MERCHANT_KEYS", merchant + ":" + std::string(sim_server_key)}});
+    terminal_conn t(n.terminal_port);
+    t.hello("T-M", "S-M");
+    ASSERT_EQ(register_order(n.p.port, "FC-8", "T-M", "S-M", "1000"), 201);
+    ASSERT_EQ(sim_pay(sim_.port, "FC-8").result_int(), 200);
+    ASSERT_EQ(post(n.p.port, genuine_body("FC-8")), 200);
+    const auto e = event_for(t, "FC-8");
+    ASSERT_TRUE(e.has_value());
+    EXPECT_TRUE(e->at("paid").as_bool());
+    EXPECT_EQ(sim_stats(sim_.port).at("unauthorized").as_int64(), 0);
 }
 
 // --confirm-paid=false keeps the old behaviour: the notification's status is applied at once.
