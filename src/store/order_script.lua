@@ -216,7 +216,9 @@ local function confirm()
     local r = apply(cur, status, fraud, ARGV[11], ARGV[12], conflict)
     return {r[1], r[2], r[3], flag, prev or ''}
   end
-  if not conflict or (not cur[6] and not cur[7]) then return {'unchanged', '', 0, flag, prev or ''} end
+  if not conflict or (not cur[6] and not cur[7]) then
+    return {'unchanged', '', 0, flag, prev or ''}  -- nothing to report, or no one to tell
+  end
   local event_id, recipients = emit(prefix, ARGV[5], ARGV[6], cur[6], cur[7], {
     store_id = cur[7] or '', order_id = order_id, transaction_status = prev or 'pending',
     fraud_status = prev_fraud, gross_amount = cur[8] or '', transaction_id = cur[9] or '',
