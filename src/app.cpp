@@ -68,10 +68,19 @@ struct app::impl {
         if (redis && !cfg.default_server_key.empty()) {
             midtrans_api = std::make_unique<midtrans::client>(
                 pool, midtrans::client_options::from(cfg), registry);
-            if (cfg.poll_rate > 0) {
+            // With --poll-rate 0 the scheduler still runs when it has claims to confirm.
+            if (cfg.poll_rate > 0 || cfg.confirm_paid) {
                 poller = std::make_unique<poll::scheduler>(pool, *redis, *midtrans_api,
                                                            poll::poll_options::from(cfg), registry);
             }
+            if (cfg.confirm_paid) {
+                notifications->on_confirming(
+                    [this](std::string order_id) { poller->confirm(std::move(order_id)); });
+            }
+        } else if (cfg.confirm_paid && cfg.store != "memory") {
+            log::line(log::level::warn,
+                      "paid is not confirmed with Midtrans: --confirm-paid needs "
+                      "POSRELAY_SERVER_KEY (notifications are applied as they come)");
         }
         if (redis && !cfg.terminal_secret.empty()) {
             auto gw_opts = fanout::gateway_options::from(cfg);
@@ -136,6 +145,9 @@ struct app::impl {
         // Pending orders are enrolled for polling when this node can poll.
         if (cfg.poll_rate > 0 && !cfg.default_server_key.empty())
             so.poll_first_delay = cfg.poll_first_delay;
+        // Claims are confirmed by this node's scheduler, which needs the server key.
+        if (cfg.confirm_paid && !cfg.default_server_key.empty()) so.confirm_lease = cfg.poll_lease;
+        so.node = poll::poll_options::from(cfg).node;
         redis = std::make_shared<store::redis_store>(pool, std::move(ro), std::move(so), registry);
         return redis;
     }
@@ -243,7 +255,7 @@ struct app::impl {
     std::unique_ptr<http::operator_routes> operators;
     std::unique_ptr<midtrans::client> midtrans_api;  // with the redis store and a server key
     std::unique_ptr<orders::order_service> orders;
-    std::unique_ptr<poll::scheduler> poller;     // with midtrans_api, unless --poll-rate 0
+    std::unique_ptr<poll::scheduler> poller;     // with midtrans_api: polls and/or confirmations
     std::unique_ptr<fanout::gateway> terminals;  // only with the redis store and a terminal secret
     std::unique_ptr<http::http_server> server;
     std::atomic<bool> started{false};

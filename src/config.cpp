@@ -178,6 +178,12 @@ std::string one_of(const value_source& src, std::initializer_list<std::string_vi
     invalid(src, "expected one of " + list);
 }
 
+bool boolean(const value_source& src) {
+    if (src.value == "true") return true;
+    if (src.value == "false") return false;
+    invalid(src, "expected true or false");
+}
+
 std::optional<endpoint> optional_endpoint(const value_source& src) {
     if (src.value == "off") return std::nullopt;
     try {
@@ -403,6 +409,13 @@ const option_spec option_table[] = {
      [](settings& s, const value_source& v) {
          s.cfg.poll_concurrency = whole_number(v, 1, 10'000);
      }},
+    {"confirm-paid", "BOOL", "true",
+     "true or false. A notification that would make an order paid (or take paid away) is "
+     "committed and answered at once, but reaches terminals only once Midtrans's GET status "
+     "agrees (its signature does not cover the status). Confirmations go before polls in the "
+     "fleet's --poll-rate budget; with --poll-rate 0 they still run, unmetered. Needs "
+     "POSRELAY_SERVER_KEY and the redis store.",
+     [](settings& s, const value_source& v) { s.cfg.confirm_paid = boolean(v); }},
     {"terminal-listen", "HOST:PORT", "0.0.0.0:7070",
      "Plain TCP listener for terminals (newline-delimited JSON), or off. Terminals connect only "
      "when POSRELAY_TERMINAL_SECRET is set.",

@@ -99,6 +99,8 @@ struct config {
     std::chrono::milliseconds poll_grace{10 * 60'000};
     std::chrono::milliseconds expire_below{15 * 60'000};
     std::size_t poll_concurrency = 32;
+    // Paid is confirmed with Midtrans (include/posrelay/midtrans/confirmation.hpp).
+    bool confirm_paid = true;
 
     // Terminal gateway (proto-docs/terminal-protocol.md). Off without POSRELAY_TERMINAL_SECRET.
     std::optional<endpoint> terminal_listen = endpoint{"0.0.0.0", 7070};  // nullopt: "off"

@@ -34,10 +34,11 @@ notification_route::notification_route(std::size_t threads, std::size_t max_body
         parsers_.push_back(std::make_unique<ingest::notification_parser>(max_body_bytes));
     }
     for (auto o : {ingest::commit_outcome::new_update, ingest::commit_outcome::duplicate,
-                   ingest::commit_outcome::stale}) {
+                   ingest::commit_outcome::stale, ingest::commit_outcome::confirming}) {
         accepted_[static_cast<int>(o)] = &reg.add_counter(
             "posrelay_notifications_accepted_total",
-            "Verified notifications answered 200, by commit outcome (new, duplicate, stale).",
+            "Verified notifications answered 200, by commit outcome (new, duplicate, stale, "
+            "confirming: held until Midtrans confirms whether the order is paid).",
             {{"outcome", std::string(ingest::to_string(o))}});
     }
     for (auto reason : rejection_reasons) {
@@ -113,6 +114,7 @@ boost::asio::awaitable<response> notification_route::handle(request& req,
         co_return res;
     }
     accepted_[static_cast<int>(r.outcome)]->inc();
+    if (r.outcome == ingest::commit_outcome::confirming && on_confirming_) on_confirming_(order_id);
     static constexpr std::string_view accepted = R"({"status":"accepted"})";
     co_return json_response(200, std::string(accepted));
 }

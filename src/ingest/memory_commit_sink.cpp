@@ -14,6 +14,8 @@ std::string_view to_string(commit_outcome o) noexcept {
             return "duplicate";
         case commit_outcome::stale:
             return "stale";
+        case commit_outcome::confirming:
+            return "confirming";
     }
     return "unknown";
 }

@@ -227,7 +227,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
 
     asio::awaitable<http_result> call(std::string_view op, bhttp::verb verb, const origin& o,
                                       std::string target, std::string body, bool with_key,
-                                      bool override_notification) {
+                                      bool override_notification, std::string auth = {}) {
         http_result r;
         if (inflight.fetch_add(1) >= opts.max_inflight) {
             inflight.fetch_sub(1);
@@ -242,7 +242,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
         req.set(bhttp::field::user_agent, "posrelay/" POSRELAY_VERSION);
         req.set(bhttp::field::accept, "application/json");
         req.keep_alive(true);
-        if (with_key) req.set(bhttp::field::authorization, authorization);
+        if (with_key) req.set(bhttp::field::authorization, auth.empty() ? authorization : auth);
         if (override_notification && !opts.notification_url.empty())
             req.set("X-Override-Notification", opts.notification_url);
         if (verb == bhttp::verb::post) {
@@ -338,9 +338,10 @@ asio::awaitable<http_result> client::charge(std::string body) {
     co_return co_await impl_->call("charge", bhttp::verb::post, impl_->base,
                                    impl_->api_target("/v2/charge"), std::move(body), true, true);
 }
-asio::awaitable<http_result> client::status(std::string id) {
+asio::awaitable<http_result> client::status(std::string id, std::string authorization) {
     co_return co_await impl_->call("status", bhttp::verb::get, impl_->base,
-                                   impl_->api_target("/v2/" + id + "/status"), {}, true, false);
+                                   impl_->api_target("/v2/" + id + "/status"), {}, true, false,
+                                   std::move(authorization));
 }
 asio::awaitable<http_result> client::cancel(std::string id) {
     co_return co_await impl_->call("cancel", bhttp::verb::post, impl_->base,

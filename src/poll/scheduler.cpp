@@ -3,6 +3,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 
 #include "posrelay/log.hpp"
 #include "posrelay/midtrans/api.hpp"
+#include "posrelay/midtrans/confirmation.hpp"
 #include "posrelay/poll/poll_script.hpp"
 
 namespace posrelay::poll {
@@ -29,6 +31,9 @@ poll_options poll_options::from(const config& c) {
     o.grace = c.poll_grace;
     o.expire_below = c.expire_below;
     o.concurrency = c.poll_concurrency;
+    o.confirm_paid = c.confirm_paid;
+    for (const auto& [merchant, key] : c.merchant_keys)
+        o.merchant_auth.emplace(merchant, midtrans::basic_authorization(key.view()));
     char host[256] = {};
     ::gethostname(host, sizeof host - 1);
     o.node = std::string(host) + ":" + std::to_string(::getpid());
@@ -45,8 +50,16 @@ milliseconds backoff(const poll_options& o, std::uint64_t attempts, std::mt19937
 
 namespace {
 
+using midtrans::confirmation_verdict;
 using store::field_of;
 using store::int_field;
+
+// An entry claimed from the poll schedule or the confirmation set.
+struct claimed {
+    std::string id;
+    std::string previous;  // the node whose lease lapsed, "" when none
+    bool confirm = false;  // from the confirmation set
+};
 }  // namespace
 
 struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
@@ -74,10 +87,41 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
               "posrelay_poll_orders_unknown_total",
               "Orders past expiry plus grace with no final status: alert on any increase.")),
           expired(reg.add_counter("posrelay_poll_expired_total",
-                                  "Orders expired by posrelay at their deadline (short expiry).")) {
+                                  "Orders expired by posrelay at their deadline (short expiry).")),
+          claims_denied(reg.add_counter(
+              "posrelay_paid_claims_denied_total",
+              "Notifications claiming a change of paid that Midtrans's GET status did not confirm "
+              "(never sent to terminals): a security event, alert on any increase.")),
+          confirm_due_gauge(reg.add_gauge("posrelay_paid_confirmations_due",
+                                          "Claims waiting for confirmation in the fleet's set.")),
+          confirm_inflight_gauge(reg.add_gauge("posrelay_paid_confirmations_inflight",
+                                               "Confirmations in flight on this node.")),
+          confirm_latency(reg.add_histogram(
+              "posrelay_paid_confirmation_seconds",
+              "From a notification's commit as a claim to the commit of Midtrans's confirming "
+              "answer (the delay confirmation adds to a paid event).",
+              metrics::latency_buckets())) {
         const std::string base = store.options().prefix + "{poll}:";
         due_key = base + "due";
         leases_key = base + "leases";
+        confirm_key = base + "confirm";
+        confirm_leases_key = base + "confirm_leases";
+        for (auto v : {confirmation_verdict::confirmed, confirmation_verdict::denied,
+                       confirmation_verdict::retry}) {
+            confirmations[static_cast<int>(v)] = &reg.add_counter(
+                "posrelay_paid_confirmations_total",
+                "Answers of Midtrans's GET status to claims, by outcome (confirmed, denied, retry: "
+                "no usable answer, asked again later).",
+                {{"outcome", std::string(midtrans::to_string(v))}});
+        }
+        for (int applied = 0; applied < 2; ++applied) {
+            conflicts[applied] = &reg.add_counter(
+                "posrelay_status_conflicts_total",
+                "Updates changing whether an order is paid against the transition table "
+                "(settlement after cancel, cancel after settlement...), confirmed with Midtrans "
+                "and reported to terminals, by resolution (applied: Midtrans said so; rejected).",
+                {{"resolution", applied ? "applied" : "rejected"}});
+        }
         rate_key = base + "rate";
         pause_key = base + "pause";
         for (auto outcome : {"pending", "final", "not_found", "rate_limited", "error", "expired"}) {
@@ -110,13 +154,18 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
         (void)co_await store.local().exec(std::move(cmd));
     }
 
-    // Waits for the fleet's rate limit. False when stopping.
-    asio::awaitable<bool> take_token() {
+    // Waits for the fleet's rate limit on `t`. A `priority` call (a confirmation) may run up to
+    // one second of the budget ahead, which later ordinary polls pay back by waiting: it goes
+    // first and still counts. With --poll-rate 0 there is no budget: true at once. False when
+    // stopping.
+    asio::awaitable<bool> take_token(asio::steady_timer& t, bool priority) {
+        if (opts.rate == 0) co_return true;
         const double interval = 1000.0 / opts.rate;
         // A little slack over a whole second so that network jitter between the grant and
         // Midtrans's receipt cannot squeeze rate+1 calls into one of Midtrans's seconds.
         const auto interval_ms = static_cast<std::int64_t>(interval * 1.02) + 1;
-        const auto tau_ms = interval_ms * (static_cast<std::int64_t>(opts.burst) - 1);
+        auto tau_ms = interval_ms * (static_cast<std::int64_t>(opts.burst) - 1);
+        if (priority) tau_ms += interval_ms * static_cast<std::int64_t>(opts.rate);
         while (!stopping.load()) {
             auto cmd = eval({rate_key, pause_key},
                             {"take", std::to_string(interval_ms), std::to_string(tau_ms)});
@@ -126,37 +175,58 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
             if (wait == 0) co_return true;
             wait = std::min<std::int64_t>(wait, 5000);
             waited_ms += static_cast<std::uint64_t>(wait);
-            timer.expires_after(milliseconds(wait));
-            (void)co_await timer.async_wait(nothrow);
+            t.expires_after(milliseconds(wait));
+            (void)co_await t.async_wait(nothrow);
         }
         co_return false;
     }
 
+    // Claims up to `max` due entries of `set` (leases in `leases`) into `queue`: confirmations
+    // in front, polls behind. Returns the set's earliest due time left (Unix ms), if any.
+    asio::awaitable<std::optional<std::int64_t>> claim(const std::string& set,
+                                                       const std::string& leases, unsigned max,
+                                                       bool confirm, std::deque<claimed>& queue) {
+        auto cmd = eval({set, leases}, {"claim", std::to_string(opts.lease.count()),
+                                        std::to_string(max), opts.node});
+        auto [ec, r] = co_await store.local().exec(std::move(cmd));
+        std::optional<std::int64_t> next;
+        if (ec || r.type != store::redis_reply::kind::array || r.elements.empty()) co_return next;
+        const std::size_t pairs_end = r.elements.size() - 1;  // then the next due time
+        for (std::size_t i = 0; i + 1 < pairs_end; i += 2) {
+            claimed c{r.elements[i].str, r.elements[i + 1].str, confirm};
+            if (confirm) {
+                queue.push_front(std::move(c));
+            } else {
+                queue.push_back(std::move(c));
+            }
+        }
+        if (!r.elements.back().str.empty()) next = store::to_int64(r.elements.back().str);
+        co_return next;
+    }
+
     asio::awaitable<void> loop() {
-        std::deque<std::pair<std::string, std::string>> queue;  // (order, lapsed claimer)
+        std::deque<claimed> queue;
         auto last_stats = std::chrono::steady_clock::time_point{};
+        auto last_confirm = std::chrono::steady_clock::time_point{};
         while (!stopping.load()) {
-            if (std::chrono::steady_clock::now() - last_stats > std::chrono::seconds(1)) {
+            const auto now = std::chrono::steady_clock::now();
+            if (now - last_stats > std::chrono::seconds(1)) {
                 co_await update_stats();
-                last_stats = std::chrono::steady_clock::now();
+                last_stats = now;
+            }
+            // Lapsed confirmations first (their node died), looked for at least once a second.
+            if (opts.confirm_paid &&
+                (queue.empty() || now - last_confirm > std::chrono::seconds(1))) {
+                (void)co_await claim(confirm_key, confirm_leases_key, 16, true, queue);
+                last_confirm = now;
             }
             if (queue.empty()) {
-                // About a second of the fleet's budget: short waits, so leases never lapse.
-                const auto batch = std::clamp<unsigned>(opts.rate, 1, 200);
-                auto cmd = eval({due_key, leases_key}, {"claim", std::to_string(opts.lease.count()),
-                                                        std::to_string(batch), opts.node});
-                auto [ec, r] = co_await store.local().exec(std::move(cmd));
                 std::int64_t sleep_ms = 1000;
-                if (!ec && r.type == store::redis_reply::kind::array && !r.elements.empty()) {
-                    const std::size_t pairs_end = r.elements.size() - 1;  // then next due
-                    for (std::size_t i = 0; i + 1 < pairs_end; i += 2) {
-                        queue.emplace_back(r.elements[i].str, r.elements[i + 1].str);
-                    }
-                    const auto& next = r.elements.back().str;
-                    if (!next.empty()) {
-                        sleep_ms = std::clamp<std::int64_t>(
-                            store::to_int64(next) - store::unix_ms_now(), 10, 1000);
-                    }
+                if (opts.rate > 0) {
+                    // About a second of the fleet's budget: short waits, so leases never lapse.
+                    const auto batch = std::clamp<unsigned>(opts.rate, 1, 200);
+                    if (auto next = co_await claim(due_key, leases_key, batch, false, queue))
+                        sleep_ms = std::clamp<std::int64_t>(*next - store::unix_ms_now(), 10, 1000);
                 }
                 if (queue.empty()) {
                     timer.expires_after(milliseconds(sleep_ms));
@@ -168,25 +238,33 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
                 slot.expires_after(std::chrono::seconds(1));
                 (void)co_await slot.async_wait(nothrow);
             }
-            if (!co_await take_token()) break;
-            auto [id, previous] = std::move(queue.front());
+            claimed c = std::move(queue.front());
             queue.pop_front();
-            if (!previous.empty()) {
-                takeovers.inc();
-                log::line(log::level::info, "poll lease taken over")
-                    .str("order_id", id)
-                    .str("from", previous);
-            }
-            ++inflight;
-            inflight_gauge.add(1);
-            asio::co_spawn(pool.context(0), poll_one(id),
-                           [self = shared_from_this()](std::exception_ptr e) {
-                               --self->inflight;
-                               self->inflight_gauge.sub(1);
-                               self->slot.cancel();
-                               log::escaped(e, "poll");
-                           });
+            // A confirmation takes its (priority) token itself.
+            if (!c.confirm && !co_await take_token(timer, false)) break;
+            dispatch(std::move(c));
         }
+    }
+
+    // Starts the poll or confirmation of a claimed entry on the first io thread.
+    void dispatch(claimed c) {
+        if (!c.previous.empty()) {
+            takeovers.inc();
+            log::line(log::level::info,
+                      c.confirm ? "confirmation lease taken over" : "poll lease taken over")
+                .str("order_id", c.id)
+                .str("from", c.previous);
+        }
+        ++inflight;
+        inflight_gauge.add(1);
+        auto work = c.confirm ? confirm_one(std::move(c.id)) : poll_one(std::move(c.id));
+        asio::co_spawn(pool.context(0), std::move(work),
+                       [self = shared_from_this()](std::exception_ptr e) {
+                           --self->inflight;
+                           self->inflight_gauge.sub(1);
+                           self->slot.cancel();
+                           log::escaped(e, "poll");
+                       });
     }
 
     asio::awaitable<void> update_stats() {
@@ -199,6 +277,122 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
             late = std::max<std::int64_t>(
                 0, store::unix_ms_now() - store::to_int64(first.elements[1].str));
         overdue_gauge.set(late / 1000);
+        auto [ec3, c] = co_await store.local().exec(store::redis_command("ZCARD", confirm_key));
+        if (!ec3 && c.type == store::redis_reply::kind::integer) confirm_due_gauge.set(c.integer);
+    }
+
+    // 'done' on the confirmation set: drops the entry, or makes it due again at `next`.
+    asio::awaitable<void> done_confirm(const std::string& id, std::optional<std::int64_t> next) {
+        auto cmd = eval({confirm_key, confirm_leases_key},
+                        {"done", id, next ? std::to_string(*next) : std::string()});
+        (void)co_await store.local().exec(std::move(cmd));
+    }
+
+    // Confirms the claim of order `id` with Midtrans's GET status and commits the answer (see
+    // include/posrelay/midtrans/confirmation.hpp). For a claim this node just committed, or
+    // one claimed from the confirmation set after its lease lapsed.
+    asio::awaitable<void> confirm_one(std::string id) {
+        auto [ec, order] = co_await store.read_order(id);
+        if (ec) {
+            co_await done_confirm(id, store::unix_ms_now() + 1000);
+            co_return;
+        }
+        std::string text = order ? field_of(*order, "claim") : std::string();
+        const auto held = midtrans::parse_claim(text);
+        if (!held) {
+            co_await done_confirm(id, std::nullopt);  // resolved meanwhile, or never a claim
+            co_return;
+        }
+        asio::steady_timer wait(co_await asio::this_coro::executor);
+        if (!co_await take_token(wait, true)) co_return;  // stopping: the lease lapses
+        // The key that verified the notification: its merchant's, else the default.
+        std::string auth;
+        if (const auto key = opts.merchant_auth.find(held->merchant_id);
+            key != opts.merchant_auth.end())
+            auth = key->second;
+        const midtrans::http_result http = co_await api.status(id, std::move(auth));
+        std::optional<midtrans::api_answer> answer;
+        if (!http.ec) answer = midtrans::read_answer(http.status, http.body);
+        const auto d = midtrans::judge_confirmation(held->state, answer);
+        std::optional<ingest::status_update> u;
+        if (d.midtrans) {
+            if (answer->order_id.empty()) answer->order_id = id;
+            if (answer->gross_amount.empty())
+                answer->gross_amount = field_of(*order, "gross_amount");
+            u = midtrans::to_status_update(*answer, ingest::update_source::poll,
+                                           store::unix_ms_now());
+        }
+        if (d.verdict == confirmation_verdict::retry || (d.midtrans && !u)) {
+            co_await retry_confirm(id, *order, http, answer);
+            co_return;
+        }
+        store::claim_resolution res;
+        res.order_id = id;
+        res.claim = std::move(text);
+        res.denied = d.verdict == confirmation_verdict::denied;
+        res.midtrans = std::move(u);
+        auto r = co_await store.resolve_claim(std::move(res));
+        if (r.ec) {
+            co_await done_confirm(id, store::unix_ms_now() + 1000);
+        } else if (r.outcome != "superseded") {
+            report(id, *held, d, r);
+        }
+    }
+
+    // No usable answer: ask again later (1 s doubling); a 429 pauses the whole fleet.
+    asio::awaitable<void> retry_confirm(const std::string& id, const store::order_fields& f,
+                                        const midtrans::http_result& http,
+                                        const std::optional<midtrans::api_answer>& a) {
+        confirmations[static_cast<int>(confirmation_verdict::retry)]->inc();
+        (void)co_await store.local().exec(
+            store::redis_command("HINCRBY", store.order_key(id), "confirm_attempts", "1"));
+        auto delay = midtrans::confirmation_retry_delay(
+            static_cast<std::uint64_t>(int_field(f, "confirm_attempts")), opts.max_interval);
+        if (http.status == 429 || (a && a->status_code == "429")) {
+            const auto ra =
+                midtrans::parse_retry_after(http.retry_after).value_or(std::chrono::seconds(2));
+            auto cmd = eval({pause_key}, {"pause", std::to_string(ra.count() * 1000)});
+            (void)co_await store.local().exec(std::move(cmd));
+            delay = std::max<milliseconds>(delay, ra);
+        }
+        log::line(log::level::warn, "paid confirmation got no answer: retrying")
+            .str("order_id", id)
+            .num("http_status", http.status)
+            .str("status_code", a ? std::string_view(a->status_code) : std::string_view{})
+            .str("error", http.ec ? http.ec.message() : std::string())
+            .num("retry_in_ms", delay.count());
+        co_await done_confirm(id, store::unix_ms_now() + delay.count());
+    }
+
+    // Metrics and log lines of a resolved claim: a denial is a security event; a conflict is
+    // always reported (the order's terminals got its status_conflict event).
+    void report(const std::string& id, const midtrans::claim& c,
+                const midtrans::confirmation_decision& d, const store::resolve_result& r) {
+        confirmations[static_cast<int>(d.verdict)]->inc();
+        const std::string_view claimed_status = midtrans::to_string(c.state.status);
+        const std::string_view said =
+            d.midtrans ? midtrans::to_string(d.midtrans->status) : std::string_view("not_found");
+        if (d.verdict == confirmation_verdict::confirmed) {
+            const auto ms = std::max<std::int64_t>(0, store::unix_ms_now() - c.at_ms);
+            confirm_latency.observe(static_cast<double>(ms) / 1000.0);
+        } else {
+            claims_denied.inc();
+            log::line(log::level::warn, "paid claim denied by midtrans")
+                .str("event", "security")
+                .str("order_id", id)
+                .str("claimed_status", claimed_status)
+                .str("claimed_status_code", c.status_code)
+                .str("midtrans_status", said);
+        }
+        if (!r.conflict) return;
+        const bool applied = r.outcome == "new";
+        conflicts[applied ? 1 : 0]->inc();
+        log::line(log::level::warn, "status conflict")
+            .str("order_id", id)
+            .str("previous_status", r.previous_status)
+            .str("claimed_status", claimed_status)
+            .str("midtrans_status", said)
+            .boolean("applied", applied);
     }
 
     // Polls one claimed order and schedules its next poll (or drops it).
@@ -327,7 +521,7 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
     asio::steady_timer timer;
     asio::steady_timer slot;  // woken when a poll finishes
     std::mt19937_64 rng;
-    std::string due_key, leases_key, rate_key, pause_key;
+    std::string due_key, leases_key, rate_key, pause_key, confirm_key, confirm_leases_key;
     std::atomic<bool> stopping{false};
     std::size_t inflight = 0;
     std::atomic<std::uint64_t> waited_ms{0};
@@ -338,6 +532,13 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
     metrics::counter& takeovers;
     metrics::counter& unknown;
     metrics::counter& expired;
+    metrics::counter& claims_denied;
+    metrics::gauge& confirm_due_gauge;
+    metrics::gauge& confirm_inflight_gauge;
+    metrics::histogram& confirm_latency;
+    std::atomic<std::size_t> confirm_inflight{0};  // started by confirm(), any io thread
+    metrics::counter* confirmations[3];            // by confirmation_verdict
+    metrics::counter* conflicts[2];                // rejected, applied
     std::map<std::string, metrics::counter*, std::less<>> calls;
 };
 
@@ -350,10 +551,26 @@ scheduler::~scheduler() {
 }
 
 void scheduler::start() {
-    if (impl_->opts.rate == 0) return;
+    if (impl_->opts.rate == 0 && !impl_->opts.confirm_paid) return;
     auto self = impl_;
     asio::co_spawn(impl_->pool.context(0), self->loop(),
                    [self](std::exception_ptr e) { log::escaped(e, "poll loop"); });
+}
+
+void scheduler::confirm(std::string order_id) {
+    auto self = impl_;
+    if (self->stopping.load()) return;  // the lease lapses: another node confirms
+    if (self->confirm_inflight.fetch_add(1) >= self->opts.concurrency) {
+        --self->confirm_inflight;  // busy: the lease lapses and a loop takes it
+        return;
+    }
+    self->confirm_inflight_gauge.add(1);
+    asio::co_spawn(self->pool.context(io_pool::current_index()),
+                   self->confirm_one(std::move(order_id)), [self](std::exception_ptr e) {
+                       --self->confirm_inflight;
+                       self->confirm_inflight_gauge.sub(1);
+                       log::escaped(e, "paid confirmation");
+                   });
 }
 
 void scheduler::stop() {

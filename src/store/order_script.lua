@@ -8,8 +8,12 @@
 --   appended to that terminal's stream with its next sequence number and PUBLISHed.
 --   ARGV: 'commit' now_ms ttl_s history_max stream_maxlen stream_ttl_s prefix order_id
 --         transaction_status fraud_status('' = absent) source status_code
+--         confirm_lease_ms ('' = paid is not confirmed) node
 --         then field name, value pairs to keep on the order (gross_amount, transaction_id, ...)
---   Returns {outcome, event_id, recipients}; outcome 'new' | 'duplicate' | 'stale'.
+--   Returns {outcome, event_id, recipients}; outcome 'new' | 'duplicate' | 'stale' |
+--   'confirming' (a notification that would change whether the order is paid: see claim()).
+--
+-- 'confirm': Midtrans's answer to a claim (GET status), see confirm().
 --
 -- 'register': routes an order to a terminal and store (an order created outside posrelay,
 --   or charged through a terminal). If a status is already known, the new recipients get it.
@@ -82,9 +86,12 @@ local function emit(prefix, stream_maxlen, stream_ttl, terminal, store, ev)
   return event_id, #recipients
 end
 
--- The value of one of the update's fields (name, value pairs from ARGV[13]); '' if absent.
+-- The update's fields (name, value pairs) start here, after the positional arguments.
+local first_field = 15
+
+-- The value of one of the update's fields; '' if absent.
 local function update_field(name)
-  for i = 13, #ARGV, 2 do
+  for i = first_field, #ARGV, 2 do
     if ARGV[i] == name then return ARGV[i + 1] end
   end
   return ''
@@ -99,20 +106,13 @@ local function unschedule(prefix, order_id)
   redis.call('HDEL', prefix .. '{poll}:leases', order_id)
 end
 
-local function commit()
+-- Writes an update to the order (record, bounded history, poll schedule) and emits its event
+-- to the order's terminals. `cur` holds the order's fields as commit() reads them (cur[2] on);
+-- `conflict` is the status_conflict report the event carries, or nil.
+local function apply(cur, status, fraud, source, status_code, conflict)
   local key, now, ttl, history_max = KEYS[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
   local stream_maxlen, stream_ttl, prefix, order_id = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
-  local status, fraud, source, status_code = ARGV[9], ARGV[10], ARGV[11], ARGV[12]
   local mark = 'seen:' .. status .. '|' .. fraud
-
-  -- One read answers the dedup check (most repeated notifications end here), the
-  -- transition check and the rest of the update.
-  local cur = redis.call('HMGET', key, mark, 'transaction_status', 'fraud_status', 'changes',
-                         'created_ms', 'terminal_id', 'store_id', 'gross_amount')
-  if cur[1] then return {'duplicate', '', 0} end
-  local outcome = classify(cur[2], cur[3] or '', status, fraud)
-  if outcome ~= 'new' then return {outcome, '', 0} end
-
   -- Every field written costs Redis time: paid, source, updated_ms and status_code are
   -- not stored, GET /v1/orders derives them from the status and the newest history entry.
   local n = (tonumber(cur[4]) or 0) + 1
@@ -123,7 +123,7 @@ local function commit()
     fields[#fields + 1] = 'created_ms'
     fields[#fields + 1] = now
   end
-  for i = 13, #ARGV do fields[#fields + 1] = ARGV[i] end  -- the update's own fields
+  for i = first_field, #ARGV do fields[#fields + 1] = ARGV[i] end  -- the update's own fields
   redis.call('HSET', key, unpack(fields))
   -- The history keeps the last history_max changes.
   if n > history_max then redis.call('HDEL', key, 'h:' .. (n - history_max)) end
@@ -137,8 +137,94 @@ local function commit()
     store_id = cur[7] or '', order_id = order_id, transaction_status = status,
     fraud_status = fraud, gross_amount = gross ~= '' and gross or cur[8] or '',
     transaction_id = update_field('transaction_id'), source = source,
-    event_time_ms = tonumber(now), paid = is_paid(status, fraud)})
+    event_time_ms = tonumber(now), paid = is_paid(status, fraud), status_conflict = conflict})
   return {'new', event_id, recipients}
+end
+
+-- Paid is confirmed with Midtrans (include/posrelay/midtrans/confirmation.hpp): a notification
+-- that would change whether the order is paid (a late pending, authorize or unaccepted capture
+-- never does) must be confirmed: it is not applied but kept as the order's claim
+-- ("status|fraud|status_code|now|conflict|merchant_id"), with its dedup mark so that Midtrans's
+-- retries are duplicates, and the order joins the fleet's confirmation set leased to this node
+-- (which confirms at once; another node takes over when the lease lapses).
+local function needs_confirmation(cur, cur_fraud, status, fraud)
+  if status == 'pending' or status == 'authorize' then return false end
+  if status == 'capture' and not is_paid(status, fraud) then return false end
+  return is_paid(status, fraud) ~= is_paid(cur, cur_fraud)
+end
+local function claim(mark, status, fraud, status_code, conflict)
+  local key, now, prefix, order_id = KEYS[1], ARGV[2], ARGV[7], ARGV[8]
+  redis.call('HSET', key, mark, now, 'claim', table.concat({status, fraud, status_code, now,
+             conflict and '1' or '0', update_field('merchant_id')}, '|'))
+  redis.call('EXPIRE', key, ARGV[3])
+  redis.call('ZADD', prefix .. '{poll}:confirm', tonumber(now) + tonumber(ARGV[13]), order_id)
+  redis.call('HSET', prefix .. '{poll}:confirm_leases', order_id, ARGV[14])
+  return {'confirming', '', 0}
+end
+
+local function commit()
+  local key, status, fraud, source = KEYS[1], ARGV[9], ARGV[10], ARGV[11]
+  local mark = 'seen:' .. status .. '|' .. fraud
+
+  -- One read answers the dedup check (most repeated notifications end here), the
+  -- transition check and the rest of the update.
+  local cur = redis.call('HMGET', key, mark, 'transaction_status', 'fraud_status', 'changes',
+                         'created_ms', 'terminal_id', 'store_id', 'gross_amount')
+  if cur[1] then return {'duplicate', '', 0} end
+  local outcome = classify(cur[2], cur[3] or '', status, fraud)
+  if ARGV[13] ~= '' and source == 'notification' and
+      needs_confirmation(cur[2], cur[3] or '', status, fraud) then
+    return claim(mark, status, fraud, ARGV[12], outcome == 'stale')
+  end
+  if outcome ~= 'new' then return {outcome, '', 0} end
+  return apply(cur, status, fraud, source, ARGV[12], nil)
+end
+
+-- 'confirm': Midtrans's answer to the order's claim. ARGV as 'commit' (source 'poll'; status ''
+--   when Midtrans named none: it does not know the order), except ARGV[13]: the claim as read
+--   before asking (nothing happens when it changed since: a newer claim has its own
+--   confirmation), ARGV[14]: '1' when Midtrans denied the claim (its dedup mark is dropped, so a
+--   genuine notification of that status later is not taken for a duplicate).
+--   Midtrans's status is applied when it is a legal move, and also against the transition
+--   table when it changes whether the order is paid (Midtrans is the final word). A claim that
+--   was a conflict, or an answer applied against the table, is reported in the event's
+--   status_conflict (an event repeating the current status when nothing changed).
+--   Returns {outcome, event_id, recipients, conflict ('1' or ''), previous_status};
+--   outcome 'new' (applied) | 'unchanged' | 'superseded'.
+local function confirm()
+  local key, prefix, order_id, status, fraud = KEYS[1], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+  local cur = redis.call('HMGET', key, 'claim', 'transaction_status', 'fraud_status', 'changes',
+                         'created_ms', 'terminal_id', 'store_id', 'gross_amount', 'transaction_id')
+  if cur[1] ~= ARGV[13] then return {'superseded', '', 0, '', ''} end
+  local c = {}
+  for part in string.gmatch(cur[1] .. '|', '([^|]*)|') do c[#c + 1] = part end
+  redis.call('HDEL', key, 'claim', 'confirm_attempts')
+  redis.call('ZREM', prefix .. '{poll}:confirm', order_id)
+  redis.call('HDEL', prefix .. '{poll}:confirm_leases', order_id)
+  if ARGV[14] == '1' then redis.call('HDEL', key, 'seen:' .. c[1] .. '|' .. c[2]) end
+  local prev, prev_fraud = cur[2], cur[3] or ''
+  local outcome = status == '' and 'duplicate' or classify(prev, prev_fraud, status, fraud)
+  local applied = outcome == 'new' or
+      (outcome == 'stale' and is_paid(status, fraud) ~= is_paid(prev, prev_fraud))
+  local conflict = nil
+  if c[5] == '1' or (applied and outcome == 'stale') then
+    conflict = {previous_status = prev or '', claimed_status = c[1], claimed_fraud_status = c[2],
+                midtrans_status = status, applied = applied}
+  end
+  local flag = conflict and '1' or ''
+  if applied then
+    local r = apply(cur, status, fraud, ARGV[11], ARGV[12], conflict)
+    return {r[1], r[2], r[3], flag, prev or ''}
+  end
+  if not conflict or (not cur[6] and not cur[7]) then
+    return {'unchanged', '', 0, flag, prev or ''}  -- nothing to report, or no one to tell
+  end
+  local event_id, recipients = emit(prefix, ARGV[5], ARGV[6], cur[6], cur[7], {
+    store_id = cur[7] or '', order_id = order_id, transaction_status = prev or 'pending',
+    fraud_status = prev_fraud, gross_amount = cur[8] or '', transaction_id = cur[9] or '',
+    source = ARGV[11], event_time_ms = tonumber(ARGV[2]), paid = is_paid(prev, prev_fraud),
+    status_conflict = conflict})
+  return {'unchanged', event_id, recipients, flag, prev or ''}
 end
 
 local function register()
@@ -222,6 +308,7 @@ local function alert()
 end
 
 if ARGV[1] == 'commit' then return commit() end
+if ARGV[1] == 'confirm' then return confirm() end
 if ARGV[1] == 'register' then return register() end
 if ARGV[1] == 'reserve' then return reserve() end
 if ARGV[1] == 'release' then return release() end

@@ -125,11 +125,11 @@ redis_store::redis_store(io_pool& pool, redis_options ropts, store_options sopts
                             "Time of one commit (the order script) in Redis, round trip.",
                             metrics::latency_buckets())) {
     for (auto o : {ingest::commit_outcome::new_update, ingest::commit_outcome::duplicate,
-                   ingest::commit_outcome::stale}) {
+                   ingest::commit_outcome::stale, ingest::commit_outcome::confirming}) {
         commits_[static_cast<int>(o)] =
             &reg.add_counter("posrelay_commits_total",
-                             "Status updates committed, by outcome (new, duplicate, stale), from "
-                             "every source (notification, poll, api).",
+                             "Status updates committed, by outcome (new, duplicate, stale, "
+                             "confirming), from every source (notification, poll, api).",
                              {{"outcome", std::string(ingest::to_string(o))}});
     }
 }
@@ -217,8 +217,9 @@ boost::asio::awaitable<ingest::commit_result> redis_store::commit(ingest::status
     // Views of `u` and of the numbers below: no string is built per argument.
     const decimal now_ms(u.received_unix_ms ? u.received_unix_ms : unix_ms_now());
     const decimal ttl(key_ttl().count()), history_max(sopts_.history_max),
-        stream_maxlen(sopts_.stream_maxlen), stream_ttl(sopts_.stream_ttl.count());
-    boost::container::small_vector<std::string_view, 12 + 2 * std::size(kept_fields)> args{
+        stream_maxlen(sopts_.stream_maxlen), stream_ttl(sopts_.stream_ttl.count()),
+        lease(sopts_.confirm_lease.count());
+    boost::container::small_vector<std::string_view, 14 + 2 * std::size(kept_fields)> args{
         "commit",
         now_ms.view(),
         ttl.view(),
@@ -230,7 +231,9 @@ boost::asio::awaitable<ingest::commit_result> redis_store::commit(ingest::status
         midtrans::to_string(u.status),
         u.fraud ? midtrans::to_string(*u.fraud) : std::string_view{},
         ingest::to_string(u.source),
-        u.get(ingest::field::status_code)};
+        u.get(ingest::field::status_code),
+        sopts_.confirm_lease.count() > 0 ? lease.view() : std::string_view{},
+        sopts_.node};
     for (auto f : kept_fields) {
         if (!u.has(f)) continue;
         args.push_back(ingest::field_name(f));
@@ -249,13 +252,54 @@ boost::asio::awaitable<ingest::commit_result> redis_store::commit(ingest::status
         co_return r;
     }
     const std::string& outcome = reply.elements[0].str;
-    r.outcome = outcome == "new"         ? ingest::commit_outcome::new_update
-                : outcome == "duplicate" ? ingest::commit_outcome::duplicate
-                                         : ingest::commit_outcome::stale;
+    r.outcome = outcome == "new"          ? ingest::commit_outcome::new_update
+                : outcome == "duplicate"  ? ingest::commit_outcome::duplicate
+                : outcome == "confirming" ? ingest::commit_outcome::confirming
+                                          : ingest::commit_outcome::stale;
     r.event_id = std::move(reply.elements[1].str);
     commits_[static_cast<int>(r.outcome)]->inc();
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
     commit_latency_.observe(took.count());
+    co_return r;
+}
+
+boost::asio::awaitable<resolve_result> redis_store::resolve_claim(claim_resolution c) {
+    const ingest::status_update none;
+    const ingest::status_update& u = c.midtrans ? *c.midtrans : none;
+    std::vector<std::string> args{"confirm",
+                                  std::to_string(unix_ms_now()),
+                                  std::to_string(key_ttl().count()),
+                                  std::to_string(sopts_.history_max),
+                                  std::to_string(sopts_.stream_maxlen),
+                                  std::to_string(sopts_.stream_ttl.count()),
+                                  sopts_.prefix,
+                                  c.order_id,
+                                  c.midtrans ? std::string(midtrans::to_string(u.status)) : "",
+                                  u.fraud ? std::string(midtrans::to_string(*u.fraud)) : "",
+                                  std::string(ingest::to_string(ingest::update_source::poll)),
+                                  std::string(u.get(ingest::field::status_code)),
+                                  c.claim,
+                                  c.denied ? "1" : "0"};
+    for (auto f : kept_fields) {
+        if (!u.has(f)) continue;
+        args.emplace_back(ingest::field_name(f));
+        args.emplace_back(u.get(f));
+    }
+    auto [ec, reply] = co_await run_script(c.order_id, args);
+    resolve_result r;
+    if (!ec && (reply.type != redis_reply::kind::array || reply.elements.size() < 5)) {
+        ec = make_error_code(redis_errc::protocol_error);
+        log::line(log::level::error, "unexpected confirm reply")
+            .str("reply", reply.is_error() ? std::string_view(reply.str) : "not an array");
+    }
+    if (ec) {
+        r.ec = ec;
+        co_return r;
+    }
+    r.outcome = std::move(reply.elements[0].str);
+    r.event_id = std::move(reply.elements[1].str);
+    r.conflict = reply.elements[3].str == "1";
+    r.previous_status = std::move(reply.elements[4].str);
     co_return r;
 }
 

@@ -287,6 +287,7 @@ private:
                 .num("seq", static_cast<std::int64_t>(e.seq))
                 .num("expected", static_cast<std::int64_t>(*last_ + 1));
         }
+        if (e.conflict) report_conflict(e);
         if (!print_line(frame)) {
             stop(exit_code::fatal, "cannot write to stdout");
             return;
@@ -313,6 +314,23 @@ private:
             stop(exit_code::ok, "exit-after-events reached");
         }
         if (cli_.wait && e.order_id == cli_.order.order_id) on_order_event(e);
+    }
+
+    // A status_conflict (protocol §7) said in words on stderr; the frame still goes to stdout.
+    static void report_conflict(const event_info& e) {
+        const auto& c = *e.conflict;
+        const std::string said = c.midtrans_status.empty() ? "no such order" : c.midtrans_status;
+        log::line(log::level::warn, "status conflict")
+            .str("order_id", e.order_id)
+            .str("previous_status", c.previous_status)
+            .str("claimed_status", c.claimed_status)
+            .str("midtrans_status", c.midtrans_status)
+            .boolean("applied", c.applied)
+            .boolean("paid", e.paid)
+            .str("summary", "order " + e.order_id + " was " + c.previous_status +
+                                ", a notification said " + c.claimed_status + ", Midtrans says " +
+                                said + (c.applied ? ": now " : ": stays ") + e.transaction_status +
+                                (e.paid ? " (PAID)" : " (not paid)"));
     }
 
     void flush_acks() {

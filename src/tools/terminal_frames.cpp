@@ -106,6 +106,13 @@ bool parse_event(const json::object& o, event_info& e, std::string& error) {
     e.terminal_id = get_str(o, "terminal_id", ok);
     e.store_id = get_str(o, "store_id", ok);
     e.paid = get_bool(o, "paid", ok);
+    e.conflict.reset();
+    if (const auto* c = o.if_contains("status_conflict"); c != nullptr && c->is_object()) {
+        const auto& co = c->get_object();
+        e.conflict =
+            conflict_info{get_str(co, "previous_status", ok), get_str(co, "claimed_status", ok),
+                          get_str(co, "midtrans_status", ok), get_bool(co, "applied", ok)};
+    }
     if (!ok || !seq || *seq == 0) {
         error = "event: seq missing or not a positive integer, or a field of the wrong type";
         return false;

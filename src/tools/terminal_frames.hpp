@@ -65,6 +65,14 @@ struct welcome_info {
     bool subscribe_store = false;
     std::string node;
 };
+// An event's status_conflict (protocol §7): an update changing whether the order is paid came
+// against the transition table; Midtrans was asked and `applied` says whether it agreed.
+struct conflict_info {
+    std::string previous_status;  // the order's status before
+    std::string claimed_status;   // what the notification said
+    std::string midtrans_status;  // what GET status said ("" when Midtrans knew no such order)
+    bool applied = false;         // the event's status is Midtrans's (else it is unchanged)
+};
 struct event_info {
     std::uint64_t seq = 0;
     std::optional<std::int64_t> event_time_ms;  // wall clock, ms since the epoch
@@ -73,6 +81,7 @@ struct event_info {
     std::string terminal_id;
     std::string store_id;
     bool paid = false;  // the goods may be handed over
+    std::optional<conflict_info> conflict;
 };
 // The answer to a request: the fields the client acts on (the frame has more).
 struct result_info {

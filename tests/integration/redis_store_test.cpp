@@ -18,6 +18,7 @@
 
 #include "http_client.hpp"
 #include "posrelay/io_pool.hpp"
+#include "posrelay/midtrans/confirmation.hpp"
 #include "posrelay/store/redis_store.hpp"
 #include "process.hpp"
 #include "redis_server.hpp"
@@ -149,6 +150,69 @@ TEST_F(RedisStore, LuaTransitionTableAgreesWithCppOnEveryPair) {
               ingest::commit_outcome::new_update);
 }
 
+// A store that confirms paid (--confirm-paid): notifications that would change whether an
+// order is paid become claims.
+class RedisStoreConfirming : public RedisStore {
+protected:
+    void SetUp() override {
+        store_options_.confirm_lease = std::chrono::seconds(30);
+        store_options_.node = "test-node";
+        RedisStore::SetUp();
+    }
+    ingest::commit_result commit_from(ingest::update_source src, std::string order_id,
+                                      midtrans::order_state s) {
+        ingest::status_update u;
+        u.set(ingest::field::order_id, order_id);
+        u.set(ingest::field::transaction_status, midtrans::to_string(s.status));
+        u.set(ingest::field::gross_amount, "10000.00");
+        u.status = s.status;
+        u.fraud = s.fraud;
+        u.source = src;
+        return boost::asio::co_spawn(pool_.context(0), store_->commit(std::move(u)),
+                                     boost::asio::use_future)
+            .get();
+    }
+};
+
+TEST_F(RedisStoreConfirming, LuaClaimRuleAgreesWithCppOnEveryPair) {
+    std::vector<midtrans::order_state> states;
+    for (auto s : midtrans::all_transaction_statuses()) {
+        states.push_back({s, std::nullopt});
+        for (auto f : midtrans::all_fraud_statuses())
+            states.push_back({s, f});
+    }
+    int n = 0, claims = 0;
+    for (const auto& a : states) {
+        for (const auto& b : states) {
+            const std::string id = "CL-" + std::to_string(n++);
+            // The stored status comes from a poll (never a claim), the update is a notification.
+            ASSERT_EQ(commit_from(ingest::update_source::poll, id, a).outcome,
+                      ingest::commit_outcome::new_update);
+            const auto got = commit_from(ingest::update_source::notification, id, b).outcome;
+            const bool same_mark = a == b;  // the dedup mark answers first
+            const bool claim = !same_mark && midtrans::needs_confirmation(a, b);
+            EXPECT_EQ(got == ingest::commit_outcome::confirming, claim)
+                << midtrans::to_string(a.status) << "/" << (a.fraud ? to_string(*a.fraud) : "")
+                << " -> " << midtrans::to_string(b.status) << "/"
+                << (b.fraud ? to_string(*b.fraud) : "");
+            claims += claim ? 1 : 0;
+        }
+    }
+    // Every claim is in the fleet's confirmation set; a claim changed no order's status.
+    EXPECT_EQ(redis_.cli({"ZCARD", "posrelay:{poll}:confirm"}), std::to_string(claims));
+    EXPECT_EQ(redis_.cli({"HGET", "posrelay:{o:CL-12}", "transaction_status"}),
+              "pending");  // pending, then a settlement claim
+    // The first status of an order that would make it paid is a claim too; a poll never is.
+    EXPECT_EQ(commit_from(ingest::update_source::notification, "CL-FIRST",
+                          {transaction_status::settlement, std::nullopt})
+                  .outcome,
+              ingest::commit_outcome::confirming);
+    EXPECT_EQ(commit_from(ingest::update_source::poll, "CL-POLL",
+                          {transaction_status::settlement, std::nullopt})
+                  .outcome,
+              ingest::commit_outcome::new_update);
+}
+
 TEST_F(RedisStore, EventsGoToTheRoutedTerminalsStreamWithGapFreeSeq) {
     const auto reg = boost::asio::co_spawn(pool_.context(0),
                                            store_->register_order({"R1", "10000", "T-9", "S-1", 0}),
@@ -192,7 +256,9 @@ protected:
         start_relay();
     }
     void start_relay(std::vector<std::string> extra = {}) {
-        std::vector<std::string> args = {"--io-threads", "2", "--redis-command-timeout", "500ms"};
+        // Durability and dedup of notifications for orders no Midtrans knows: not confirmed.
+        std::vector<std::string> args = {
+            "--io-threads", "2", "--redis-command-timeout", "500ms", "--confirm-paid", "false"};
         args.insert(args.end(), extra.begin(), extra.end());
         relay_ = start_posrelay(args, {{"POSRELAY_SERVER_KEY", std::string(test_server_key)},
                                        {"POSRELAY_REDIS_URL", redis_.url()},
@@ -434,7 +500,8 @@ TEST(EmbeddedRedis, StartsPersistsAcrossRestartAndStopsWithPosrelay) {
         {"POSRELAY_OPERATOR_TOKEN", std::string(token)}};
     long redis_pid = 0;
     {
-        auto relay = start_posrelay({"--data-dir", dir, "--io-threads", "1"}, env);
+        auto relay = start_posrelay(
+            {"--data-dir", dir, "--io-threads", "1", "--confirm-paid", "false"}, env);
         redis_pid = json_int(relay.proc->wait_for_line("embedded redis ready"), "pid");
         notification_fields f;
         f.order_id = "EMB-1";

@@ -27,7 +27,9 @@ protected:
         // Charges enabled, with a Midtrans that refuses every connection (port 1).
         auto n = start_relay_node(
             {"--io-threads", "2", "--terminal-listen", "127.0.0.1:0", "--store", "redis",
-             "--public-url", "http://127.0.0.1:1", "--midtrans-url", "http://127.0.0.1:1"},
+             "--public-url", "http://127.0.0.1:1", "--midtrans-url", "http://127.0.0.1:1",
+             // notifications for orders no Midtrans knows: delivery, not confirmation
+             "--confirm-paid", "false"},
             relay_env(redis_.url()));
         relay_ = std::move(n.p);
         terminal_port_ = n.terminal_port;

@@ -40,11 +40,11 @@ protected:
 
     // Starts posrelay with only the TLS terminal listener; `client_ca`: require client certs.
     void start_relay(bool client_ca) {
-        std::vector<std::string> args = {"--io-threads",          "2",
-                                         "--terminal-listen",     "off",
-                                         "--terminal-tls-listen", "127.0.0.1:0",
-                                         "--terminal-tls-cert",   file("server.crt"),
-                                         "--terminal-tls-key",    file("server.key")};
+        std::vector<std::string> args = {
+            "--io-threads", "2", "--terminal-listen", "off", "--terminal-tls-listen", "127.0.0.1:0",
+            "--terminal-tls-cert", file("server.crt"), "--terminal-tls-key", file("server.key"),
+            // notifications for orders no Midtrans knows
+            "--confirm-paid", "false"};
         if (client_ca) {
             args.push_back("--terminal-tls-client-ca");
             args.push_back(file("client.crt"));

@@ -151,6 +151,7 @@ TEST(Config, ValidationErrorsNameTheOption) {
         {"--listen=:8080", "--listen"},
         {"--listen=localhost:65536", "--listen"},
         {"--log-level=verbose", "--log-level"},
+        {"--confirm-paid=yes", "--confirm-paid"},
     };
     for (const auto& [arg, option] : bad) {
         const auto msg = error_of({arg});
@@ -164,6 +165,16 @@ TEST(Config, ValidationErrorsNameTheOption) {
     temp_file file("server-key-file =\n");
     EXPECT_EQ(error_of({"--config=" + file.path()}),
               "invalid value for " + file.path() + ":server-key-file: '' (expected a file path)");
+}
+
+// Paid is confirmed unless the operator says otherwise, by any of the three sources.
+TEST(Config, ConfirmPaidIsOnByDefault) {
+    EXPECT_TRUE(load({}).cfg.confirm_paid);
+    EXPECT_FALSE(load({"--confirm-paid=false"}).cfg.confirm_paid);
+    EXPECT_FALSE(load({}, {"POSRELAY_CONFIRM_PAID=false"}).cfg.confirm_paid);
+    EXPECT_TRUE(load({"--confirm-paid=true"}, {"POSRELAY_CONFIRM_PAID=false"}).cfg.confirm_paid);
+    EXPECT_EQ(error_of({"--confirm-paid=off"}),
+              "invalid value for --confirm-paid: 'off' (expected true or false)");
 }
 
 TEST(Config, ErrorsNameTheEnvironmentVariableOrFileOption) {

@@ -5,7 +5,9 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <functional>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -31,6 +33,11 @@ public:
     // Counts a refusal made before the handler ran (e.g. body too large at header time).
     void count_rejection(std::string_view reason);
 
+    // Called on the io thread with the order_id of every notification committed as a claim
+    // (commit_outcome::confirming), after it was committed and before the 200 is sent: it
+    // starts the confirmation with Midtrans. Set before the server starts.
+    void on_confirming(std::function<void(std::string)> f) { on_confirming_ = std::move(f); }
+
 private:
     response reject(unsigned status, std::string_view reason, std::string_view message,
                     std::string_view field, std::string_view order_id, const request_context& ctx);
@@ -39,7 +46,8 @@ private:
     const ingest::notification_verifier& verifier_;
     ingest::commit_sink& sink_;
     metrics::registry& registry_;
-    metrics::counter* accepted_[3];  // by commit_outcome
+    metrics::counter* accepted_[4];  // by commit_outcome
+    std::function<void(std::string)> on_confirming_;
     std::vector<std::pair<std::string, metrics::counter*>> rejected_;
 };
 

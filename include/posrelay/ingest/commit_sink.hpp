@@ -18,6 +18,8 @@ enum class commit_outcome : std::uint8_t {
     new_update,  // stored and fanned out
     duplicate,   // this status was already committed for the order
     stale,       // older than (or illegal after) the stored status: ignored
+    confirming,  // would change whether the order is paid: kept as a claim, applied only once
+                 // Midtrans confirms it (include/posrelay/midtrans/confirmation.hpp)
 };
 [[nodiscard]] std::string_view to_string(commit_outcome o) noexcept;
 

@@ -56,7 +56,10 @@ public:
     client& operator=(const client&) = delete;
 
     [[nodiscard]] boost::asio::awaitable<http_result> charge(std::string body);
-    [[nodiscard]] boost::asio::awaitable<http_result> status(std::string id);
+    // `authorization`: the Authorization header to send instead of the default key's (an order
+    // of another merchant account); "" = the default.
+    [[nodiscard]] boost::asio::awaitable<http_result> status(std::string id,
+                                                             std::string authorization = {});
     [[nodiscard]] boost::asio::awaitable<http_result> cancel(std::string id);
     [[nodiscard]] boost::asio::awaitable<http_result> expire(std::string id);
     // GET an absolute URL Midtrans handed out (an action URL such as generate-qr-code). The

@@ -9,10 +9,19 @@
 // like a notification (source "poll"). A 429 pauses the whole fleet. Orders with an expiry
 // under --expire-below are expired by posrelay at their deadline; an order past its expiry
 // plus --poll-grace that is still not final after one more poll is flagged unknown.
+//
+// It also confirms paid (--confirm-paid, include/posrelay/midtrans/confirmation.hpp): a
+// notification that would change whether an order is paid is committed as a claim and put in
+// the fleet's confirmation set, leased to the node that committed it, which confirms at once
+// (confirm()). The loop claims lapsed confirmations (that node died) ahead of due polls.
+// Confirmation calls take the fleet's tokens with priority: they may borrow up to one second
+// of the budget ahead, which ordinary polls then pay back. With --poll-rate 0 (no polling)
+// confirmations still run, unmetered.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -34,7 +43,11 @@ struct poll_options {
     std::chrono::milliseconds grace{10 * 60'000};         // after expiry, before "unknown"
     std::chrono::milliseconds expire_below{15 * 60'000};  // shorter expiries: posrelay expires
     std::size_t concurrency = 32;                         // polls in flight per node
-    std::string node;                                     // claimer name, for logs
+    bool confirm_paid = true;                             // confirm claims (--confirm-paid)
+    // merchant_id → the Authorization header of its key (POSRELAY_MERCHANT_KEYS): a claim of
+    // that merchant's order is confirmed with its own key. In memory only, never logged.
+    std::map<std::string, std::string, std::less<>> merchant_auth;
+    std::string node;  // claimer name, for logs
 
     [[nodiscard]] static poll_options from(const config& c);
 };
@@ -54,6 +67,10 @@ public:
 
     // Starts the node's poll loop on the first io thread.
     void start();
+    // Confirms the claim of `order_id` now, on the calling io thread (a notification of this
+    // node just committed it; the order is leased to this node). At most `concurrency` at once:
+    // past that the lease lapses and the loop takes it. Must be called on an io thread.
+    void confirm(std::string order_id);
     // Stops claiming; polls in flight finish on their own. Thread-safe.
     void stop();
 

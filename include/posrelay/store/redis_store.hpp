@@ -34,6 +34,27 @@ struct store_options {
     // Pending orders are enrolled in the poll schedule, first due this long after they are
     // charged or registered; 0: not enrolled (no node polls).
     std::chrono::milliseconds poll_first_delay{0};
+    // Paid is confirmed with Midtrans (--confirm-paid): a notification that would change
+    // whether an order is paid becomes a claim, leased to `node` for this long while it
+    // confirms it (include/posrelay/midtrans/confirmation.hpp); 0: applied at once.
+    std::chrono::milliseconds confirm_lease{0};
+    std::string node;
+};
+
+// Midtrans's answer to an order's claim, for redis_store::resolve_claim.
+struct claim_resolution {
+    std::string order_id;
+    std::string claim;  // the order's `claim` field as read before asking Midtrans
+    bool denied = false;
+    // Midtrans's status as an update (source poll); nullopt when it named none (404).
+    std::optional<ingest::status_update> midtrans;
+};
+struct resolve_result {
+    boost::system::error_code ec;
+    std::string outcome;          // new (Midtrans's status applied) | unchanged | superseded
+    std::string event_id;         // the event sent for it, "" when none
+    bool conflict = false;        // the claim or the answer was a status conflict (reported)
+    std::string previous_status;  // the order's status before ("" when none)
 };
 
 // An order created outside posrelay (or charged through a terminal), to route its updates.
@@ -87,6 +108,10 @@ public:
     [[nodiscard]] bool ready() const noexcept override;
 
     [[nodiscard]] boost::asio::awaitable<register_result> register_order(order_registration r);
+
+    // Commits Midtrans's answer to an order's claim (the order script's 'confirm'); clears the
+    // claim and takes the order out of the confirmation set, unless a newer claim came.
+    [[nodiscard]] boost::asio::awaitable<resolve_result> resolve_claim(claim_resolution r);
 
     // Claims order_id for a charge by a terminal (state 'charging'); `taken` when the order
     // is already known (proto-docs/redis-keys.md).
@@ -145,7 +170,7 @@ private:
     redis_metrics redis_metrics_;
     std::string script_sha_;
     std::vector<std::shared_ptr<redis_connection>> connections_;
-    metrics::counter* commits_[3];
+    metrics::counter* commits_[4];
     metrics::counter& commit_errors_;
     metrics::counter& script_reloads_;
     metrics::histogram& commit_latency_;
