@@ -225,6 +225,36 @@ TEST_F(RedisStore, LuaBindingAgreesWithCppOnEveryCombination) {
     EXPECT_EQ(signers, want);
 }
 
+// A charge through posrelay is made with the default key: its reservation binds the order to
+// it, and to the charged amount, before any notification arrives.
+TEST_F(RedisStore, ChargedOrderIsBoundToTheDefaultKeyAndItsAmount) {
+    store::order_registration reg{"CH-1", "500000", "T-1", "S-1", 0, "default"};
+    const auto r = boost::asio::co_spawn(pool_.context(0), store_->reserve_charge(reg),
+                                         boost::asio::use_future)
+                       .get();
+    ASSERT_FALSE(r.ec);
+    ASSERT_EQ(r.outcome, store::reserve_outcome::created);
+    EXPECT_EQ(redis_.cli({"HGET", "posrelay:{o:CH-1}", "signer"}), "default");
+    const auto commit_signed = [&](std::string signer, std::string gross) {
+        ingest::status_update u;
+        u.set(ingest::field::order_id, "CH-1");
+        u.set(ingest::field::transaction_status, "settlement");
+        u.set(ingest::field::gross_amount, gross);
+        u.status = transaction_status::settlement;
+        u.signer = std::move(signer);
+        return boost::asio::co_spawn(pool_.context(0), store_->commit(std::move(u)),
+                                     boost::asio::use_future)
+            .get();
+    };
+    auto c = commit_signed("m:M-2", "500000.00");
+    EXPECT_EQ(c.outcome, ingest::commit_outcome::refused);
+    EXPECT_EQ(c.mismatch, ingest::binding_mismatch::merchant);
+    c = commit_signed("default", "1000.00");
+    EXPECT_EQ(c.mismatch, ingest::binding_mismatch::amount);
+    EXPECT_EQ(redis_.cli({"HGET", "posrelay:{o:CH-1}", "gross_amount"}), "500000");
+    EXPECT_EQ(commit_signed("default", "500000.00").outcome, ingest::commit_outcome::new_update);
+}
+
 TEST_F(RedisStore, EventsGoToTheRoutedTerminalsStreamWithGapFreeSeq) {
     const auto reg = boost::asio::co_spawn(pool_.context(0),
                                            store_->register_order({"R1", "10000", "T-9", "S-1", 0}),
