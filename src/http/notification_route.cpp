@@ -5,6 +5,7 @@
 
 #include <chrono>
 
+#include "posrelay/ingest/notification_rules.hpp"
 #include "posrelay/log.hpp"
 
 namespace posrelay::http {
@@ -12,12 +13,34 @@ namespace posrelay::http {
 namespace {
 // Every reason a notification can be refused, registered up front so dashboards see zeros.
 constexpr std::string_view rejection_reasons[] = {
-    "method_not_allowed", "unsupported_media_type", "body_too_large",
-    "bad_request",        "header_too_large",       "invalid_utf8",
-    "malformed_json",     "not_an_object",          "missing_field",
-    "wrong_type",         "invalid_value",          "duplicate_field",
-    "bad_signature",      "unknown_merchant",       "store_unavailable",
+    "method_not_allowed",   "unsupported_media_type", "body_too_large",
+    "bad_request",          "header_too_large",       "invalid_utf8",
+    "malformed_json",       "not_an_object",          "missing_field",
+    "wrong_type",           "invalid_value",          "duplicate_field",
+    "bad_signature",        "unknown_merchant",       "store_unavailable",
+    "inconsistent_status",  "merchant_mismatch",      "amount_mismatch",
+    "transaction_mismatch",
 };
+
+// The answer to an update the store refused as bound elsewhere (issue 13): another
+// merchant's key is not a valid signature for the order (401, like a bad signature);
+// another amount or transaction conflicts with the order (409; Midtrans retries it for
+// hours, time for an operator to look).
+struct refusal {
+    unsigned status;
+    std::string_view field, message;
+};
+refusal refusal_of(ingest::binding_mismatch m) {
+    switch (m) {
+        case ingest::binding_mismatch::merchant:
+            return {401, "merchant_id", "the order belongs to another merchant's server key"};
+        case ingest::binding_mismatch::amount:
+            return {409, "gross_amount", "gross_amount differs from the order's amount"};
+        default:
+            return {409, "transaction_id",
+                    "transaction_id differs from the order's transaction (order_id reused)"};
+    }
+}
 
 std::int64_t unix_ms_now() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -60,16 +83,42 @@ void notification_route::count_rejection(std::string_view reason) {
 
 response notification_route::reject(unsigned status, std::string_view reason,
                                     std::string_view message, std::string_view field,
-                                    std::string_view order_id, const request_context& ctx) {
+                                    std::string_view order_id, const request_context& ctx,
+                                    bool security) {
     count_rejection(reason);
     if (log::enabled(log::level::warn)) {
         log::line l(log::level::warn, "notification rejected");
+        // A well-formed body that lies (forged, edited, replayed elsewhere): for alerting.
+        if (security) l.boolean("security", true);
         l.str("reason", reason).num("status", status).str("detail", message);
         if (!field.empty()) l.str("field", field);
         if (!order_id.empty()) l.str("order_id", order_id);
         l.str("remote", ctx.remote);
     }
     return json_error(status, reason, message, field);
+}
+
+// The signed fields exactly as Midtrans sends them and a status that agrees with the signed
+// status_code (checked before the signature: no re-split or edited body is believed whatever
+// key signed it), then the signature. Records whose key verified it (u.signer).
+std::optional<response> notification_route::refuse_unbelieved(ingest::status_update& u,
+                                                              const request_context& ctx) {
+    if (auto err = ingest::check_update(u)) {
+        return reject(400, ingest::to_string(err.code), err.message, ingest::field_name(err.where),
+                      u.order_id(), ctx, true);
+    }
+    switch (verifier_.verify(u)) {
+        case ingest::verify_result::ok:
+            break;
+        case ingest::verify_result::bad_signature:
+            return reject(401, "bad_signature", "signature_key does not match", "signature_key",
+                          u.order_id(), ctx, true);
+        case ingest::verify_result::unknown_merchant:
+            return reject(401, "unknown_merchant", "no server key configured for this merchant_id",
+                          "merchant_id", u.order_id(), ctx);
+    }
+    u.signer = verifier_.signer_for(u.get(ingest::field::merchant_id));
+    return std::nullopt;
 }
 
 boost::asio::awaitable<response> notification_route::handle(request& req,
@@ -91,21 +140,16 @@ boost::asio::awaitable<response> notification_route::handle(request& req,
         co_return reject(status, ingest::to_string(err.code), err.message, field, u.order_id(),
                          ctx);
     }
-    switch (verifier_.verify(u)) {
-        case ingest::verify_result::ok:
-            break;
-        case ingest::verify_result::bad_signature:
-            co_return reject(401, "bad_signature", "signature_key does not match", "signature_key",
-                             u.order_id(), ctx);
-        case ingest::verify_result::unknown_merchant:
-            co_return reject(401, "unknown_merchant",
-                             "no server key configured for this merchant_id", "merchant_id",
-                             u.order_id(), ctx);
-    }
+    if (auto refused = refuse_unbelieved(u, ctx)) co_return std::move(*refused);
     u.source = ingest::update_source::notification;
     u.received_unix_ms = unix_ms_now();
     const std::string order_id(u.order_id());
     const ingest::commit_result r = co_await sink_.commit(std::move(u));
+    if (!r.ec && r.outcome == ingest::commit_outcome::refused) {
+        const auto why = refusal_of(r.mismatch);
+        co_return reject(why.status, ingest::to_string(r.mismatch), why.message, why.field,
+                         order_id, ctx, true);
+    }
     if (r.ec) {
         // Not committed: not acknowledged. Midtrans retries a 503 (four times, hours apart).
         response res = reject(503, "store_unavailable",

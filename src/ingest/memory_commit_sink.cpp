@@ -16,6 +16,8 @@ std::string_view to_string(commit_outcome o) noexcept {
             return "stale";
         case commit_outcome::confirming:
             return "confirming";
+        case commit_outcome::refused:
+            return "refused";
     }
     return "unknown";
 }
@@ -42,13 +44,43 @@ boost::asio::awaitable<commit_result> memory_commit_sink::commit(status_update u
     co_return commit_now(std::move(u));
 }
 
-// Dedup first (an exact repeat is a duplicate whatever the state), then the transition
-// table decides; only a forward move changes the state and is recorded.
+// With mutex_ held: the order's binding (created empty).
+memory_commit_sink::binding& memory_commit_sink::binding_of(std::string_view order_id) {
+    auto it = bindings_.find(order_id);
+    if (it == bindings_.end()) it = bindings_.emplace(std::string{order_id}, binding{}).first;
+    return it->second;
+}
+
+// With mutex_ held. Mirrors check_binding of the order script: the update's mismatch with
+// the order's binding (none: then the first signer seen is recorded).
+binding_mismatch memory_commit_sink::check_and_bind(const status_update& u) {
+    binding& b = binding_of(u.order_id());
+    const auto m =
+        check_binding({b.signer, b.gross_amount, b.transaction_id},
+                      {u.signer, u.get(field::gross_amount), u.get(field::transaction_id)});
+    if (m == binding_mismatch::none && b.signer.empty()) b.signer = u.signer;
+    return m;
+}
+
+// With mutex_ held: a new update's amount and transaction become the order's (as the
+// script's HSET of the update's fields does).
+void memory_commit_sink::bind_fields(const status_update& u) {
+    binding& b = binding_of(u.order_id());
+    if (u.has(field::gross_amount)) b.gross_amount = u.get(field::gross_amount);
+    if (u.has(field::transaction_id)) b.transaction_id = u.get(field::transaction_id);
+}
+
+// The binding first (a refused update changes nothing), then dedup (an exact repeat is a
+// duplicate whatever the state), then the transition table decides; only a forward move
+// changes the state and is recorded.
 commit_result memory_commit_sink::commit_now(status_update u) {
     auto key = dedup_key(u);
     const std::lock_guard lock{mutex_};
     commit_result result;
-    if (seen_.contains(key)) {
+    result.mismatch = check_and_bind(u);
+    if (result.mismatch != binding_mismatch::none) {
+        result.outcome = commit_outcome::refused;
+    } else if (seen_.contains(key)) {
         result.outcome = commit_outcome::duplicate;
     } else {
         std::optional<midtrans::order_state> stored;
@@ -57,6 +89,7 @@ commit_result memory_commit_sink::commit_now(status_update u) {
         switch (midtrans::classify(stored, u.state())) {
             case midtrans::transition::forward:
                 result.outcome = commit_outcome::new_update;
+                bind_fields(u);
                 if (order != orders_.end()) {
                     order->second = u.state();
                 } else {

@@ -37,6 +37,11 @@ std::optional<std::string_view> notification_verifier::key_for(std::string_view 
     return std::nullopt;
 }
 
+std::string notification_verifier::signer_for(std::string_view merchant_id) const {
+    if (merchant_keys_.contains(merchant_id)) return "m:" + std::string(merchant_id);
+    return default_key_.empty() ? std::string{} : std::string{"default"};
+}
+
 bool notification_verifier::has_any_key() const noexcept {
     return !default_key_.empty() || !merchant_keys_.empty();
 }

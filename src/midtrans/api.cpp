@@ -10,6 +10,9 @@
 #include <charconv>
 #include <ctime>
 
+#include "posrelay/ingest/notification_rules.hpp"
+#include "posrelay/log.hpp"
+
 namespace posrelay::midtrans {
 
 namespace {
@@ -210,6 +213,20 @@ std::optional<ingest::status_update> to_status_update(const api_answer& a,
                         {ingest::field::expiry_time, &a.expiry_time},
                         {ingest::field::channel_response_code, &a.channel_response_code}}) {
         if (!v->empty()) u.set(f, *v);
+    }
+    // Trusted by transport (HTTPS with the server key), but a status that disagrees with its
+    // own status_code is never applied (issue 13): reported instead.
+    if (!ingest::valid_status_code(a.status_code) ||
+        !ingest::status_code_consistent(u.status, u.fraud, a.status_code)) {
+        log::line(log::level::warn, "midtrans answer refused: inconsistent status")
+            .boolean("security", true)
+            .str("reason", "inconsistent_status")
+            .str("source", ingest::to_string(source))
+            .str("order_id", a.order_id)
+            .str("status_code", a.status_code)
+            .str("transaction_status", status_text)
+            .str("fraud_status", a.fraud_status);
+        return std::nullopt;
     }
     return u;
 }

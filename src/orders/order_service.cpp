@@ -226,7 +226,9 @@ asio::awaitable<std::string> order_service::charge(request_ctx& c) {
                                   c.store_id,
                                   started + std::chrono::duration_cast<std::chrono::milliseconds>(
                                                 r.expiry.value_or(std::chrono::minutes(15)))
-                                                .count()};
+                                                .count(),
+                                  // Charged with the default key: bound to it.
+                                  "default"};
     auto reserved = co_await store_.reserve_charge(reg);
     if (reserved.ec) co_return c.error(errc::unavailable, "the order store is unavailable; retry");
     if (reserved.outcome == store::reserve_outcome::taken) {

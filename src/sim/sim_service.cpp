@@ -357,6 +357,9 @@ http::response sim_service::control_order(request& req) {
                 return http::json_error(400, "bad_fraud_status", "fraud_status: accept or deny",
                                         "fraud_status");
             t->fraud_status = f;
+            // As Midtrans's fraud detection does: a payment it denies is a deny (status_code
+            // 202), never a settlement with fraud_status deny (no status_code fits that).
+            if (f == "deny") to = tx_status::deny;
         }
     }
     (void)change(*t, to);

@@ -11,7 +11,8 @@
 --         confirm_lease_ms ('' = paid is not confirmed) node
 --         then field name, value pairs to keep on the order (gross_amount, transaction_id, ...)
 --   Returns {outcome, event_id, recipients}; outcome 'new' | 'duplicate' | 'stale' |
---   'confirming' (a notification that would change whether the order is paid: see claim()).
+--   'confirming' (a notification that would change whether the order is paid: see claim()),
+--   or {'refused', reason, 0} when the update is bound elsewhere (check_binding).
 --
 -- 'confirm': Midtrans's answer to a claim (GET status), see confirm().
 --
@@ -106,6 +107,37 @@ local function unschedule(prefix, order_id)
   redis.call('HDEL', prefix .. '{poll}:leases', order_id)
 end
 
+-- An amount in cents as a digit string ('500000' and '500000.00' are both '50000000');
+-- the text itself when it is not an amount. Same rule as ingest::amount_cents.
+local function cents(s)
+  local whole, frac = string.match(s, '^(%d+)%.(%d%d)$')
+  if not whole then whole, frac = string.match(s, '^(%d+)$'), '00' end
+  if not whole then return s end
+  whole = string.gsub(whole, '^0+', '')
+  return whole .. frac
+end
+
+-- An order is bound to the merchant whose key charged it or verified its first
+-- notification ('signer'), to its amount and to its transaction (the same rule as
+-- ingest::check_binding). Returns the refusal ('merchant_mismatch', 'amount_mismatch',
+-- 'transaction_mismatch') or nil; records the signer the first time one is seen.
+local function check_binding(key)
+  local signer, gross = update_field('signer'), update_field('gross_amount')
+  local txid = update_field('transaction_id')
+  local cur = redis.call('HMGET', key, 'signer', 'gross_amount', 'transaction_id')
+  if signer ~= '' and cur[1] and cur[1] ~= '' and cur[1] ~= signer then
+    return 'merchant_mismatch'
+  end
+  if gross ~= '' and cur[2] and cur[2] ~= '' and cents(gross) ~= cents(cur[2]) then
+    return 'amount_mismatch'
+  end
+  if txid ~= '' and cur[3] and cur[3] ~= '' and txid ~= cur[3] then
+    return 'transaction_mismatch'
+  end
+  if signer ~= '' and not cur[1] then redis.call('HSET', key, 'signer', signer) end
+  return nil
+end
+
 -- Writes an update to the order (record, bounded history, poll schedule) and emits its event
 -- to the order's terminals. `cur` holds the order's fields as commit() reads them (cur[2] on);
 -- `conflict` is the status_conflict report the event carries, or nil.
@@ -165,6 +197,8 @@ end
 local function commit()
   local key, status, fraud, source = KEYS[1], ARGV[9], ARGV[10], ARGV[11]
   local mark = 'seen:' .. status .. '|' .. fraud
+  local refusal = check_binding(key)
+  if refusal then return {'refused', refusal, 0} end
 
   -- One read answers the dedup check (most repeated notifications end here), the
   -- transition check and the rest of the update.
@@ -261,7 +295,7 @@ end
 --   or a status): an order_id is charged once through posrelay, so that no late notification
 --   of an earlier transaction with the same order_id can be taken for the new one.
 --   ARGV: 'reserve' now_ms ttl_s order_id gross_amount terminal_id store_id expiry_ms prefix
---         first_poll_ms ('' = no polling)
+--         first_poll_ms ('' = no polling) signer (whose key charges it; '' = none)
 --   Returns {'created', ''} or {'taken', <status, or the state when no status yet>}.
 local function reserve()
   local key = KEYS[1]
@@ -272,6 +306,7 @@ local function reserve()
   redis.call('HSET', key, 'order_id', ARGV[4], 'gross_amount', ARGV[5],
              'terminal_id', ARGV[6], 'store_id', ARGV[7], 'expiry_ms', ARGV[8],
              'state', 'charging', 'created_ms', ARGV[2], 'registered_ms', ARGV[2])
+  if ARGV[11] and ARGV[11] ~= '' then redis.call('HSET', key, 'signer', ARGV[11]) end
   redis.call('EXPIRE', key, ARGV[3])
   schedule(ARGV[9], ARGV[4], ARGV[10])
   return {'created', ''}

@@ -106,6 +106,19 @@ void append_latest_change(std::string& json, std::string_view entry) {
     log::append_json_member(json, "status_code", h.status_code);
 }
 
+// A poll or API answer refused by the order's binding: no HTTP answer reports it, so the
+// store does (the notification route logs its own refusals).
+void report_refusal(const ingest::status_update& u, ingest::binding_mismatch m) {
+    if (u.source == ingest::update_source::notification) return;
+    log::line(log::level::warn, "status update refused")
+        .boolean("security", true)
+        .str("reason", ingest::to_string(m))
+        .str("source", ingest::to_string(u.source))
+        .str("order_id", u.order_id())
+        .str("transaction_id", u.get(ingest::field::transaction_id))
+        .str("gross_amount", u.get(ingest::field::gross_amount));
+}
+
 }  // namespace
 
 redis_store::redis_store(io_pool& pool, redis_options ropts, store_options sopts,
@@ -125,11 +138,13 @@ redis_store::redis_store(io_pool& pool, redis_options ropts, store_options sopts
                             "Time of one commit (the order script) in Redis, round trip.",
                             metrics::latency_buckets())) {
     for (auto o : {ingest::commit_outcome::new_update, ingest::commit_outcome::duplicate,
-                   ingest::commit_outcome::stale, ingest::commit_outcome::confirming}) {
+                   ingest::commit_outcome::stale, ingest::commit_outcome::confirming,
+                   ingest::commit_outcome::refused}) {
         commits_[static_cast<int>(o)] =
             &reg.add_counter("posrelay_commits_total",
                              "Status updates committed, by outcome (new, duplicate, stale, "
-                             "confirming), from every source (notification, poll, api).",
+                             "confirming, refused: bound to another merchant, amount or "
+                             "transaction), from every source (notification, poll, api).",
                              {{"outcome", std::string(ingest::to_string(o))}});
     }
 }
@@ -239,6 +254,10 @@ boost::asio::awaitable<ingest::commit_result> redis_store::commit(ingest::status
         args.push_back(ingest::field_name(f));
         args.push_back(u.get(f));
     }
+    if (!u.signer.empty()) {
+        args.push_back("signer");
+        args.push_back(u.signer);
+    }
     auto [ec, reply] = co_await run_script(u.order_id(), redis_args(args.data(), args.size()));
     ingest::commit_result r;
     if (!ec && (reply.type != redis_reply::kind::array || reply.elements.size() < 2)) {
@@ -255,8 +274,14 @@ boost::asio::awaitable<ingest::commit_result> redis_store::commit(ingest::status
     r.outcome = outcome == "new"          ? ingest::commit_outcome::new_update
                 : outcome == "duplicate"  ? ingest::commit_outcome::duplicate
                 : outcome == "confirming" ? ingest::commit_outcome::confirming
+                : outcome == "refused"    ? ingest::commit_outcome::refused
                                           : ingest::commit_outcome::stale;
-    r.event_id = std::move(reply.elements[1].str);
+    if (r.outcome == ingest::commit_outcome::refused) {
+        r.mismatch = ingest::binding_mismatch_from(reply.elements[1].str);
+        report_refusal(u, r.mismatch);
+    } else {
+        r.event_id = std::move(reply.elements[1].str);
+    }
     commits_[static_cast<int>(r.outcome)]->inc();
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
     commit_latency_.observe(took.count());
@@ -346,6 +371,7 @@ boost::asio::awaitable<reserve_result> redis_store::reserve_charge(order_registr
     args.push_back(std::to_string(reg.expiry_ms));
     args.push_back(sopts_.prefix);
     args.push_back(first_poll_ms());
+    args.push_back(reg.signer);
     auto [ec, reply] = co_await run_script(reg.order_id, args);
     reserve_result r;
     if (!ec && (reply.type != redis_reply::kind::array || reply.elements.size() < 2)) {

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "http_client.hpp"
+#include "posrelay/ingest/notification_rules.hpp"
 #include "posrelay/io_pool.hpp"
 #include "posrelay/midtrans/confirmation.hpp"
 #include "posrelay/store/redis_store.hpp"
@@ -211,6 +212,111 @@ TEST_F(RedisStoreConfirming, LuaClaimRuleAgreesWithCppOnEveryPair) {
                           {transaction_status::settlement, std::nullopt})
                   .outcome,
               ingest::commit_outcome::new_update);
+}
+
+// The script's check_binding against ingest::check_binding on every combination of a
+// stored and an incoming signer, amount and transaction ("" = absent).
+TEST_F(RedisStore, LuaBindingAgreesWithCppOnEveryCombination) {
+    std::vector<ingest::order_binding> stored_all, update_all;
+    for (std::string_view s : {"", "default", "m:M-2"}) {
+        for (std::string_view t : {"", "T1", "T2"}) {
+            for (std::string_view a : {"", "500000", "1000.00"})
+                stored_all.push_back({s, a, t});
+            for (std::string_view a : {"", "500000.00", "1000.00"})
+                update_all.push_back({s, a, t});
+        }
+    }
+    // The stored records, written in one call.
+    std::vector<std::string> setup = {
+        "EVAL",
+        "for i = 1, #ARGV, 4 do local k = 'posrelay:{o:' .. ARGV[i] .. '}' "
+        "redis.call('HSET', k, 'order_id', ARGV[i]) "
+        "if ARGV[i+1] ~= '' then redis.call('HSET', k, 'signer', ARGV[i+1]) end "
+        "if ARGV[i+2] ~= '' then redis.call('HSET', k, 'gross_amount', ARGV[i+2]) end "
+        "if ARGV[i+3] ~= '' then redis.call('HSET', k, 'transaction_id', ARGV[i+3]) end end",
+        "0"};
+    std::vector<std::string> ids;
+    for (const auto& stored : stored_all) {
+        for (std::size_t u = 0; u < update_all.size(); ++u) {
+            ids.push_back("BIND-" + std::to_string(ids.size()));
+            for (auto v : {std::string_view(ids.back()), stored.signer, stored.gross_amount,
+                           stored.transaction_id})
+                setup.emplace_back(v);
+        }
+    }
+    (void)redis_.cli(setup);
+    std::size_t n = 0;
+    std::vector<std::string> expected_signers;
+    for (const auto& stored : stored_all) {
+        for (const auto& update : update_all) {
+            const std::string& id = ids[n++];
+            ingest::status_update u;
+            u.set(ingest::field::order_id, id);
+            u.set(ingest::field::transaction_status, "pending");
+            if (!update.gross_amount.empty())
+                u.set(ingest::field::gross_amount, update.gross_amount);
+            if (!update.transaction_id.empty())
+                u.set(ingest::field::transaction_id, update.transaction_id);
+            u.signer = update.signer;
+            const auto r = boost::asio::co_spawn(pool_.context(0), store_->commit(std::move(u)),
+                                                 boost::asio::use_future)
+                               .get();
+            const auto want = ingest::check_binding(stored, update);
+            EXPECT_EQ(r.mismatch, want) << id;
+            EXPECT_EQ(r.outcome == ingest::commit_outcome::refused,
+                      want != ingest::binding_mismatch::none)
+                << id;
+            // The first signer is recorded, never replaced.
+            expected_signers.emplace_back(!stored.signer.empty()                   ? stored.signer
+                                          : want == ingest::binding_mismatch::none ? update.signer
+                                                                                   : "");
+        }
+    }
+    std::vector<std::string> read = {
+        "EVAL",
+        "local out = {} for i = 1, #ARGV do out[i] = redis.call('HGET', 'posrelay:{o:' .. "
+        "ARGV[i] .. '}', 'signer') or '-' end return table.concat(out, ',')",
+        "0"};
+    read.insert(read.end(), ids.begin(), ids.end());
+    std::string signers = redis_.cli(read);
+    while (!signers.empty() && (signers.back() == '\n' || signers.back() == '\r'))
+        signers.pop_back();
+    std::string want;
+    for (const auto& s : expected_signers) {
+        if (!want.empty()) want += ',';
+        want += s.empty() ? "-" : s;
+    }
+    EXPECT_EQ(signers, want);
+}
+
+// A charge through posrelay is made with the default key: its reservation binds the order to
+// it, and to the charged amount, before any notification arrives.
+TEST_F(RedisStore, ChargedOrderIsBoundToTheDefaultKeyAndItsAmount) {
+    store::order_registration reg{"CH-1", "500000", "T-1", "S-1", 0, "default"};
+    const auto r = boost::asio::co_spawn(pool_.context(0), store_->reserve_charge(reg),
+                                         boost::asio::use_future)
+                       .get();
+    ASSERT_FALSE(r.ec);
+    ASSERT_EQ(r.outcome, store::reserve_outcome::created);
+    EXPECT_EQ(redis_.cli({"HGET", "posrelay:{o:CH-1}", "signer"}), "default");
+    const auto commit_signed = [&](std::string signer, std::string gross) {
+        ingest::status_update u;
+        u.set(ingest::field::order_id, "CH-1");
+        u.set(ingest::field::transaction_status, "settlement");
+        u.set(ingest::field::gross_amount, gross);
+        u.status = transaction_status::settlement;
+        u.signer = std::move(signer);
+        return boost::asio::co_spawn(pool_.context(0), store_->commit(std::move(u)),
+                                     boost::asio::use_future)
+            .get();
+    };
+    auto c = commit_signed("m:M-2", "500000.00");
+    EXPECT_EQ(c.outcome, ingest::commit_outcome::refused);
+    EXPECT_EQ(c.mismatch, ingest::binding_mismatch::merchant);
+    c = commit_signed("default", "1000.00");
+    EXPECT_EQ(c.mismatch, ingest::binding_mismatch::amount);
+    EXPECT_EQ(redis_.cli({"HGET", "posrelay:{o:CH-1}", "gross_amount"}), "500000");
+    EXPECT_EQ(commit_signed("default", "500000.00").outcome, ingest::commit_outcome::new_update);
 }
 
 TEST_F(RedisStore, EventsGoToTheRoutedTerminalsStreamWithGapFreeSeq) {

@@ -130,3 +130,37 @@ TEST(memory_commit_sink, outcome_names) {
 }
 
 }  // namespace
+
+namespace {
+
+status_update bound(std::string_view signer, std::string_view gross, std::string_view txid,
+                    transaction_status s = transaction_status::pending) {
+    auto u = make("ORD-B", s);
+    u.signer = signer;
+    u.set(field::gross_amount, gross);
+    u.set(field::transaction_id, txid);
+    return u;
+}
+
+// The same binding as the Redis script: the first signer, and a new update's amount and
+// transaction, bind the order; a refused update changes nothing.
+TEST(memory_commit_sink, refuses_updates_bound_elsewhere) {
+    memory_commit_sink sink;
+    EXPECT_EQ(sink.commit_now(bound("default", "500000.00", "T1")).outcome,
+              commit_outcome::new_update);
+    auto r = sink.commit_now(bound("m:M-2", "500000.00", "T1", transaction_status::settlement));
+    EXPECT_EQ(r.outcome, commit_outcome::refused);
+    EXPECT_EQ(r.mismatch, binding_mismatch::merchant);
+    r = sink.commit_now(bound("default", "1000.00", "T1", transaction_status::settlement));
+    EXPECT_EQ(r.mismatch, binding_mismatch::amount);
+    r = sink.commit_now(bound("default", "500000.00", "T2", transaction_status::settlement));
+    EXPECT_EQ(r.mismatch, binding_mismatch::transaction);
+    EXPECT_EQ(sink.count(commit_outcome::refused), 3u);
+    EXPECT_EQ(sink.state_of("ORD-B")->status, transaction_status::pending);
+    r = sink.commit_now(bound("default", "500000", "T1", transaction_status::settlement));
+    EXPECT_EQ(r.outcome, commit_outcome::new_update);
+    EXPECT_EQ(r.mismatch, binding_mismatch::none);
+    EXPECT_EQ(to_string(commit_outcome::refused), "refused");
+}
+
+}  // namespace

@@ -140,5 +140,27 @@ TEST(MidtransApi, AnswerBecomesAStatusUpdate) {
     EXPECT_FALSE(to_status_update(f, ingest::update_source::poll, 1));
 }
 
+// Issue 13: a GET status answer is trusted by transport, but a status that disagrees with
+// its own status_code is never applied.
+TEST(MidtransApi, InconsistentAnswerIsNotAStatusUpdate) {
+    const auto edited = read_answer(200, R"({"status_code":"201","order_id":"A1",
+        "gross_amount":"10000.00","transaction_status":"settlement","fraud_status":"accept"})");
+    EXPECT_FALSE(to_status_update(edited, ingest::update_source::poll, 1));
+    const auto challenge = read_answer(200, R"({"status_code":"201","order_id":"A1",
+        "gross_amount":"10000.00","transaction_status":"capture","fraud_status":"accept"})");
+    EXPECT_FALSE(to_status_update(challenge, ingest::update_source::poll, 1));
+    const auto no_code = read_answer(
+        200, R"({"order_id":"A1","gross_amount":"10000.00","transaction_status":"settlement"})");
+    EXPECT_FALSE(to_status_update(no_code, ingest::update_source::poll, 1));
+    // The consistent ones: pending 201, expire 407 (the expire API), deny 202.
+    for (auto [code, status] : {std::pair{"201", "pending"}, {"407", "expire"}, {"202", "deny"}}) {
+        const auto a = read_answer(200, std::string(R"({"status_code":")") + code +
+                                            R"(","order_id":"A1","gross_amount":"10000.00",)"
+                                            R"("transaction_status":")" +
+                                            status + R"("})");
+        EXPECT_TRUE(to_status_update(a, ingest::update_source::poll, 1)) << status;
+    }
+}
+
 }  // namespace
 }  // namespace posrelay::midtrans

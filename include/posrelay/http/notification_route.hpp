@@ -1,12 +1,15 @@
-// POST /v1/midtrans/notifications: parse (simdjson) → verify signature_key → commit →
-// answer. 200 only after the commit returned; every refusal has a JSON body naming the
-// problem, is counted by reason and logged without secrets.
+// POST /v1/midtrans/notifications: parse (simdjson) → check the signed fields and their
+// consistency (ingest::check_update) → verify signature_key → commit (which refuses an update
+// bound to another merchant, amount or transaction) → answer. 200 only after the commit returned;
+// every refusal has a JSON body naming the problem, is counted by reason and logged without
+// secrets.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,14 +42,16 @@ public:
     void on_confirming(std::function<void(std::string)> f) { on_confirming_ = std::move(f); }
 
 private:
+    std::optional<response> refuse_unbelieved(ingest::status_update& u, const request_context& ctx);
     response reject(unsigned status, std::string_view reason, std::string_view message,
-                    std::string_view field, std::string_view order_id, const request_context& ctx);
+                    std::string_view field, std::string_view order_id, const request_context& ctx,
+                    bool security = false);
 
     std::vector<std::unique_ptr<ingest::notification_parser>> parsers_;
     const ingest::notification_verifier& verifier_;
     ingest::commit_sink& sink_;
     metrics::registry& registry_;
-    metrics::counter* accepted_[4];  // by commit_outcome
+    metrics::counter* accepted_[5];  // by commit_outcome
     std::function<void(std::string)> on_confirming_;
     std::vector<std::pair<std::string, metrics::counter*>> rejected_;
 };

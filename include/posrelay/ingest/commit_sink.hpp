@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "posrelay/ingest/notification_rules.hpp"
 #include "posrelay/ingest/status_update.hpp"
 
 namespace posrelay::ingest {
@@ -20,6 +21,7 @@ enum class commit_outcome : std::uint8_t {
     stale,       // older than (or illegal after) the stored status: ignored
     confirming,  // would change whether the order is paid: kept as a claim, applied only once
                  // Midtrans confirms it (include/posrelay/midtrans/confirmation.hpp)
+    refused,     // bound to another merchant, amount or transaction (mismatch): nothing changed
 };
 [[nodiscard]] std::string_view to_string(commit_outcome o) noexcept;
 
@@ -30,12 +32,15 @@ struct commit_result {
     commit_outcome outcome = commit_outcome::new_update;
     // The id of the event appended for a new update ("" otherwise, or when the sink has none).
     std::string event_id;
+    // Why a `refused` update was refused (none otherwise).
+    binding_mismatch mismatch = binding_mismatch::none;
 };
 
 class commit_sink {
 public:
     virtual ~commit_sink() = default;
-    // Commits `u` atomically: dedup, transition check, order update, event. Completes on
+    // Commits `u` atomically: binding check (ingest::check_binding), dedup, transition
+    // check, order update, event. Completes on
     // the caller's executor once the update is durable (or with ec set). `u` is taken by
     // value: the sink owns what it needs, nothing must outlive the call.
     [[nodiscard]] virtual boost::asio::awaitable<commit_result> commit(status_update u) = 0;

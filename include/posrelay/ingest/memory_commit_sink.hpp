@@ -1,4 +1,4 @@
-// An in-process commit_sink: same dedup and transition rules as the Redis store, kept
+// An in-process commit_sink: same binding, dedup and transition rules as the Redis store, kept
 // in memory (lost on exit). Used by tests, benchmarks and `--store memory`.
 #pragma once
 
@@ -37,11 +37,20 @@ private:
             return std::hash<std::string_view>{}(s);
         }
     };
+    // What each order is bound to (order_binding's fields, owned).
+    struct binding {
+        std::string signer, gross_amount, transaction_id;
+    };
+    binding& binding_of(std::string_view order_id);
+    binding_mismatch check_and_bind(const status_update& u);
+    void bind_fields(const status_update& u);
+
     mutable std::mutex mutex_;
     std::unordered_map<std::string, midtrans::order_state, string_hash, std::equal_to<>> orders_;
+    std::unordered_map<std::string, binding, string_hash, std::equal_to<>> bindings_;
     std::unordered_set<std::string> seen_;  // dedup keys
     std::deque<status_update> committed_;
-    std::size_t counts_[3] = {0, 0, 0};
+    std::size_t counts_[4] = {0, 0, 0, 0};  // by commit_outcome
 };
 
 }  // namespace posrelay::ingest

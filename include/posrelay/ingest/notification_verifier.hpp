@@ -30,6 +30,9 @@ public:
     // The key for a merchant (nullopt: none). For the Midtrans API client.
     [[nodiscard]] std::optional<std::string_view> key_for(std::string_view merchant_id) const;
     [[nodiscard]] bool has_any_key() const noexcept;
+    // Names the key key_for(merchant_id) picks, for binding an order to it: "m:" + merchant_id
+    // for a merchant's own key, "default" for the default key, "" for none.
+    [[nodiscard]] std::string signer_for(std::string_view merchant_id) const;
 
 private:
     std::string default_key_;

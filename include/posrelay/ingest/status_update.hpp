@@ -68,6 +68,9 @@ public:
     update_source source = update_source::notification;
     // When posrelay received it, milliseconds since the Unix epoch.
     std::int64_t received_unix_ms = 0;
+    // Whose server key verified it (notification_verifier::signer_for: "default" or
+    // "m:" + merchant_id); "" for updates that carry no signature check (poll, api).
+    std::string signer;
 
     [[nodiscard]] std::string_view order_id() const noexcept { return get(field::order_id); }
     [[nodiscard]] midtrans::order_state state() const noexcept { return {status, fraud}; }

@@ -84,8 +84,10 @@ struct api_answer {
 
 // The status an answer describes (a charge, status, cancel or expire answer), as an update
 // for the commit, like a notification's; nullopt when it names no known transaction_status
-// or lacks order_id/gross_amount. `status_override` replaces transaction_status (cancel and
-// expire answers of older API versions omit it).
+// or lacks order_id/gross_amount, and when its status_code is not three digits or disagrees
+// with the status (ingest::status_code_consistent; logged as a security event: never
+// applied). `status_override` replaces transaction_status (cancel and expire answers of older
+// API versions omit it).
 [[nodiscard]] std::optional<ingest::status_update> to_status_update(
     const api_answer& a, ingest::update_source source, std::int64_t now_ms,
     std::string_view status_override = {});

@@ -64,6 +64,9 @@ struct order_registration {
     std::string terminal_id;
     std::string store_id;
     std::int64_t expiry_ms = 0;  // Unix ms; 0 when unknown
+    // Whose server key charges it ("default", or "m:" + merchant_id): the order is bound to
+    // that merchant (reserve only; "" = none, the first notification binds it).
+    std::string signer = {};
 };
 
 enum class register_outcome : std::uint8_t { created, exists, conflict };
@@ -170,7 +173,7 @@ private:
     redis_metrics redis_metrics_;
     std::string script_sha_;
     std::vector<std::shared_ptr<redis_connection>> connections_;
-    metrics::counter* commits_[4];
+    metrics::counter* commits_[5];  // by commit_outcome
     metrics::counter& commit_errors_;
     metrics::counter& script_reloads_;
     metrics::histogram& commit_latency_;
