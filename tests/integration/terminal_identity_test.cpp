@@ -200,7 +200,47 @@ TEST_F(TerminalIdentity, RedisRestoredTwoWritesBehindLosesNoLaterEvent) {
     const auto got_r = r.collect({"LR-5", "LR-6"});
     EXPECT_TRUE(got_r.contains("LR-5") && got_r.contains("LR-6"))
         << "the resuming terminal never got events whose seq was reused";
+    // Each was told: a new epoch, never a reused seq.
+    EXPECT_EQ(c.resyncs, 1);
+    EXPECT_EQ(r.resyncs, 1);
     if (HasFailure()) std::cout << node_.p.proc->output();
+}
+
+// A terminal resuming in an epoch that is not its stream's gets `resync` naming the current
+// epoch; reconnecting there from seq 0 replays the epoch. A client without epochs resuming past
+// the stream gets resume_gap, which it knows.
+TEST_F(TerminalIdentity, ResumingInAnOldEpochIsToldResync) {
+    ASSERT_EQ(register_order(http(), "OE-1", "T-OE", "S-OE"), 201);
+    std::string epoch;
+    {
+        terminal_conn t(term());
+        const auto w = t.handshake("T-OE", "S-OE", {std::nullopt, false, "", std::nullopt});
+        ASSERT_EQ(str(w, "op"), "welcome");
+        epoch = str(w, "epoch");
+        ASSERT_FALSE(epoch.empty());
+        EXPECT_EQ(w.at("last_seq").as_int64(), 0);
+        ASSERT_EQ(notify(http(), "OE-1"), 200);
+        const auto ev = t.next_event();
+        ASSERT_TRUE(ev.has_value());
+        EXPECT_EQ(str(*ev, "epoch"), epoch);
+        EXPECT_FALSE(str(*ev, "eid").empty());
+    }
+    terminal_conn old(term());
+    const auto f = old.handshake("T-OE", "S-OE", {1, false, "0old0", std::nullopt});
+    EXPECT_EQ(str(f, "op"), "error");
+    EXPECT_EQ(str(f, "code"), "resync");
+    EXPECT_EQ(str(f, "epoch"), epoch);
+    EXPECT_TRUE(f.at("fatal").as_bool());
+    EXPECT_TRUE(old.closed_within(seconds(5)));
+    terminal_conn again(term());
+    const auto w = again.handshake("T-OE", "S-OE", {0, false, epoch, std::nullopt});
+    ASSERT_EQ(str(w, "op"), "welcome");
+    const auto ev = again.next_event();
+    ASSERT_TRUE(ev.has_value());
+    EXPECT_EQ(str(*ev, "order_id"), "OE-1");
+    terminal_conn v1(term());
+    const auto gap = v1.handshake("T-OE", "S-OE", {9, false, std::nullopt, std::nullopt});
+    EXPECT_EQ(str(gap, "code"), "resume_gap");
 }
 
 }  // namespace
