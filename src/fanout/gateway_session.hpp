@@ -562,8 +562,9 @@ private:
 
     // Checks the terminal's stream against what this connection sent (fanout/epoch.hpp):
     // newer events are fetched, a changed epoch or a stream behind what was sent ends in
-    // `resync`. One check at a time; production pauses meanwhile. `reused`: a live event
-    // already showed a seq naming another event.
+    // `resync`. One check at a time; production pauses meanwhile, until the check could be
+    // made (a store error is retried with backoff: nothing is sent that was not checked).
+    // `reused`: a live event already showed a seq naming another event.
     void start_verify(bool reused) {
         if (closing_ || !welcomed_) return;
         if (verifying_) {
@@ -576,9 +577,17 @@ private:
             executor(),
             [self, reused]() -> asio::awaitable<void> {
                 bool r = reused;
+                auto pause = std::chrono::milliseconds(100);
+                asio::steady_timer retry(self->executor());
                 do {
                     self->verify_again_ = false;
-                    co_await self->verify_stream(r);
+                    if (!co_await self->verify_stream(r)) {
+                        retry.expires_after(pause);
+                        (void)co_await retry.async_wait(nothrow);
+                        pause = std::min(pause * 2, std::chrono::milliseconds(2000));
+                        self->verify_again_ = true;
+                        continue;
+                    }
                     r = false;
                 } while (self->verify_again_ && !self->closing_);
                 self->verifying_ = false;
@@ -587,14 +596,16 @@ private:
             [](std::exception_ptr e) { log::escaped(e, "terminal stream check"); });
     }
 
-    asio::awaitable<void> verify_stream(bool reused) {
+    // False when the store could not answer (retry).
+    asio::awaitable<bool> verify_stream(bool reused) {
         const auto& prefix = g_->store.options().prefix;
         auto& redis = g_->store.local();
         auto [ec, r] = co_await redis.exec(store::redis_command(
             "HMGET", store::keys::terminal_counter(prefix, store_id_, terminal_id_), "seq",
             "epoch"));
-        if (closing_ || ec || r.type != store::redis_reply::kind::array || r.elements.size() < 2)
-            co_return;  // the store is away: the next resubscription checks again
+        if (closing_) co_return true;
+        if (ec || r.type != store::redis_reply::kind::array || r.elements.size() < 2)
+            co_return false;
         const std::string epoch = r.elements[1].str;
         const stream_head head{std::strtoull(r.elements[0].str.c_str(), nullptr, 10), epoch};
         const std::uint64_t sent = fsm_.sent();
@@ -603,22 +614,25 @@ private:
             auto [xec, x] = co_await redis.exec(store::redis_command(
                 "XRANGE", store::keys::terminal_stream(prefix, store_id_, terminal_id_),
                 std::to_string(sent), std::to_string(sent)));
-            if (closing_ || xec) co_return;
+            if (closing_) co_return true;
+            if (xec) co_return false;
             if (!x.elements.empty()) eid_at_sent = entry_eid(x.elements[0]);
         }
         auto act = check_stream(head, epoch_, sent, eid_at_sent, ring_);
         if (reused && act == verify_action::ok) act = verify_action::rotate;
         if (act == verify_action::ok) {
             if (head.last_seq > live_max_) live_max_ = head.last_seq;
-            co_return;
+            co_return true;
         }
         store::terminal_position pos{head.last_seq, epoch, false};
         if (act == verify_action::rotate) {
             auto [rec, rotated] = co_await rotate(epoch_, std::to_string(ring_.last_eid()));
-            if (closing_ || rec) co_return;
+            if (closing_) co_return true;
+            if (rec) co_return false;
             pos = std::move(rotated);
         }
         end_resync(pos.epoch, pos.seq);
+        co_return true;
     }
 
     // A stream entry: [id "SEQ-EID", [epoch, event JSON]].
@@ -736,7 +750,7 @@ private:
         if (r.elements.empty() || entry_seq(r.elements[0]) != fsm_.sent() + 1 ||
             entry_epoch(r.elements[0]) != epoch_) {
             // Renumbered in a new epoch (resync), or really gone (resume_gap).
-            co_await verify_stream(false);
+            (void)co_await verify_stream(false);
             kick(errc::resume_gap,
                  "events are no longer kept: re-sync order status, then reconnect without "
                  "resume_from");
