@@ -334,11 +334,16 @@ private:
                 unacked_ = 0;
             });
         }
-        if (cli_.exit_after_events && events_ >= *cli_.exit_after_events) {
+        maybe_exit_after_events();
+        if (cli_.wait && e.order_id == cli_.order.order_id) on_order_event(e);
+    }
+
+    // --exit-after-events: once that many events came and no status re-read is outstanding.
+    void maybe_exit_after_events() {
+        if (cli_.exit_after_events && events_ >= *cli_.exit_after_events && !resync_pending_) {
             flush_acks();
             stop(exit_code::ok, "exit-after-events reached");
         }
-        if (cli_.wait && e.order_id == cli_.order.order_id) on_order_event(e);
     }
 
     void flush_acks() {
@@ -497,6 +502,7 @@ private:
         if (status_waiting_ == 0 && status_queue_.empty() && resync_pending_) {
             resync_pending_ = false;
             save_state();
+            maybe_exit_after_events();
         }
     }
     static std::string order_of_frame(std::string_view frame) {
