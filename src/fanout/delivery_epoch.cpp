@@ -59,6 +59,8 @@ live_action check_live(std::uint64_t seq, std::string_view event_epoch, std::uin
 verify_action check_stream(const stream_head& head, std::string_view epoch, std::uint64_t sent,
                            std::optional<std::uint64_t> eid_at_sent,
                            const sent_ring& ring) noexcept {
+    // No counter at all (Redis came back without it): a new epoch, carrying what is left.
+    if (head.epoch.empty()) return verify_action::rotate;
     if (head.epoch != epoch) return verify_action::resync;
     if (head.last_seq < sent) return verify_action::rotate;
     const auto was = ring.eid_of(sent);

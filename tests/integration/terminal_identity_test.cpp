@@ -206,6 +206,31 @@ TEST_F(TerminalIdentity, RedisRestoredTwoWritesBehindLosesNoLaterEvent) {
     if (HasFailure()) std::cout << node_.p.proc->output();
 }
 
+// Redis comes back empty (its data lost, say a restore of nothing) under a connected terminal:
+// the next event of the terminal is seq 1 of a new epoch, which the connection notices (its
+// stream checks retry until Redis answers again), so the terminal is told `resync` and gets it.
+TEST_F(TerminalIdentity, RedisBackEmptyUnderAConnectedTerminal) {
+    follower c(term(), "T-EMPTY", "S-E");
+    c.connect(std::nullopt);
+    ASSERT_EQ(register_order(http(), "EM-1", "T-EMPTY", "S-E"), 201);
+    ASSERT_EQ(notify(http(), "EM-1"), 200);
+    ASSERT_EQ(c.collect({"EM-1"}), (std::set<std::string>{"EM-1"}));
+    redis_.kill();
+    redis_.restart();
+    ASSERT_TRUE(wait_ready(http()));
+    int registered = 0;
+    for (int i = 0; i < 100 && registered != 201; ++i) {
+        registered = register_order(http(), "EM-2", "T-EMPTY", "S-E");
+        if (registered != 201) wait_ready(http());
+    }
+    ASSERT_EQ(registered, 201);
+    ASSERT_EQ(notify(http(), "EM-2"), 200);
+    const auto got = c.collect({"EM-2"});
+    EXPECT_TRUE(got.contains("EM-2")) << "the event reusing seq 1 was dropped";
+    EXPECT_EQ(c.resyncs, 1);
+    if (HasFailure()) std::cout << node_.p.proc->output();
+}
+
 // A terminal resuming in an epoch that is not its stream's gets `resync` naming the current
 // epoch; reconnecting there from seq 0 replays the epoch. A client without epochs resuming past
 // the stream gets resume_gap, which it knows.

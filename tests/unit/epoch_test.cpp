@@ -85,6 +85,7 @@ TEST(Epoch, CheckStreamTable) {
     EXPECT_EQ(check_stream({7, e1}, e1, 5, 205, r), va::rotate);  // seq 5 is another event now
     EXPECT_EQ(check_stream({7, e2}, e1, 5, 105, r), va::resync);  // rotated elsewhere
     EXPECT_EQ(check_stream({0, e1}, e1, 0, std::nullopt, r), va::ok);
+    EXPECT_EQ(check_stream({0, ""}, e1, 5, std::nullopt, r), va::rotate);  // counter gone
 }
 
 TEST(Epoch, EidParsing) {

@@ -82,7 +82,8 @@ enum class live_action : std::uint8_t {
 enum class verify_action : std::uint8_t {
     ok,      // the stream still holds what was sent
     resync,  // its epoch changed (rotated elsewhere): tell the terminal
-    rotate,  // it is behind what was sent, or its entry at `sent` is another event
+    rotate,  // it is behind what was sent, its entry at `sent` is another event, or its
+             // counter is gone (head.epoch "")
 };
 // A connected terminal's stream re-read (after the live feed resubscribed, or a live event
 // that needs a check): `head` its counter, `eid_at_sent` the eid of its entry at `sent`
