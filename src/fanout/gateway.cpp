@@ -345,9 +345,10 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
 
     // The node's live feed: a subscriber connection on the channel every commit PUBLISHes
     // its events to, each event dispatched to the connection of its terminal on this node.
-    // Whenever the subscription is (re)made, every connection re-reads its terminal's last
-    // seq: what was published while this node was not subscribed is then fetched from the
-    // terminal's stream, so nothing committed is left unsent.
+    // Whenever the subscription is (re)made, every connection re-checks its terminal's stream
+    // (recheck): what was published while this node was not subscribed is then fetched from
+    // the stream, so nothing committed is left unsent, and a stream that came back behind what
+    // was sent (Redis lost writes) starts a new epoch and a `resync`.
     void start_feed() {
         feed = std::make_shared<store::redis_connection>(pool.context(0).get_executor(),
                                                          shared->store.connection_options(),
@@ -365,7 +366,7 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
                 if (r.is_error()) throw std::runtime_error("SUBSCRIBE refused: " + r.str);
                 self->shared->feed_subscribes.inc();
                 for (auto& s : self->shared->hub.all())
-                    asio::post(s->executor(), [s] { s->resync(); });
+                    asio::post(s->executor(), [s] { s->recheck(); });
             },
             [weak](store::redis_reply&& message) {
                 if (auto self = weak.lock()) self->on_published(message.elements.back().str);
@@ -418,7 +419,7 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
     }
 
     // A subscribed connection sends nothing of its own: a PING a second lets its watchdog
-    // notice a dead path to Redis (no reply → reconnect → resubscribe and resync).
+    // notice a dead path to Redis (no reply → reconnect → resubscribe and recheck).
     // It also renews the store subscriptions of this node's terminals, well within the stream
     // TTL after which an unrenewed one expires (a quarter of it, at most an hour).
     static asio::awaitable<void> keepalive_loop(std::shared_ptr<impl> self) {

@@ -265,7 +265,7 @@ public:
 
     // The live feed resubscribed: events may have been missed, and Redis may have come back
     // with fewer writes than it acknowledged. The stream is re-read and checked.
-    void resync() override { start_verify(false); }
+    void recheck() override { start_verify(false); }
 
     void renew_subscription() override {
         if (closing_ || !welcomed_ || !subscribed_) return;

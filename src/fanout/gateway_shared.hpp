@@ -40,7 +40,7 @@ public:
     virtual void kick(errc code, std::string_view message) = 0;
     virtual void goaway(std::chrono::milliseconds reconnect_after) = 0;
     // The live feed may have missed events (it lost Redis): re-read the terminal's stream.
-    virtual void resync() = 0;
+    virtual void recheck() = 0;
     // Renews the store subscription, if the terminal has one (it expires unless renewed).
     virtual void renew_subscription() = 0;
 };
