@@ -6,9 +6,11 @@
 # writes (posrelay answers 503, so the sender retries, as Midtrans does). Redis is then killed
 # (what it answered and never wrote is lost), the disk freed, Redis restarted from its AOF, the
 # 503s retried and the stream goes on. Reports: notifications answered 200, those whose status
-# Redis then lost (answered 200 and lost), the terminal's resyncs, and every order answered 200
-# after the restart that the terminal did not receive (must be none). Needs root (a private
-# mount namespace: unshare -m). Nothing is left running or mounted.
+# Redis then lost (answered 200 and lost; whether the terminal had them first), registrations
+# answered 201 and lost (their settlement, retried, is stored but routed nowhere), the
+# terminal's resyncs, and every stored, routed settlement the terminal did not receive (must be
+# none: RESULT ok). Needs root (a private mount namespace: unshare -m). Nothing is left running
+# or mounted; KEEP=1 keeps the logs (posrelay, Redis, the terminal's events).
 #   usage: bench/full_disk.sh [SECONDS_BEFORE_FULL] [RATE]      defaults: 3 40
 set -euo pipefail
 cd "$(dirname "$0")/.."
