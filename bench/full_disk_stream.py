@@ -1,4 +1,4 @@
-# The driver of bench/full_disk.sh: a steady stream of signed settlement notifications for
+# The driver of bench/full_disk_stream.sh: a steady stream of signed settlement notifications for
 # one terminal, the disk filled mid-stream, Redis killed and restarted, the stream resumed, and
 # an epoch-aware terminal (the protocol of proto-docs/terminal-protocol.md, resync included)
 # receiving throughout. Prints what was answered 200, what Redis lost of it, and whether the

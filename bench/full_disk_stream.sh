@@ -11,7 +11,7 @@
 # terminal's resyncs, and every stored, routed settlement the terminal did not receive (must be
 # none: RESULT ok). Needs root (a private mount namespace: unshare -m). Nothing is left running
 # or mounted; KEEP=1 keeps the logs (posrelay, Redis, the terminal's events).
-#   usage: bench/full_disk.sh [SECONDS_BEFORE_FULL] [RATE]      defaults: 3 40
+#   usage: bench/full_disk_stream.sh [SECONDS_BEFORE_FULL] [RATE]      defaults: 3 40
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${FULL_DISK_IN_NS:-}" != 1 ]; then
@@ -57,6 +57,6 @@ ready "http://127.0.0.1:$http_port/readyz" || { echo "posrelay did not start"; c
 echo "$redis_pid" >"$work/redis.pid"
 echo "full disk: ${before}s of settlements at ${rate}/s, then the disk fills (load: $(cut -d' ' -f1-3 /proc/loadavg))"
 REDIS_PORT=$redis_port HTTP=http://127.0.0.1:$http_port TERM_PORT=$term_port BEFORE=$before RATE=$rate WORK=$work \
-  TOKEN="$("$bin/posrelay" token T-FULL S-FULL)" python3 bench/full_disk.py
+  TOKEN="$("$bin/posrelay" token T-FULL S-FULL)" python3 bench/full_disk_stream.py
 echo "redis: $(grep -c 'writing to the AOF' "$work/redis.log" || true) AOF write errors logged"
 echo "posrelay: $(curl -s "http://127.0.0.1:$http_port/metrics" | grep -E '^posrelay_terminal_(resyncs|epoch_rotations)_total' | tr '\n' ' ')"
