@@ -11,12 +11,15 @@
 
 #include <simdjson.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "gateway_session.hpp"
 #include "gateway_shared.hpp"
+#include "posrelay/fanout/epoch.hpp"
 #include "posrelay/listen.hpp"
 #include "posrelay/log.hpp"
+#include "posrelay/store/keys.hpp"
 
 namespace posrelay::fanout {
 
@@ -53,36 +56,44 @@ namespace detail {
 
 // ---- hub ----------------------------------------------------------------------------------
 
-std::shared_ptr<session_base> session_hub::attach(const std::string& terminal_id,
+std::string session_hub::key(std::string_view store, std::string_view terminal) {
+    std::string k;
+    k.reserve(store.size() + terminal.size() + 1);
+    k += store;
+    k += '/';
+    k += terminal;
+    return k;
+}
+
+std::shared_ptr<session_base> session_hub::attach(const std::string& key,
                                                   std::shared_ptr<session_base> s) {
     std::lock_guard lock(mutex_);
-    auto& slot = sessions_[terminal_id];
+    auto& slot = sessions_[key];
     auto old = slot.lock();
     slot = s;
     return old;
 }
 
-void session_hub::detach(const std::string& terminal_id, const session_base* s) {
+void session_hub::detach(const std::string& key, const session_base* s) {
     std::lock_guard lock(mutex_);
-    const auto it = sessions_.find(terminal_id);
+    const auto it = sessions_.find(key);
     if (it == sessions_.end()) return;
     const auto cur = it->second.lock();
     if (!cur || cur.get() == s) sessions_.erase(it);
 }
 
-void session_hub::dispatch(std::string_view terminal_id, std::uint64_t seq,
-                           std::shared_ptr<const std::string> frame, std::int64_t event_ms) {
+void session_hub::dispatch(std::string_view key, const live_meta& m,
+                           std::shared_ptr<const std::string> frame) {
     std::shared_ptr<session_base> s;
     {
         std::lock_guard lock(mutex_);
-        const auto it = sessions_.find(terminal_id);
+        const auto it = sessions_.find(key);
         if (it == sessions_.end()) return;
         s = it->second.lock();
     }
     if (!s) return;
-    asio::post(s->executor(), [s, seq, frame = std::move(frame), event_ms]() mutable {
-        s->on_live(seq, std::move(frame), event_ms);
-    });
+    asio::post(s->executor(),
+               [s, m, frame = std::move(frame)]() mutable { s->on_live(m, std::move(frame)); });
 }
 
 std::vector<std::shared_ptr<session_base>> session_hub::all() const {
@@ -162,6 +173,13 @@ gateway_shared::gateway_shared(gateway_options o, store::redis_store& s, metrics
           "posrelay_event_feed_subscribes_total",
           "Subscriptions of the node's live feed made (the first, then one per lost Redis "
           "connection); after each, every terminal connection re-reads its stream.")),
+      resyncs(reg.add_counter("posrelay_terminal_resyncs_total",
+                              "Terminals told `resync`: their position was in an old epoch, or "
+                              "their stream was found behind what they had been sent.")),
+      rotations(reg.add_counter(
+          "posrelay_terminal_epoch_rotations_total",
+          "New epochs of a terminal's stream started by the gateway (a stream found behind "
+          "what was handed out: Redis lost writes).")),
       latency(reg.add_histogram(
           "posrelay_terminal_delivery_latency_seconds",
           "From an event's commit to its frame written to the terminal's socket (live events).",
@@ -169,7 +187,7 @@ gateway_shared::gateway_shared(gateway_options o, store::redis_store& s, metrics
     for (std::size_t i = 0; i < threads; ++i)
         parsers_.push_back(std::make_unique<frame_parser>(opts.max_frame_bytes));
     for (auto outcome : {"ok", "bad_token", "bad_frame", "timeout", "rate_limited", "resume_gap",
-                         "unavailable", "transport_error"}) {
+                         "resync", "unavailable", "transport_error"}) {
         (void)labelled(handshakes_, "posrelay_terminal_handshakes_total",
                        "Terminal handshakes, by outcome.", "outcome", outcome);
     }
@@ -327,9 +345,10 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
 
     // The node's live feed: a subscriber connection on the channel every commit PUBLISHes
     // its events to, each event dispatched to the connection of its terminal on this node.
-    // Whenever the subscription is (re)made, every connection re-reads its terminal's last
-    // seq: what was published while this node was not subscribed is then fetched from the
-    // terminal's stream, so nothing committed is left unsent.
+    // Whenever the subscription is (re)made, every connection re-checks its terminal's stream
+    // (recheck): what was published while this node was not subscribed is then fetched from
+    // the stream, so nothing committed is left unsent, and a stream that came back behind what
+    // was sent (Redis lost writes) starts a new epoch and a `resync`.
     void start_feed() {
         feed = std::make_shared<store::redis_connection>(pool.context(0).get_executor(),
                                                          shared->store.connection_options(),
@@ -339,14 +358,15 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
             [weak]() -> asio::awaitable<void> {
                 auto self = weak.lock();
                 if (!self) co_return;
-                const std::string channel = self->shared->store.options().prefix + "events";
+                const std::string channel =
+                    store::keys::events_channel(self->shared->store.options().prefix);
                 auto [ec, r] =
                     co_await self->feed->exec(store::redis_command("SUBSCRIBE", channel));
                 if (ec) throw std::runtime_error("SUBSCRIBE: " + ec.message());
                 if (r.is_error()) throw std::runtime_error("SUBSCRIBE refused: " + r.str);
                 self->shared->feed_subscribes.inc();
                 for (auto& s : self->shared->hub.all())
-                    asio::post(s->executor(), [s] { s->resync(); });
+                    asio::post(s->executor(), [s] { s->recheck(); });
             },
             [weak](store::redis_reply&& message) {
                 if (auto self = weak.lock()) self->on_published(message.elements.back().str);
@@ -355,13 +375,13 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
                        [](std::exception_ptr e) { log::escaped(e, "event feed keepalive"); });
     }
 
-    // One published event JSON (terminal_id, seq, event_time_ms among its members).
+    // One published event JSON (store_id, terminal_id, seq, epoch, eid, event_time_ms among
+    // its members), dispatched to the connection of (store_id, terminal_id) on this node.
     void on_published(std::string& event) {
         shared->feed_events.inc();
         event.reserve(event.size() + simdjson::SIMDJSON_PADDING);
-        std::string_view terminal;
-        std::uint64_t seq = 0;
-        std::int64_t ms = 0;
+        std::string_view terminal, store, epoch, eid;
+        detail::live_meta m;
         simdjson::ondemand::document doc;
         if (feed_parser.iterate(event.data(), event.size(), event.capacity()).get(doc)) return;
         simdjson::ondemand::object o;
@@ -369,28 +389,55 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
         for (auto field : o) {
             std::string_view key;
             if (field.unescaped_key().get(key)) return;
-            if (key == "terminal_id") {
-                if (field.value().get_string().get(terminal)) return;
+            std::string_view* text = key == "terminal_id" ? &terminal
+                                     : key == "store_id"  ? &store
+                                     : key == "epoch"     ? &epoch
+                                     : key == "eid"       ? &eid
+                                                          : nullptr;
+            if (text != nullptr) {
+                if (field.value().get_string().get(*text)) return;
             } else if (key == "seq") {
-                if (field.value().get_uint64().get(seq)) return;
+                if (field.value().get_uint64().get(m.seq)) return;
             } else if (key == "event_time_ms") {
-                if (field.value().get_int64().get(ms)) return;
+                if (field.value().get_int64().get(m.event_ms)) return;
             }
         }
-        if (terminal.empty() || seq == 0) return;
-        shared->hub.dispatch(terminal, seq, std::make_shared<const std::string>(event_frame(event)),
-                             ms);
+        if (terminal.empty() || store.empty() || m.seq == 0 || epoch.size() > sizeof m.epoch ||
+            terminal.size() > 64 || store.size() > 64) {
+            return;
+        }
+        m.eid = parse_eid(eid).value_or(0);
+        std::copy(epoch.begin(), epoch.end(), m.epoch);
+        m.epoch_size = static_cast<std::uint8_t>(epoch.size());
+        // The hub key "STORE/TERMINAL" on the stack: no allocation per event.
+        char key[130];
+        std::copy(store.begin(), store.end(), key);
+        key[store.size()] = '/';
+        std::copy(terminal.begin(), terminal.end(), key + store.size() + 1);
+        shared->hub.dispatch(std::string_view(key, store.size() + 1 + terminal.size()), m,
+                             std::make_shared<const std::string>(event_frame(event)));
     }
 
     // A subscribed connection sends nothing of its own: a PING a second lets its watchdog
-    // notice a dead path to Redis (no reply → reconnect → resubscribe and resync).
+    // notice a dead path to Redis (no reply → reconnect → resubscribe and recheck).
+    // It also renews the store subscriptions of this node's terminals, well within the stream
+    // TTL after which an unrenewed one expires (a quarter of it, at most an hour).
     static asio::awaitable<void> keepalive_loop(std::shared_ptr<impl> self) {
+        const auto renew_every =
+            std::clamp<std::chrono::seconds>(self->shared->store.options().stream_ttl / 4,
+                                             std::chrono::seconds(1), std::chrono::hours(1));
+        auto renewed = std::chrono::steady_clock::now();
         while (!self->feed_stop.load()) {
             self->keepalive.expires_after(std::chrono::seconds(1));
             co_await self->keepalive.async_wait(nothrow);
             if (self->feed_stop.load()) break;
             if (self->feed->connected())
                 (void)co_await self->feed->exec(store::redis_command("PING"));
+            if (std::chrono::steady_clock::now() - renewed >= renew_every) {
+                renewed = std::chrono::steady_clock::now();
+                for (auto& s : self->shared->hub.all())
+                    asio::post(s->executor(), [s] { s->renew_subscription(); });
+            }
         }
     }
 

@@ -24,8 +24,10 @@
 #include <vector>
 
 #include "gateway_shared.hpp"
+#include "posrelay/fanout/epoch.hpp"
 #include "posrelay/fanout/protocol.hpp"
 #include "posrelay/log.hpp"
+#include "posrelay/store/keys.hpp"
 
 namespace posrelay::fanout::detail {
 
@@ -197,7 +199,7 @@ public:
     ~terminal_session() override {
         g_->transport_gauge(Transport::name).sub(1);
         g_->queue_bytes.sub(static_cast<std::int64_t>(queue_bytes_));
-        if (attached_) g_->hub.detach(terminal_id_, this);
+        if (attached_) g_->hub.detach(session_hub::key(store_id_, terminal_id_), this);
         g_->connection_closed();
     }
 
@@ -211,13 +213,28 @@ public:
 
     // ---- called on the session's executor (posted by the hub or the gateway) ----
 
-    void on_live(std::uint64_t seq, std::shared_ptr<const std::string> frame,
-                 std::int64_t event_ms) override {
+    // A live event of this terminal. Before the welcome the epoch is not known yet: it is
+    // kept like any other (the handshake drops what it already counts). After it, an event of
+    // another epoch, or reusing a seq already sent with another eid, means the stream lost
+    // writes: the stream is checked (and the terminal told `resync`) instead of dropping it.
+    void on_live(const live_meta& m, std::shared_ptr<const std::string> frame) override {
         if (closing_) return;
-        if (seq > live_max_) live_max_ = seq;
+        if (welcomed_) {
+            switch (check_live(m.seq, m.epoch_view(), m.eid, epoch_, fsm_.sent(), ring_)) {
+                case live_action::accept:
+                    break;
+                case live_action::duplicate:
+                    return;
+                case live_action::reused:
+                    return start_verify(true);
+                case live_action::verify:
+                    return start_verify(false);
+            }
+        }
+        if (m.seq > live_max_) live_max_ = m.seq;
         // Keep what fits; anything not kept is fetched from the stream when its turn comes.
-        if (seq > fsm_.sent() && live_.size() < g_->opts.max_inflight) {
-            live_.emplace(seq, live_event{std::move(frame), event_ms});
+        if (m.seq > fsm_.sent() && live_.size() < g_->opts.max_inflight) {
+            live_.emplace(m.seq, live_event{std::move(frame), m.event_ms, m.eid});
         }
         wake();
     }
@@ -246,22 +263,20 @@ public:
         if (!welcomed_) t_.cancel();
     }
 
-    void resync() override {
-        if (closing_ || !welcomed_) return;
+    // The live feed resubscribed: events may have been missed, and Redis may have come back
+    // with fewer writes than it acknowledged. The stream is re-read and checked.
+    void recheck() override { start_verify(false); }
+
+    void renew_subscription() override {
+        if (closing_ || !welcomed_ || !subscribed_) return;
         auto self = this->shared_from_this();
         asio::co_spawn(
             executor(),
             [self]() -> asio::awaitable<void> {
-                const std::string key =
-                    self->g_->store.options().prefix + "{t:" + self->terminal_id_ + "}:seq";
-                auto [ec, r] =
-                    co_await self->g_->store.local().exec(store::redis_command("GET", key));
-                if (ec || r.type != store::redis_reply::kind::string) co_return;
-                const std::uint64_t seq = std::strtoull(r.str.c_str(), nullptr, 10);
-                if (seq > self->live_max_) {
-                    self->live_max_ = seq;
-                    self->wake();
-                }
+                const auto& prefix = self->g_->store.options().prefix;
+                (void)co_await self->g_->store.local().exec(store::redis_command(
+                    "ZADD", store::keys::store_subscribers(prefix, self->store_id_),
+                    std::to_string(store::unix_ms_now()), self->terminal_id_));
             },
             asio::detached);
     }
@@ -270,6 +285,7 @@ private:
     struct live_event {
         std::shared_ptr<const std::string> data;
         std::int64_t event_ms = 0;
+        std::uint64_t eid = 0;
     };
     struct out_frame {
         std::shared_ptr<const std::string> data;
@@ -387,62 +403,28 @@ private:
         }
         terminal_id_ = f.hello.terminal_id;
         store_id_ = f.hello.store_id;
-        // Attach first, then read last_seq: an event committed in between is either counted
-        // in last_seq or arrives live; none falls between the two.
-        if (auto old = g_->hub.attach(terminal_id_, this->shared_from_this())) {
+        aware_ = f.hello.epoch.has_value();
+        subscribed_ = f.hello.subscribe_store;
+        // Attach first, then read the position: an event committed in between is either
+        // counted in it or arrives live; none falls between the two. The hub key is
+        // (store, terminal): POS-1 of another store is another terminal, never replaced.
+        if (auto old = g_->hub.attach(session_hub::key(store_id_, terminal_id_),
+                                      this->shared_from_this())) {
             asio::post(old->executor(), [old] {
                 old->kick(errc::replaced, "another connection of this terminal took over");
             });
         }
         attached_ = true;
-        auto& redis = g_->store.local();
-        const std::string tag = g_->store.options().prefix + "{t:" + terminal_id_ + "}";
-        auto [ec, seq_reply] = co_await redis.exec(store::redis_command("GET", tag + ":seq"));
-        if (closing_) co_return;
-        if (ec) {
-            g_->count_handshake("unavailable");
-            kick(errc::unavailable, "the event store is unavailable; retry later");
-            co_return;
-        }
-        const std::uint64_t last_seq =
-            seq_reply.type == store::redis_reply::kind::string ? std::stoull(seq_reply.str) : 0;
-        if (f.hello.resume_from) {
-            const std::uint64_t from = *f.hello.resume_from;
-            bool gap = from > last_seq;
-            if (!gap && from < last_seq) {
-                // Is the first event after `from` still kept?
-                auto [xec, first] = co_await redis.exec(store::redis_command(
-                    "XRANGE", tag + ":events", std::to_string(from + 1) + "-0", "+", "COUNT", "1"));
-                if (closing_) co_return;
-                if (xec) {
-                    g_->count_handshake("unavailable");
-                    kick(errc::unavailable, "the event store is unavailable; retry later");
-                    co_return;
-                }
-                gap = first.elements.empty() || entry_seq(first.elements[0]) != from + 1;
-            }
-            if (gap) {
-                g_->count_handshake("resume_gap");
-                kick(errc::resume_gap,
-                     "events after resume_from are no longer kept: re-sync order status, then "
-                     "reconnect "
-                     "without resume_from");
-                co_return;
-            }
-        }
-        const std::string subs = g_->store.options().prefix + "{s:" + store_id_ + "}:subscribers";
-        (void)co_await redis.exec(
-            store::redis_command(f.hello.subscribe_store ? "SADD" : "SREM", subs, terminal_id_));
-        if (closing_) co_return;
-
-        fsm_ = delivery_fsm(f.hello.resume_from.value_or(last_seq), g_->opts.max_inflight);
-        live_max_ = std::max(live_max_, last_seq);
+        const auto start = co_await position(f.hello);
+        if (!start || closing_) co_return;
+        fsm_ = delivery_fsm(start->after, g_->opts.max_inflight);
         for (auto it = live_.begin(); it != live_.end() && it->first <= fsm_.sent();)
             it = live_.erase(it);
         welcome_info w;
         w.terminal_id = terminal_id_;
         w.store_id = store_id_;
-        w.last_seq = last_seq;
+        w.last_seq = start->last_seq;
+        w.epoch = epoch_;
         w.resume_from = f.hello.resume_from;
         w.heartbeat_ms = static_cast<std::uint64_t>(g_->opts.heartbeat.count());
         w.max_frame_bytes = g_->opts.max_frame_bytes;
@@ -454,8 +436,213 @@ private:
         g_->count_handshake("ok");
         log::line(log::level::debug, "terminal connected")
             .str("terminal_id", terminal_id_)
+            .str("store_id", store_id_)
             .str("transport", Transport::name)
             .str("remote", remote_);
+    }
+
+    // Where delivery starts: after `after` (resume_from, or last_seq for a fresh start).
+    struct start_point {
+        std::uint64_t after = 0;
+        std::uint64_t last_seq = 0;
+    };
+    // Opens the terminal's stream (its counter, its store subscription) and decides the resume
+    // (fanout/epoch.hpp): resume, fresh start, resume_gap, or resync — after a new epoch when
+    // the stream is behind what the terminal saw in this one. nullopt: an error frame is queued.
+    asio::awaitable<std::optional<start_point>> position(const hello_frame& h) {
+        auto [ec, pos] = co_await g_->store.open_terminal(store_id_, terminal_id_, subscribed_);
+        if (closing_) co_return std::nullopt;
+        if (ec) co_return unavailable();
+        const resume_claim claim{h.resume_from,
+                                 h.epoch ? std::optional<std::string_view>(*h.epoch) : std::nullopt,
+                                 h.resume_eid};
+        const stream_head head{pos.seq, pos.epoch};
+        auto act = decide_resume(claim, head, nullptr);
+        stream_probe probe;
+        if (act == resume_action::probe) {
+            if (!co_await probe_stream(*h.resume_from, pos.epoch, probe)) co_return std::nullopt;
+            act = decide_resume(claim, head, &probe);
+        }
+        if (act == resume_action::rotate) {
+            const auto eid = h.resume_eid ? std::to_string(*h.resume_eid) : std::string();
+            auto [rec, rotated] = co_await rotate(pos.epoch, eid);
+            if (closing_) co_return std::nullopt;
+            if (rec) co_return unavailable();
+            pos = std::move(rotated);
+            act = resume_action::resync;
+        }
+        switch (act) {
+            case resume_action::fresh:
+            case resume_action::resume:
+                break;
+            case resume_action::probe:
+            case resume_action::gap:
+                g_->count_handshake("resume_gap");
+                kick(errc::resume_gap,
+                     "events after resume_from are no longer kept: re-sync order status, then "
+                     "reconnect without resume_from");
+                co_return std::nullopt;
+            case resume_action::rotate:
+            case resume_action::resync:
+                g_->count_handshake(aware_ ? "resync" : "resume_gap");
+                end_resync(pos.epoch, pos.seq);
+                co_return std::nullopt;
+        }
+        epoch_ = pos.epoch;
+        live_max_ = std::max(live_max_, pos.seq);
+        co_return start_point{act == resume_action::fresh ? pos.seq : *h.resume_from, pos.seq};
+    }
+
+    std::optional<start_point> unavailable() {
+        g_->count_handshake("unavailable");
+        kick(errc::unavailable, "the event store is unavailable; retry later");
+        return std::nullopt;
+    }
+
+    // Reads the entries at `from` and `from + 1` of the terminal's stream (in `epoch`).
+    asio::awaitable<bool> probe_stream(std::uint64_t from, std::string_view epoch,
+                                       stream_probe& p) {
+        const auto key =
+            store::keys::terminal_stream(g_->store.options().prefix, store_id_, terminal_id_);
+        auto [ec, r] = co_await g_->store.local().exec(
+            store::redis_command("XRANGE", key, std::to_string(std::max<std::uint64_t>(from, 1)),
+                                 std::to_string(from + 1), "COUNT", "2"));
+        if (closing_) co_return false;
+        if (ec || r.type != store::redis_reply::kind::array) co_return unavailable().has_value();
+        for (const auto& entry : r.elements) {
+            if (entry_epoch(entry) != epoch) {
+                // A new epoch began during the handshake: a retry gets the right answer.
+                co_return unavailable().has_value();
+            }
+            const std::uint64_t seq = entry_seq(entry);
+            if (seq == from) p.eid_at_resume = entry_eid(entry);
+            if (seq == from + 1) p.next_kept = true;
+        }
+        co_return true;
+    }
+
+    // Starts a new epoch of the terminal's stream (unless one began since `expected`).
+    asio::awaitable<std::pair<boost::system::error_code, store::terminal_position>> rotate(
+        std::string expected, std::string after_eid) {
+        auto r = co_await g_->store.rotate_epoch(store_id_, terminal_id_, expected, after_eid);
+        if (!r.first && r.second.rotated) {
+            g_->rotations.inc();
+            log::line(log::level::warn, "terminal stream behind what was sent: new epoch")
+                .str("terminal_id", terminal_id_)
+                .str("store_id", store_id_)
+                .str("old_epoch", expected)
+                .str("epoch", r.second.epoch)
+                .num("carried", static_cast<std::int64_t>(r.second.seq));
+        }
+        co_return r;
+    }
+
+    // Tells the terminal its position is in an old epoch (fatal): it re-reads its orders'
+    // status and reconnects in `epoch` from seq 0. A client that sent no epoch in its hello
+    // does not know `resync`: it gets resume_gap, which it does know.
+    void end_resync(std::string_view epoch, std::uint64_t last_seq) {
+        if (closing_) return;
+        if (!aware_) {
+            kick(errc::resume_gap,
+                 "this terminal's events were renumbered: re-sync order status, then reconnect "
+                 "without resume_from");
+            return;
+        }
+        g_->resyncs.inc();
+        g_->count_disconnect("resync");
+        log::line(log::level::warn, "terminal told to resync")
+            .str("terminal_id", terminal_id_)
+            .str("store_id", store_id_)
+            .str("epoch", epoch)
+            .str("remote", remote_);
+        push_control(resync_frame(epoch, last_seq));
+        closing_ = true;
+        wake();
+    }
+
+    // Checks the terminal's stream against what this connection sent (fanout/epoch.hpp):
+    // newer events are fetched, a changed epoch or a stream behind what was sent ends in
+    // `resync`. One check at a time; production pauses meanwhile, until the check could be
+    // made (a store error is retried with backoff: nothing is sent that was not checked).
+    // `reused`: a live event already showed a seq naming another event.
+    void start_verify(bool reused) {
+        if (closing_ || !welcomed_) return;
+        if (verifying_) {
+            verify_again_ = true;
+            return;
+        }
+        verifying_ = true;
+        auto self = this->shared_from_this();
+        asio::co_spawn(
+            executor(),
+            [self, reused]() -> asio::awaitable<void> {
+                bool r = reused;
+                auto pause = std::chrono::milliseconds(100);
+                asio::steady_timer retry(self->executor());
+                do {
+                    self->verify_again_ = false;
+                    if (!co_await self->verify_stream(r)) {
+                        retry.expires_after(pause);
+                        (void)co_await retry.async_wait(nothrow);
+                        pause = std::min(pause * 2, std::chrono::milliseconds(2000));
+                        self->verify_again_ = true;
+                        continue;
+                    }
+                    r = false;
+                } while (self->verify_again_ && !self->closing_);
+                self->verifying_ = false;
+                self->wake();
+            },
+            [](std::exception_ptr e) { log::escaped(e, "terminal stream check"); });
+    }
+
+    // False when the store could not answer (retry).
+    asio::awaitable<bool> verify_stream(bool reused) {
+        const auto& prefix = g_->store.options().prefix;
+        auto& redis = g_->store.local();
+        auto [ec, r] = co_await redis.exec(store::redis_command(
+            "HMGET", store::keys::terminal_counter(prefix, store_id_, terminal_id_), "seq",
+            "epoch"));
+        if (closing_) co_return true;
+        if (ec || r.type != store::redis_reply::kind::array || r.elements.size() < 2)
+            co_return false;
+        const std::string epoch = r.elements[1].str;
+        const stream_head head{std::strtoull(r.elements[0].str.c_str(), nullptr, 10), epoch};
+        const std::uint64_t sent = fsm_.sent();
+        std::optional<std::uint64_t> eid_at_sent;
+        if (sent > 0 && head.epoch == epoch_ && head.last_seq >= sent) {
+            auto [xec, x] = co_await redis.exec(store::redis_command(
+                "XRANGE", store::keys::terminal_stream(prefix, store_id_, terminal_id_),
+                std::to_string(sent), std::to_string(sent)));
+            if (closing_) co_return true;
+            if (xec) co_return false;
+            if (!x.elements.empty()) eid_at_sent = entry_eid(x.elements[0]);
+        }
+        auto act = check_stream(head, epoch_, sent, eid_at_sent, ring_);
+        if (reused && act == verify_action::ok) act = verify_action::rotate;
+        if (act == verify_action::ok) {
+            if (head.last_seq > live_max_) live_max_ = head.last_seq;
+            co_return true;
+        }
+        store::terminal_position pos{head.last_seq, epoch, false};
+        if (act == verify_action::rotate) {
+            auto [rec, rotated] = co_await rotate(epoch_, std::to_string(ring_.last_eid()));
+            if (closing_) co_return true;
+            if (rec) co_return false;
+            pos = std::move(rotated);
+        }
+        end_resync(pos.epoch, pos.seq);
+        co_return true;
+    }
+
+    // A stream entry: [id "SEQ-EID", [epoch, event JSON]].
+    static std::string_view entry_epoch(const store::redis_reply& entry) {
+        if (entry.elements.size() < 2 || entry.elements[1].elements.empty()) return {};
+        return entry.elements[1].elements[0].str;
+    }
+    static std::uint64_t entry_eid(const store::redis_reply& entry) {
+        if (entry.elements.empty()) return 0;
+        return eid_of_entry_id(entry.elements[0].str).value_or(0);
     }
 
     static std::uint64_t entry_seq(const store::redis_reply& entry) {
@@ -548,18 +735,22 @@ private:
     // Returns false when the session must stop (gap, slow consumer, store error → retry later).
     asio::awaitable<bool> fetch(std::uint64_t from, std::uint64_t to) {
         auto& redis = g_->store.local();
-        const std::string key = g_->store.options().prefix + "{t:" + terminal_id_ + "}:events";
+        const std::string key =
+            store::keys::terminal_stream(g_->store.options().prefix, store_id_, terminal_id_);
         const std::uint64_t count = std::min<std::uint64_t>(to - from + 1, 256);
-        auto [ec, r] = co_await redis.exec(
-            store::redis_command("XRANGE", key, std::to_string(from) + "-0",
-                                 std::to_string(to) + "-0", "COUNT", std::to_string(count)));
+        auto [ec, r] = co_await redis.exec(store::redis_command("XRANGE", key, std::to_string(from),
+                                                                std::to_string(to), "COUNT",
+                                                                std::to_string(count)));
         if (closing_) co_return false;
         if (ec || r.type != store::redis_reply::kind::array) {
             fetch_error_ = true;  // store unreachable: try again on the next tick
             co_return true;
         }
         fetch_error_ = false;
-        if (r.elements.empty() || entry_seq(r.elements[0]) != fsm_.sent() + 1) {
+        if (r.elements.empty() || entry_seq(r.elements[0]) != fsm_.sent() + 1 ||
+            entry_epoch(r.elements[0]) != epoch_) {
+            // Renumbered in a new epoch (resync), or really gone (resume_gap).
+            (void)co_await verify_stream(false);
             kick(errc::resume_gap,
                  "events are no longer kept: re-sync order status, then reconnect without "
                  "resume_from");
@@ -569,10 +760,12 @@ private:
             const std::uint64_t seq = entry_seq(entry);
             if (seq != fsm_.sent() + 1 || !fsm_.can_send() || !room()) break;
             if (entry.elements.size() < 2 || entry.elements[1].elements.size() < 2) break;
+            if (entry_epoch(entry) != epoch_) break;
             push_event(
                 std::make_shared<const std::string>(event_frame(entry.elements[1].elements[1].str)),
                 0);
             fsm_.on_sent(seq);
+            ring_.push(seq, entry_eid(entry));
             g_->replayed.inc();
         }
         co_return true;
@@ -585,11 +778,12 @@ private:
         const auto hb = g_->opts.heartbeat;
         for (;;) {
             // 1. Produce: events in seq order, from the live feed or the stream.
-            while (welcomed_ && !closing_ && !fetch_error_ && fsm_.can_send() && room() &&
-                   live_max_ > fsm_.sent()) {
+            while (welcomed_ && !closing_ && !fetch_error_ && !verifying_ && fsm_.can_send() &&
+                   room() && live_max_ > fsm_.sent()) {
                 const std::uint64_t next = fsm_.sent() + 1;
                 if (auto it = live_.find(next); it != live_.end()) {
                     push_event(std::move(it->second.data), it->second.event_ms);
+                    ring_.push(next, it->second.eid);
                     live_.erase(it);
                     fsm_.on_sent(next);
                     continue;
@@ -661,6 +855,12 @@ private:
     asio::steady_timer watchdog_;  // handshake and write deadlines
     delivery_fsm fsm_;
     std::string terminal_id_, store_id_;
+    std::string epoch_;        // the epoch this connection's seqs count in
+    sent_ring ring_;           // the last events sent: a reused seq is told from a late copy
+    bool aware_ = false;       // the hello carried an epoch: the client knows `resync`
+    bool subscribed_ = false;  // the hello asked for the store's events
+    bool verifying_ = false;   // a stream check runs: production pauses
+    bool verify_again_ = false;
     // Live events not yet sent, bounded by max_inflight; usually none or one: a sorted vector
     // (no node allocated per event, capacity kept between events).
     boost::container::flat_map<std::uint64_t, live_event> live_;

@@ -20,30 +20,43 @@
 
 namespace posrelay::fanout::detail {
 
+// A live event's identity as the feed read it: its seq, epoch and eid (fanout/epoch.hpp).
+// The epoch is held inline (at most 24 bytes): no allocation per event.
+struct live_meta {
+    std::uint64_t seq = 0;
+    std::uint64_t eid = 0;
+    std::int64_t event_ms = 0;
+    char epoch[24] = {};
+    std::uint8_t epoch_size = 0;
+    [[nodiscard]] std::string_view epoch_view() const noexcept { return {epoch, epoch_size}; }
+};
+
 // What the hub and the gateway can ask of a connection; always on its executor.
 class session_base {
 public:
     virtual ~session_base() = default;
     virtual boost::asio::any_io_executor executor() = 0;
-    virtual void on_live(std::uint64_t seq, std::shared_ptr<const std::string> frame,
-                         std::int64_t event_ms) = 0;
+    virtual void on_live(const live_meta& m, std::shared_ptr<const std::string> frame) = 0;
     virtual void kick(errc code, std::string_view message) = 0;
     virtual void goaway(std::chrono::milliseconds reconnect_after) = 0;
-    // The live feed may have missed events (it lost Redis): re-read the terminal's last seq.
-    virtual void resync() = 0;
+    // The live feed may have missed events (it lost Redis): re-read the terminal's stream.
+    virtual void recheck() = 0;
+    // Renews the store subscription, if the terminal has one (it expires unless renewed).
+    virtual void renew_subscription() = 0;
 };
 
-// terminal_id → the connection serving it on this node. Thread-safe.
+// (store, terminal) → the connection serving that terminal on this node. Thread-safe. The
+// key is "STORE/TERMINAL" ('/' is in no id): POS-1 of two stores is two terminals.
 class session_hub {
 public:
-    // Registers `s` for `terminal_id`; returns the connection it replaces, if any.
-    std::shared_ptr<session_base> attach(const std::string& terminal_id,
-                                         std::shared_ptr<session_base> s);
+    [[nodiscard]] static std::string key(std::string_view store, std::string_view terminal);
+    // Registers `s` for `key`; returns the connection it replaces, if any.
+    std::shared_ptr<session_base> attach(const std::string& key, std::shared_ptr<session_base> s);
     // Removes the entry if it still points at `s`.
-    void detach(const std::string& terminal_id, const session_base* s);
+    void detach(const std::string& key, const session_base* s);
     // Posts an event to the terminal's connection, if it is on this node.
-    void dispatch(std::string_view terminal_id, std::uint64_t seq,
-                  std::shared_ptr<const std::string> frame, std::int64_t event_ms);
+    void dispatch(std::string_view key, const live_meta& m,
+                  std::shared_ptr<const std::string> frame);
     // Every connection (for shutdown).
     [[nodiscard]] std::vector<std::shared_ptr<session_base>> all() const;
 
@@ -111,6 +124,8 @@ struct gateway_shared {
     metrics::counter& rejected_connections;
     metrics::counter& feed_events;
     metrics::counter& feed_subscribes;
+    metrics::counter& resyncs;    // terminals told `resync`
+    metrics::counter& rotations;  // epochs started by this node's terminal gateway
     metrics::histogram& latency;
 
 private:

@@ -42,6 +42,8 @@ std::string welcome_frame(const welcome_info& w) {
     log::append_json_member(out, "store_id", w.store_id);
     out += ',';
     append_number_member(out, "last_seq", w.last_seq);
+    out += ',';
+    log::append_json_member(out, "epoch", w.epoch);
     out += R"(,"resume_from":)";
     if (w.resume_from) {
         append_number(out, *w.resume_from);
@@ -107,6 +109,17 @@ std::string error_frame(errc code, std::string_view message, bool fatal,
     }
     out += "}\n";
     return out;
+}
+
+std::string resync_frame(std::string_view epoch, std::uint64_t last_seq) {
+    std::string extra;
+    log::append_json_member(extra, "epoch", epoch);
+    extra += ',';
+    append_number_member(extra, "last_seq", last_seq);
+    return error_frame(errc::resync,
+                       "this terminal's events are counted in a new epoch: re-read the status "
+                       "of your open orders, then reconnect with this epoch and resume_from 0",
+                       true, {}, extra);
 }
 
 std::string ping_server_frame() {

@@ -55,6 +55,8 @@ std::string_view to_string(errc e) noexcept {
             return "midtrans_error";
         case errc::busy:
             return "busy";
+        case errc::resync:
+            return "resync";
     }
     return "internal_error";
 }
@@ -65,6 +67,14 @@ bool valid_id(std::string_view id) noexcept {
         const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
                         (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
         if (!ok) return false;
+    }
+    return true;
+}
+
+bool valid_epoch(std::string_view e) noexcept {
+    if (e.size() > 24) return false;
+    for (const char c : e) {
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z'))) return false;
     }
     return true;
 }
@@ -183,10 +193,13 @@ enum class key : std::uint8_t {
     subscribe,
     seq,
     id,
+    epoch,
+    resume_eid,
     count
 };
-constexpr std::string_view key_names[] = {
-    "op", "v", "terminal_id", "store_id", "token", "resume_from", "subscribe", "seq", "id"};
+constexpr std::string_view key_names[] = {"op",    "v",           "terminal_id", "store_id",
+                                          "token", "resume_from", "subscribe",   "seq",
+                                          "id",    "epoch",       "resume_eid"};
 static_assert(std::size(key_names) == static_cast<std::size_t>(key::count));
 
 std::optional<key> key_from_name(std::string_view name) noexcept {
@@ -378,7 +391,23 @@ bool parse_hello(const fields& f, hello_frame& out, parse_failure& err) {
         }
         subscribe_store = sub.store_entries == 1;
     }
+    if (!once(f, key::epoch, err) || !once(f, key::resume_eid, err)) return false;
+    const slot& epoch = f[key::epoch];
+    const bool has_epoch = epoch.count != 0 && epoch.type != od::json_type::null;
+    if (has_epoch && (epoch.type != od::json_type::string || !valid_epoch(epoch.text))) {
+        return fail(err, errc::bad_frame, "epoch must be a string of at most 24 of 0-9 a-z");
+    }
+    const slot& eid = f[key::resume_eid];
+    std::optional<std::uint64_t> resume_eid;
+    if (eid.count != 0 && eid.type != od::json_type::null) {
+        if (eid.type == od::json_type::string) resume_eid = to_uint64(eid.text);
+        if (!resume_eid || eid.text.size() > 20) {
+            return fail(err, errc::bad_frame, "resume_eid must be a string of at most 20 digits");
+        }
+    }
     out.version = protocol_version;
+    out.epoch = has_epoch ? std::optional<std::string>(std::string(epoch.text)) : std::nullopt;
+    out.resume_eid = resume_eid;
     out.terminal_id.assign(terminal_id);
     out.store_id.assign(store_id);
     out.token.assign(token.text);

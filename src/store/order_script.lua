@@ -1,11 +1,12 @@
 -- posrelay order script: every write to an order is one atomic call of this script
 -- (see proto-docs/redis-keys.md). The entry points, chosen by ARGV[1], are commit, register,
--- reserve, release and alert:
+-- reserve, release and alert, and for a terminal's stream open and rotate (at the end):
 --
 -- 'commit': dedup on (order, transaction_status, fraud_status), the transition check (the
 --   same table as src/midtrans/transaction_status.cpp; a test checks they agree on every
 --   pair), order record and bounded history update, and one event per recipient terminal,
---   appended to that terminal's stream with its next sequence number and PUBLISHed.
+--   appended to that terminal's stream with its next sequence number (in the stream's epoch:
+--   a seq never names two events) and PUBLISHed.
 --   ARGV: 'commit' now_ms ttl_s history_max stream_maxlen stream_ttl_s prefix order_id
 --         transaction_status fraud_status('' = absent) source status_code
 --         confirm_lease_ms ('' = paid is not confirmed) node
@@ -25,7 +26,8 @@
 --
 -- KEYS[1] the order hash P{o:ID}: the record, its dedup marks ('seen:STATUS|FRAUD') and its
 -- history ('h:N', N = 1, 2, ... counted by 'changes'), all under the one TTL of the key.
--- Stream and subscriber keys of terminals and stores are derived here from the stored route.
+-- Counter, stream and subscriber keys of terminals — (store, terminal) pairs — are derived here
+-- from the stored route by the key helpers below (open and rotate get them as KEYS).
 
 -- The forward moves of the transition table: for each status, the statuses it may move to.
 local forward = {
@@ -56,32 +58,111 @@ local function is_paid(status, fraud)
   return false
 end
 
--- Appends one event for each recipient (the order's terminal, then its store's
--- subscribers) and publishes it. Returns the first recipient's "terminal:seq" and the count.
+-- Key helpers: the only place the Lua side spells a terminal's or a store's keys (the C++ side:
+-- include/posrelay/store/keys.hpp). A terminal is (store, terminal); every key of a store shares
+-- the hash tag {s:STORE}.
+local function terminal_keys(prefix, store, terminal)
+  local t = prefix .. '{s:' .. store .. '}:t:' .. terminal
+  return t .. ':seq', t .. ':events'
+end
+local function subscribers_key(prefix, store)
+  return prefix .. '{s:' .. store .. '}:subs'
+end
+
+-- Redis's clock in microseconds, as decimal text (an event's eid) and as hex (an epoch).
+local function clock()
+  local t = redis.call('TIME')
+  local us = string.format('%06d', tonumber(t[2]))
+  return t[1] .. us, string.format('%x%05x', tonumber(t[1]), tonumber(t[2]))
+end
+-- True when eid a was made after eid b (decimal microseconds, compared as text).
+local function eid_after(a, b)
+  if #a ~= #b then return #a > #b end
+  return a > b
+end
+
+-- At most this many events are carried into a new epoch (the newest).
+local carry_max = 1000
+
+-- Starts a new epoch of a terminal's stream: its counter restarts at 0 under a new epoch, and
+-- the events of the old stream made after after_eid ('' = all of them; at most carry_max, the
+-- newest) are carried over, renumbered from 1 in their order, with their eids. Nothing
+-- committed is dropped: the terminal is told `resync` and reads them again from seq 1.
+-- The stream entry's one field is named by the epoch (entry id SEQ-EID).
+local function rotate(ck, sk, after_eid, stream_ttl)
+  local _, epoch = clock()
+  local carried = {}
+  for _, e in ipairs(redis.call('XREVRANGE', sk, '+', '-', 'COUNT', carry_max)) do
+    local eid = string.match(e[1], '%-(%d+)$') or '0'
+    if after_eid ~= '' and not eid_after(eid, after_eid) then break end
+    carried[#carried + 1] = e[2][2]
+  end
+  redis.call('UNLINK', sk)
+  local seq = 0
+  for i = #carried, 1, -1 do
+    local ev = cjson.decode(carried[i])
+    seq = seq + 1
+    ev.seq = seq
+    ev.epoch = epoch
+    redis.call('XADD', sk, seq .. '-' .. (ev.eid or '1'), epoch, cjson.encode(ev))
+  end
+  if seq > 0 then redis.call('EXPIRE', sk, stream_ttl) end
+  redis.call('HSET', ck, 'seq', seq, 'epoch', epoch)
+  return seq, epoch
+end
+
+-- The terminal's counter {seq, epoch}; a counter missing while its stream exists (lost, or
+-- restored apart from it) starts a new epoch that carries the stream's events over.
+local function position(ck, sk, stream_ttl)
+  local cur = redis.call('HMGET', ck, 'seq', 'epoch')
+  if cur[2] then return tonumber(cur[1]) or 0, cur[2] end
+  if redis.call('EXISTS', sk) == 1 then return rotate(ck, sk, '', stream_ttl) end
+  local _, epoch = clock()
+  redis.call('HSET', ck, 'seq', 0, 'epoch', epoch)
+  return 0, epoch
+end
+
+-- Appends one event for each recipient (the order's terminal, then its store's subscribers,
+-- who are terminals of the same store) and publishes it. Subscriptions not renewed within the
+-- stream TTL are dropped first. A stream found ahead of its counter (its newest entry at or
+-- past the next seq) starts a new epoch instead of reusing a seq.
+-- Returns the first recipient's "terminal:seq" and the count.
 local function emit(prefix, stream_maxlen, stream_ttl, terminal, store, ev)
+  if not store or store == '' then return '', 0 end
   local recipients, seen_t = {}, {}
   if terminal and terminal ~= '' then
     recipients[1] = terminal
     seen_t[terminal] = true
   end
-  if store and store ~= '' then
-    for _, t in ipairs(redis.call('SMEMBERS', prefix .. '{s:' .. store .. '}:subscribers')) do
-      if not seen_t[t] then
-        recipients[#recipients + 1] = t
-        seen_t[t] = true
-      end
+  local subs = subscribers_key(prefix, store)
+  redis.call('ZREMRANGEBYSCORE', subs, '-inf', '(' .. (ev.event_time_ms - stream_ttl * 1000))
+  for _, t in ipairs(redis.call('ZRANGE', subs, 0, -1)) do
+    if not seen_t[t] then
+      recipients[#recipients + 1] = t
+      seen_t[t] = true
     end
   end
   local event_id = ''
+  ev.eid = clock()
   for i, t in ipairs(recipients) do
-    local tag = prefix .. '{t:' .. t .. '}'
-    ev.seq = redis.call('INCR', tag .. ':seq')
+    local ck, sk = terminal_keys(prefix, store, t)
+    local seq, epoch = position(ck, sk, stream_ttl)
     ev.terminal_id = t
-    local event = cjson.encode(ev)
-    redis.call('XADD', tag .. ':events', 'MAXLEN', '~', stream_maxlen, ev.seq .. '-0', 'e', event)
-    redis.call('EXPIRE', tag .. ':events', stream_ttl)
-    -- Live delivery: every posrelay node is subscribed to this channel.
-    redis.call('PUBLISH', prefix .. 'events', event)
+    for _ = 1, 2 do
+      ev.seq = seq + 1
+      ev.epoch = epoch
+      local event = cjson.encode(ev)
+      local ok = redis.pcall('XADD', sk, 'MAXLEN', '~', stream_maxlen, ev.seq .. '-' .. ev.eid,
+                             epoch, event)
+      if type(ok) ~= 'table' or not ok.err then
+        redis.call('HSET', ck, 'seq', ev.seq)
+        redis.call('EXPIRE', sk, stream_ttl)
+        -- Live delivery: every posrelay node is subscribed to this channel.
+        redis.call('PUBLISH', prefix .. 'events', event)
+        break
+      end
+      seq, epoch = rotate(ck, sk, '', stream_ttl)
+    end
     if i == 1 then event_id = t .. ':' .. ev.seq end
   end
   return event_id, #recipients
@@ -342,10 +423,38 @@ local function alert()
   return {'alerted', event_id}
 end
 
+-- 'open': a terminal's hello. Makes its counter (a new epoch) if it has none, and renews its
+--   store subscription (scored by now) or ends it.
+--   KEYS: the terminal's counter, its stream, its store's subscribers.
+--   ARGV: 'open' now_ms subscribe('1'|'0') terminal_id stream_ttl_s. Returns {seq, epoch}.
+local function open()
+  local seq, epoch = position(KEYS[1], KEYS[2], ARGV[5])
+  if ARGV[3] == '1' then
+    redis.call('ZADD', KEYS[3], ARGV[2], ARGV[4])
+  else
+    redis.call('ZREM', KEYS[3], ARGV[4])
+  end
+  return {seq, epoch}
+end
+
+-- 'rotate': the gateway found the terminal's stream behind what was handed out (or a seq
+--   naming another event): a new epoch, carrying over the events made after after_eid —
+--   unless the epoch is no longer `expected` (someone rotated it already).
+--   KEYS: the terminal's counter, its stream. ARGV: 'rotate' expected_epoch after_eid stream_ttl_s.
+--   Returns {seq, epoch, 'rotated' | 'kept'}.
+local function rotate_mode()
+  local cur = redis.call('HMGET', KEYS[1], 'seq', 'epoch')
+  if cur[2] and cur[2] ~= ARGV[2] then return {tonumber(cur[1]) or 0, cur[2], 'kept'} end
+  local seq, epoch = rotate(KEYS[1], KEYS[2], ARGV[3], ARGV[4])
+  return {seq, epoch, 'rotated'}
+end
+
 if ARGV[1] == 'commit' then return commit() end
 if ARGV[1] == 'confirm' then return confirm() end
 if ARGV[1] == 'register' then return register() end
 if ARGV[1] == 'reserve' then return reserve() end
 if ARGV[1] == 'release' then return release() end
 if ARGV[1] == 'alert' then return alert() end
+if ARGV[1] == 'open' then return open() end
+if ARGV[1] == 'rotate' then return rotate_mode() end
 return redis.error_reply('posrelay: unknown mode ' .. tostring(ARGV[1]))

@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "posrelay/log.hpp"
+#include "posrelay/store/keys.hpp"
 #include "posrelay/store/order_script.hpp"
 
 namespace posrelay::store {
@@ -195,18 +196,22 @@ redis_connection& redis_store::local() {
 }
 
 std::string redis_store::order_key(std::string_view order_id) const {
-    std::string k = sopts_.prefix;
-    k += "{o:";
-    k += order_id;
-    k += '}';
-    return k;
+    return keys::order(sopts_.prefix, order_id);
 }
 
 boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> redis_store::run_script(
     std::string_view order_id, redis_args args) {
     const std::string key = order_key(order_id);
+    const std::string_view keys[] = {key};
+    co_return co_await eval_script(keys, args);
+}
+
+boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> redis_store::eval_script(
+    std::span<const std::string_view> keys, redis_args args) {
+    const decimal nkeys(keys.size());
     // On the stack for the usual argument counts: a commit is the hot path.
-    boost::container::small_vector<std::string_view, 40> cmd{"EVALSHA", script_sha_, "1", key};
+    boost::container::small_vector<std::string_view, 40> cmd{"EVALSHA", script_sha_, nkeys.view()};
+    cmd.insert(cmd.end(), keys.begin(), keys.end());
     cmd.insert(cmd.end(), args.begin(), args.end());
     redis_connection& conn = local();
     auto result = co_await conn.exec(redis_args(cmd.data(), cmd.size()));

@@ -19,9 +19,11 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <exception>
 #include <iostream>
 #include <random>
+#include <set>
 
 #include "posrelay/log.hpp"
 #include "posrelay/midtrans/transaction_status.hpp"
@@ -101,12 +103,19 @@ void opt_num(log::line& l, std::string_view key, std::optional<std::uint64_t> v)
 class listener {
 public:
     listener(asio::io_context& io, terminal_cli cli, std::string token,
-             std::shared_ptr<ssl::context> tls, std::optional<std::uint64_t> resume_from)
+             std::shared_ptr<ssl::context> tls, std::optional<terminal_state> saved)
         : io_(io),
           cli_(std::move(cli)),
           token_(std::move(token)),
           tls_(std::move(tls)),
-          last_(resume_from),
+          last_(cli_.resume_from ? cli_.resume_from
+                : saved          ? std::optional<std::uint64_t>(saved->last_seq)
+                                 : std::nullopt),
+          epoch_(saved && saved->epoch ? *saved->epoch : std::string()),
+          eid_(saved && !cli_.resume_from ? saved->eid : std::string()),
+          open_(saved ? std::set<std::string>(saved->open.begin(), saved->open.end())
+                      : std::set<std::string>()),
+          resync_pending_(saved && saved->resync),
           delay_(io),
           ack_flush_(io),
           backoff_(cli_.backoff_min, cli_.backoff_max),
@@ -158,6 +167,11 @@ public:
                     co_return exit_code::fatal;
                 case next_step::resync:
                     if (!forget_resume_point()) co_return exit_code::fatal;
+                    if (cli_.once) co_return exit_code::disconnected;
+                    why = "resync";
+                    break;
+                case next_step::new_epoch:
+                    if (!enter_epoch(out.error)) co_return exit_code::fatal;
                     if (cli_.once) co_return exit_code::disconnected;
                     why = "resync";
                     break;
@@ -213,6 +227,8 @@ private:
         o.hello.token = token_;
         o.hello.resume_from = last_;
         o.hello.subscribe_store = cli_.subscribe_store;
+        o.hello.epoch = epoch_;  // always sent ("" before the first): we handle `resync`
+        o.hello.resume_eid = eid_;
         o.connect_timeout = cli_.connect_timeout;
         o.write_timeout = cli_.write_timeout;
         o.read_after_welcome = cli_.read_after_welcome;
@@ -226,6 +242,7 @@ private:
         h.on_event = [this](const event_info& e, std::string_view frame) { on_event(e, frame); };
         h.on_error = [this](const error_info& e, std::string_view frame) {
             if (sent_ && !answered_ && e.id == request_id_) return on_refused(e, frame);
+            if (e.id.starts_with(status_id_prefix)) return on_status_answer(e.id, "", frame);
             log::line(log::level::warn, "error from the server (not fatal)")
                 .str("code", e.code)
                 .str("message", e.message)
@@ -234,6 +251,9 @@ private:
         h.on_other = [this](const server_frame& f, std::string_view frame) {
             if (f.op == server_op::result && sent_ && !answered_ && f.id == request_id_) {
                 return on_result(f.result, frame);
+            }
+            if (f.op == server_op::result && f.id.starts_with(status_id_prefix)) {
+                return on_status_answer(f.id, f.result.transaction_status, frame);
             }
             // pong is logged by the client at debug level; anything else is news.
             if (f.op != server_op::pong) {
@@ -263,16 +283,19 @@ private:
                 .num("max_inflight", static_cast<std::int64_t>(w.max_inflight));
         }
         if (is_request(cli_.what) && !sent_) send_request();
+        epoch_ = w.epoch;
         if (!resumed_) {
             // A fresh start: the server sends only events after last_seq. Remember that
             // point so that a reconnect resumes from it and misses nothing in between.
             last_ = w.last_seq;
+            eid_.clear();
             save_state();
         } else if (last_ && w.last_seq < *last_) {
             log::line(log::level::warn, "the server's last_seq is below our resume point")
                 .num("last_seq", static_cast<std::int64_t>(w.last_seq))
                 .num("resume_from", static_cast<std::int64_t>(*last_));
         }
+        if (resync_pending_) start_status_resync();
     }
 
     void on_event(const event_info& e, std::string_view frame) {
@@ -292,8 +315,11 @@ private:
             stop(exit_code::fatal, "cannot write to stdout");
             return;
         }
+        track_order(e);
         if (!last_ || e.seq > *last_) {
             last_ = e.seq;
+            eid_ = e.eid;
+            if (!e.epoch.empty()) epoch_ = e.epoch;
             if (!save_state()) return;
         }
         if (!cli_.no_ack && ++unacked_ >= cli_.ack_every) {
@@ -309,11 +335,16 @@ private:
                 unacked_ = 0;
             });
         }
-        if (cli_.exit_after_events && events_ >= *cli_.exit_after_events) {
+        maybe_exit_after_events();
+        if (cli_.wait && e.order_id == cli_.order.order_id) on_order_event(e);
+    }
+
+    // --exit-after-events: once that many events came and no status re-read is outstanding.
+    void maybe_exit_after_events() {
+        if (cli_.exit_after_events && events_ >= *cli_.exit_after_events && !resync_pending_) {
             flush_acks();
             stop(exit_code::ok, "exit-after-events reached");
         }
-        if (cli_.wait && e.order_id == cli_.order.order_id) on_order_event(e);
     }
 
     // A status_conflict (protocol §7) said in words on stderr; the frame still goes to stdout.
@@ -416,6 +447,8 @@ private:
             l.str("state_file", cli_.state_file);
         }
         last_.reset();
+        eid_.clear();
+        resync_pending_ = !open_.empty();  // events of open orders may be lost: ask
         if (cli_.state_file.empty()) return true;
         try {
             remove_state_file(cli_.state_file);
@@ -426,10 +459,86 @@ private:
         }
     }
 
+    // resync: our position is in an old epoch (Redis lost writes it had acknowledged, or the
+    // stream was renumbered). Read the new epoch from seq 0 (its events are the ones we may
+    // not have), and re-read the status of every open order once connected. False if the
+    // state file is stuck.
+    bool enter_epoch(const error_info& e) {
+        log::line(log::level::warn,
+                  "resync: the server renumbered this terminal's events in a new epoch; "
+                  "re-reading the status of open orders")
+            .str("old_epoch", epoch_)
+            .str("epoch", e.epoch)
+            .num("open_orders", static_cast<std::int64_t>(open_.size()));
+        epoch_ = e.epoch;
+        last_ = 0;
+        eid_.clear();
+        resync_pending_ = true;
+        return save_state();
+    }
+
+    // An order's latest event: it stays "open" (its status re-read after a resync) until final.
+    void track_order(const event_info& e) {
+        auto st = posrelay::midtrans::parse_transaction_status(e.transaction_status);
+        if (st && posrelay::midtrans::is_final(*st)) {
+            open_.erase(e.order_id);
+        } else if (open_.size() < max_open_orders) {
+            open_.insert(e.order_id);
+        }
+    }
+
+    // Sends `status` for every open order, at most 8 waiting at once (protocol §13).
+    void start_status_resync() {
+        status_queue_.assign(open_.begin(), open_.end());
+        status_waiting_ = 0;
+        if (status_queue_.empty()) {
+            resync_pending_ = false;
+            save_state();
+            return;
+        }
+        send_statuses();
+    }
+    void send_statuses() {
+        while (client_ && status_waiting_ < 8 && !status_queue_.empty()) {
+            const std::string id = std::string(status_id_prefix) + std::to_string(++status_n_);
+            client_->send(order_request_json("status", id, status_queue_.front()));
+            status_queue_.pop_front();
+            ++status_waiting_;
+        }
+    }
+    // The answer to one of those: printed like an event (stdout), the order closed when final
+    // (or unknown to the server), the next one sent; the resync is done with the last answer.
+    void on_status_answer(std::string_view, const std::string& status, std::string_view frame) {
+        if (status_waiting_ == 0) return;
+        --status_waiting_;
+        if (!print_line(frame)) return stop(exit_code::fatal, "cannot write to stdout");
+        const auto order = order_of_frame(frame);
+        auto st = posrelay::midtrans::parse_transaction_status(status);
+        if (!order.empty() && (status.empty() || (st && posrelay::midtrans::is_final(*st))))
+            open_.erase(order);
+        send_statuses();
+        if (status_waiting_ == 0 && status_queue_.empty() && resync_pending_) {
+            resync_pending_ = false;
+            save_state();
+            maybe_exit_after_events();
+        }
+    }
+    static std::string order_of_frame(std::string_view frame) {
+        server_frame f;
+        std::string err;
+        if (!parse_server_frame(frame, f, err)) return {};
+        return f.result.order_id;
+    }
+
     bool save_state() {
         if (cli_.state_file.empty() || !last_) return true;
         try {
-            write_state_file(cli_.state_file, {cli_.terminal_id, cli_.store_id, *last_});
+            terminal_state st{cli_.terminal_id, cli_.store_id, *last_};
+            st.epoch = epoch_;
+            st.eid = eid_;
+            st.open.assign(open_.begin(), open_.end());
+            st.resync = resync_pending_;
+            write_state_file(cli_.state_file, st);
             return true;
         } catch (const state_error& e) {
             log::line(log::level::error, "cannot save the state file").str("error", e.what());
@@ -457,8 +566,16 @@ private:
     terminal_cli cli_;
     std::string token_;
     std::shared_ptr<ssl::context> tls_;
+    static constexpr std::string_view status_id_prefix = "rs-";
     std::optional<std::uint64_t> last_;  // the last processed seq (the resume point)
-    bool resumed_ = false;               // the current connection sent resume_from
+    std::string epoch_;                  // the epoch last_ counts in ("" before the first)
+    std::string eid_;                    // the eid of the event at last_
+    std::set<std::string> open_;         // orders seen, not final (at most max_open_orders)
+    bool resync_pending_ = false;        // open orders' status to re-read once connected
+    std::deque<std::string> status_queue_;
+    std::size_t status_waiting_ = 0;
+    std::uint64_t status_n_ = 0;
+    bool resumed_ = false;  // the current connection sent resume_from
     std::shared_ptr<terminal_client> client_;
     asio::steady_timer delay_;
     asio::steady_timer ack_flush_;
@@ -498,13 +615,12 @@ int main(int argc, char** argv) {
     log::set_level(cli.log_level);
 
     std::string token;
-    std::optional<std::uint64_t> resume_from = cli.resume_from;
+    std::optional<terminal_state> saved;
     std::shared_ptr<ssl::context> tls;
     try {
         token = load_token(cli.token_file, std::getenv(token_env));
-        if (!resume_from && !cli.state_file.empty()) {
-            resume_from = read_state_file(cli.state_file, cli.terminal_id, cli.store_id);
-        }
+        if (!cli.state_file.empty())
+            saved = read_state(cli.state_file, cli.terminal_id, cli.store_id);
         if (uses_tls(cli.kind)) tls = make_tls_context(cli);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "posrelay-terminal: %s\n", e.what());
@@ -513,7 +629,7 @@ int main(int argc, char** argv) {
     std::signal(SIGPIPE, SIG_IGN);
 
     asio::io_context io(1);
-    listener app(io, cli, std::move(token), std::move(tls), resume_from);
+    listener app(io, cli, std::move(token), std::move(tls), std::move(saved));
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](boost::system::error_code ec, int sig) {
         if (!ec) app.stop(exit_code::ok, sig == SIGINT ? "SIGINT" : "SIGTERM");

@@ -63,7 +63,7 @@ struct client_handlers {
 //
 //   client_options o;
 //   o.port = gateway_port;
-//   o.hello = {"T1", "S1", mint_token(secret, "T1", "S1"), std::nullopt, false};
+//   o.hello = {"T1", "S1", mint_token(secret, "T1", "S1"), std::nullopt, false, "", ""};
 //   std::shared_ptr<terminal_client> c;
 //   client_handlers h;
 //   h.on_event = [&](const event_info& e, std::string_view) {

@@ -74,6 +74,7 @@ bool parse_welcome(const json::object& o, welcome_info& w, std::string& error) {
     w.terminal_id = get_str(o, "terminal_id", ok);
     w.store_id = get_str(o, "store_id", ok);
     auto last = get_u64(o, "last_seq", ok);
+    w.epoch = get_str(o, "epoch", ok);
     w.resume_from = get_u64(o, "resume_from", ok);
     auto hb = get_u64(o, "heartbeat_ms", ok);
     auto mfb = get_u64(o, "max_frame_bytes", ok);
@@ -105,6 +106,8 @@ bool parse_event(const json::object& o, event_info& e, std::string& error) {
     e.transaction_status = get_str(o, "transaction_status", ok);
     e.terminal_id = get_str(o, "terminal_id", ok);
     e.store_id = get_str(o, "store_id", ok);
+    e.epoch = get_str(o, "epoch", ok);
+    e.eid = get_str(o, "eid", ok);
     e.paid = get_bool(o, "paid", ok);
     e.conflict.reset();
     if (const auto* c = o.if_contains("status_conflict"); c != nullptr && c->is_object()) {
@@ -127,6 +130,8 @@ bool parse_error(const json::object& o, error_info& e, std::string& error) {
     e.message = get_str(o, "message", ok);
     e.fatal = get_bool(o, "fatal", ok);
     e.id = get_str(o, "id", ok);
+    e.epoch = get_str(o, "epoch", ok);
+    e.last_seq = get_u64(o, "last_seq", ok).value_or(0);
     if (!ok || e.code.empty()) {
         error = "error: code missing or a field of the wrong type";
         return false;
@@ -200,6 +205,9 @@ std::string hello_json(const hello_params& h) {
         out += std::to_string(*h.resume_from);
     }
     if (h.subscribe_store) out += R"(,"subscribe":["store"])";
+    if (h.epoch) append_string_field(out, "epoch", *h.epoch);
+    if (h.resume_from && !h.resume_eid.empty())
+        append_string_field(out, "resume_eid", h.resume_eid);
     out += '}';
     return out;
 }
@@ -375,6 +383,7 @@ next_step classify(const outcome& o) noexcept {
             return next_step::reconnect_after;
         case outcome::kind::server_error:
             if (o.error.code == "resume_gap") return next_step::resync;
+            if (o.error.code == "resync") return next_step::new_epoch;
             return is_permanent_error_code(o.error.code) ? next_step::give_up
                                                          : next_step::reconnect;
         default:

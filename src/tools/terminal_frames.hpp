@@ -39,6 +39,10 @@ struct hello_params {
     std::string token;  // a secret: never logged
     std::optional<std::uint64_t> resume_from;
     bool subscribe_store = false;
+    // The epoch resume_from counts in ("" when none yet): sent whenever set, telling the
+    // server this client handles `resync`. resume_eid: the eid of the event at resume_from.
+    std::optional<std::string> epoch;
+    std::string resume_eid;
 };
 [[nodiscard]] std::string hello_json(const hello_params& h);
 [[nodiscard]] std::string ack_json(std::uint64_t seq);
@@ -58,6 +62,7 @@ struct welcome_info {
     std::string terminal_id;
     std::string store_id;
     std::uint64_t last_seq = 0;
+    std::string epoch;  // "" from a server without epochs
     std::optional<std::uint64_t> resume_from;
     std::chrono::milliseconds heartbeat = default_heartbeat;
     std::size_t max_frame_bytes = default_max_frame_bytes;
@@ -80,6 +85,8 @@ struct event_info {
     std::string transaction_status;
     std::string terminal_id;
     std::string store_id;
+    std::string epoch;  // the epoch seq counts in
+    std::string eid;    // differs between two events of the same seq (send it as resume_eid)
     bool paid = false;  // the goods may be handed over
     std::optional<conflict_info> conflict;
 };
@@ -100,7 +107,9 @@ struct error_info {
     std::string code;
     std::string message;
     bool fatal = false;
-    std::string id;  // the request id for answers to requests; "" otherwise
+    std::string id;              // the request id for answers to requests; "" otherwise
+    std::string epoch;           // resync: the epoch to reconnect in (from seq 0)
+    std::uint64_t last_seq = 0;  // resync: its newest seq
 };
 struct goaway_info {
     std::string reason;
@@ -158,6 +167,7 @@ enum class next_step : std::uint8_t {
     reconnect,        // transient: reconnect after a backoff delay
     reconnect_after,  // goaway: reconnect after goaway.reconnect_after (plus jitter)
     resync,           // resume_gap: forget the resume point, reconnect without resume_from
+    new_epoch,        // resync: re-read open orders' status; reconnect in error.epoch from 0
     give_up,          // permanent (bad_token, unsupported_version, ...): retrying cannot help
 };
 [[nodiscard]] next_step classify(const outcome& o) noexcept;

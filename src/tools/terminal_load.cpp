@@ -96,6 +96,8 @@ struct terminal {
     std::string store;
     std::string token;
     std::optional<std::uint64_t> last;  // the last seq seen: dup/gap check and resume point
+    std::string epoch;                  // the epoch `last` counts in ("" before the first)
+    std::string eid;                    // the eid of the event at `last`
     std::shared_ptr<terminal_client> client;
     std::unique_ptr<asio::steady_timer> delay;
     bool ever_connected = false;
@@ -184,7 +186,7 @@ private:
             o.endpoints = endpoints_;
             o.kind = transport::tcp;
             o.connect_timeout = opts_.connect_timeout;
-            o.hello = {t.id, t.store, t.token, t.last, false};
+            o.hello = {t.id, t.store, t.token, t.last, false, t.epoch, t.last ? t.eid : ""};
             bool welcomed = false;
             auto welcomed_at = std::chrono::steady_clock::now();
             client_handlers h;
@@ -196,6 +198,7 @@ private:
                 if (!t.ever_connected) ++ever_connected_;
                 t.ever_connected = true;
                 if (!t.last) t.last = w.last_seq;  // fresh start: only newer events come
+                t.epoch = w.epoch;
             };
             h.on_event = [this, &t](const event_info& e, std::string_view) { on_event(t, e); };
             t.client = terminal_client::create(io_.get_executor(), std::move(o), std::move(h));
@@ -229,6 +232,13 @@ private:
                 case next_step::resync:
                     ++resyncs_;
                     t.last.reset();
+                    t.eid.clear();
+                    break;
+                case next_step::new_epoch:  // renumbered in a new epoch: read it from seq 0
+                    ++resyncs_;
+                    t.epoch = out.error.epoch;
+                    t.last = 0;
+                    t.eid.clear();
                     break;
                 case next_step::reconnect_after:
                     delay = goaway_delay(out.goaway.reconnect_after, rng_());
@@ -261,6 +271,7 @@ private:
                 missing_ += e.seq - *t.last - 1;
             }
             t.last = e.seq;
+            t.eid = e.eid;
         }
         if (t.client) t.client->ack(*t.last);
     }

@@ -49,12 +49,26 @@ void write_all(int fd, std::string_view data, const std::string& path) {
 }  // namespace
 
 std::string state_json(const terminal_state& s) {
-    std::string out = R"({"v":1,"terminal_id":")";
+    std::string out = s.epoch ? R"({"v":2,"terminal_id":")" : R"({"v":1,"terminal_id":")";
     log::append_json_escaped(out, s.terminal_id);
     out += R"(","store_id":")";
     log::append_json_escaped(out, s.store_id);
     out += R"(","last_seq":)";
     out += std::to_string(s.last_seq);
+    if (s.epoch) {
+        out += ',';
+        log::append_json_member(out, "epoch", *s.epoch);
+        out += ',';
+        log::append_json_member(out, "eid", s.eid);
+        out += R"(,"open":[)";
+        for (std::size_t i = 0; i < s.open.size(); ++i) {
+            if (i) out += ',';
+            out += '"';
+            log::append_json_escaped(out, s.open[i]);
+            out += '"';
+        }
+        out += s.resync ? R"(],"resync":true)" : R"(],"resync":false)";
+    }
     out += "}\n";
     return out;
 }
@@ -89,11 +103,31 @@ terminal_state parse_state(std::string_view text) {
         if (!f->is_string()) throw state_error(std::string(key) + " is not a string");
         *field = std::string(f->get_string());
     }
+    if (const auto* e = o.if_contains("epoch"); e != nullptr && e->is_string()) {
+        s.epoch = std::string(e->get_string());
+        if (const auto* eid = o.if_contains("eid"); eid != nullptr && eid->is_string())
+            s.eid = std::string(eid->get_string());
+        if (const auto* open = o.if_contains("open"); open != nullptr && open->is_array()) {
+            for (const auto& id : open->get_array()) {
+                if (id.is_string() && s.open.size() < max_open_orders)
+                    s.open.emplace_back(id.get_string());
+            }
+        }
+        if (const auto* r = o.if_contains("resync"); r != nullptr && r->is_bool())
+            s.resync = r->get_bool();
+    }
     return s;
 }
 
 std::optional<std::uint64_t> read_state_file(const std::string& path, std::string_view terminal_id,
                                              std::string_view store_id) {
+    const auto s = read_state(path, terminal_id, store_id);
+    if (!s) return std::nullopt;
+    return s->last_seq;
+}
+
+std::optional<terminal_state> read_state(const std::string& path, std::string_view terminal_id,
+                                         std::string_view store_id) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT) return std::nullopt;
@@ -129,7 +163,7 @@ std::optional<std::uint64_t> read_state_file(const std::string& path, std::strin
     if (!s.store_id.empty() && s.store_id != store_id) {
         throw state_error("state file " + path + " belongs to store " + s.store_id);
     }
-    return s.last_seq;
+    return s;
 }
 
 void write_state_file(const std::string& path, const terminal_state& s) {

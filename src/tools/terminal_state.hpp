@@ -8,17 +8,30 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace posrelay::tools {
 
-// The state file: one JSON object, {"v":1,"terminal_id":"T1","store_id":"S1","last_seq":42}.
-// A file holding just a number ("41\n") is accepted too, for operators who write one by
-// hand. A file naming another terminal or store is refused (state_error).
+// The state file: one JSON object, {"v":2,"terminal_id":"T1","store_id":"S1","last_seq":42,
+// "epoch":"18c3f0a1b2c3d","eid":"1733450000123456","open":["A1"],"resync":false} (version 1
+// files have no epoch, eid, open or resync). A file holding just a number ("41\n") is
+// accepted too, for operators who write one by hand. A file naming another terminal or store
+// is refused (state_error).
 struct terminal_state {
+    terminal_state() = default;
+    terminal_state(std::string terminal, std::string store, std::uint64_t seq)
+        : terminal_id(std::move(terminal)), store_id(std::move(store)), last_seq(seq) {}
+
     std::string terminal_id;
     std::string store_id;
     std::uint64_t last_seq = 0;
+    std::optional<std::string> epoch;  // the epoch last_seq counts in; absent in v1 files
+    std::string eid;                   // the eid of the event at last_seq
+    std::vector<std::string> open;     // orders seen and not final yet (at most max_open)
+    bool resync = false;               // their status must be re-read (a resync under way)
 };
+inline constexpr std::size_t max_open_orders = 256;
 
 class state_error : public std::runtime_error {
 public:
@@ -30,6 +43,10 @@ public:
 [[nodiscard]] std::optional<std::uint64_t> read_state_file(const std::string& path,
                                                            std::string_view terminal_id,
                                                            std::string_view store_id);
+// The whole state in `path`, or nullopt when the file does not exist (same checks).
+[[nodiscard]] std::optional<terminal_state> read_state(const std::string& path,
+                                                       std::string_view terminal_id,
+                                                       std::string_view store_id);
 // Writes `path` atomically: a temporary file in the same directory, fsync, rename. A reader
 // sees the old or the new contents, never a mix. Throws state_error (the old file is kept).
 void write_state_file(const std::string& path, const terminal_state& s);

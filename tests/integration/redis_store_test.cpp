@@ -329,7 +329,7 @@ TEST_F(RedisStore, EventsGoToTheRoutedTerminalsStreamWithGapFreeSeq) {
     EXPECT_EQ(commit("R1", transaction_status::pending).event_id, "T-9:1");
     EXPECT_EQ(commit("R1", transaction_status::settlement, midtrans::fraud_status::accept).event_id,
               "T-9:2");
-    const auto events = redis_.cli({"XRANGE", "posrelay:{t:T-9}:events", "-", "+"});
+    const auto events = redis_.cli({"XRANGE", "posrelay:{s:S-1}:t:T-9:events", "-", "+"});
     EXPECT_NE(events.find(R"("seq":2)"), std::string::npos) << events;
     EXPECT_NE(events.find(R"("paid":true)"), std::string::npos) << events;
     // Registering the same order elsewhere is a conflict; the same route is idempotent.
@@ -345,6 +345,69 @@ TEST_F(RedisStore, EventsGoToTheRoutedTerminalsStreamWithGapFreeSeq) {
                               boost::asio::use_future)
             .get();
     EXPECT_EQ(other.outcome, store::register_outcome::conflict);
+}
+
+// A store subscription lives as long as it is renewed (a hello, or the gateway's periodic
+// renewal) within the stream TTL: the next commit of the store drops an older one, so a
+// device that left the store (or the id) stops collecting its events.
+TEST_F(RedisStore, StoreSubscriptionExpiresUnlessRenewed) {
+    const auto open = [&](const char* terminal) {
+        return boost::asio::co_spawn(pool_.context(0),
+                                     store_->open_terminal("S-SUB", terminal, true),
+                                     boost::asio::use_future)
+            .get();
+    };
+    ASSERT_FALSE(open("T-OLD").first);
+    ASSERT_FALSE(open("T-NEW").first);
+    // T-OLD's last renewal is older than the stream TTL.
+    const auto old_ms = store::unix_ms_now() - store_options_.stream_ttl.count() * 1000 - 60'000;
+    ASSERT_EQ(redis_.cli({"ZADD", "posrelay:{s:S-SUB}:subs", std::to_string(old_ms), "T-OLD"}),
+              "0");
+    const auto reg =
+        boost::asio::co_spawn(pool_.context(0),
+                              store_->register_order({"SUB-1", "10000", "T-CASH", "S-SUB", 0}),
+                              boost::asio::use_future)
+            .get();
+    ASSERT_FALSE(reg.ec);
+    EXPECT_EQ(commit("SUB-1", transaction_status::settlement).event_id, "T-CASH:1");
+    EXPECT_EQ(redis_.cli({"XLEN", "posrelay:{s:S-SUB}:t:T-NEW:events"}), "1");
+    EXPECT_EQ(redis_.cli({"XLEN", "posrelay:{s:S-SUB}:t:T-OLD:events"}), "0");
+    EXPECT_EQ(redis_.cli({"ZRANGE", "posrelay:{s:S-SUB}:subs", "0", "-1"}), "T-NEW");
+}
+
+// A counter lost while its stream stays (a partial restore) starts a new epoch that carries
+// the stream's events over, renumbered from 1: no seq is reused, nothing is dropped.
+TEST_F(RedisStore, CounterLostBesideItsStreamStartsANewEpoch) {
+    for (const char* o : {"EP-1", "EP-2", "EP-3"}) {
+        ASSERT_FALSE(boost::asio::co_spawn(pool_.context(0),
+                                           store_->register_order({o, "10000", "T-EP", "S-EP", 0}),
+                                           boost::asio::use_future)
+                         .get()
+                         .ec);
+    }
+    EXPECT_EQ(commit("EP-1", transaction_status::settlement).event_id, "T-EP:1");
+    EXPECT_EQ(commit("EP-2", transaction_status::settlement).event_id, "T-EP:2");
+    const std::string counter = "posrelay:{s:S-EP}:t:T-EP:seq";
+    const std::string old_epoch = redis_.cli({"HGET", counter, "epoch"});
+    ASSERT_FALSE(old_epoch.empty());
+    ASSERT_EQ(redis_.cli({"DEL", counter}), "1");
+    // Carried over as 1 and 2, the new event is 3, all in the new epoch.
+    EXPECT_EQ(commit("EP-3", transaction_status::settlement).event_id, "T-EP:3");
+    const std::string epoch = redis_.cli({"HGET", counter, "epoch"});
+    EXPECT_NE(epoch, old_epoch);
+    const auto events = redis_.cli({"XRANGE", "posrelay:{s:S-EP}:t:T-EP:events", "-", "+"});
+    EXPECT_NE(events.find(R"("order_id":"EP-1")"), std::string::npos) << events;
+    EXPECT_EQ(events.find(old_epoch), std::string::npos) << events;
+    EXPECT_EQ(redis_.cli({"XLEN", "posrelay:{s:S-EP}:t:T-EP:events"}), "3");
+    // A stream ahead of its counter (a counter restored alone) is the same case.
+    ASSERT_EQ(redis_.cli({"HSET", counter, "seq", "1"}), "0");
+    ASSERT_FALSE(boost::asio::co_spawn(pool_.context(0),
+                                       store_->register_order({"EP-4", "10000", "T-EP", "S-EP", 0}),
+                                       boost::asio::use_future)
+                     .get()
+                     .ec);
+    EXPECT_EQ(commit("EP-4", transaction_status::settlement).event_id, "T-EP:4");
+    EXPECT_NE(redis_.cli({"HGET", counter, "epoch"}), epoch);
 }
 
 // ---- posrelay with an external Redis --------------------------------------------------------

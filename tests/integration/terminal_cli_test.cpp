@@ -110,6 +110,39 @@ TEST_F(TerminalCli, PrintsAcksKeepsStateAndResumes) {
     EXPECT_NE(out.find("CLI-3"), std::string::npos) << out;
 }
 
+// resync (protocol §8): a terminal whose state names an old epoch is told so, reads the new
+// epoch from seq 0, re-reads the status of the orders it had open, and keeps the new epoch (and
+// the eid of its last event) in its state file.
+TEST_F(TerminalCli, ResyncRereadsOpenOrdersAndGoesOnInTheNewEpoch) {
+    for (const char* id : {"CLI-R1", "CLI-R2"})
+        ASSERT_EQ(register_order(relay_.port, id, "T-CLI", "S-CLI"), 201);
+    ASSERT_EQ(notify(relay_.port, "CLI-R2", "pending"), 200);
+    ASSERT_EQ(notify(relay_.port, "CLI-R2", "settlement"), 200);
+    std::ofstream(state_) << R"({"v":2,"terminal_id":"T-CLI","store_id":"S-CLI","last_seq":5,)"
+                          << R"("epoch":"0old0","eid":"","open":["CLI-R1"],"resync":false})";
+    child_process cli(
+        POSRELAY_TERMINAL_BINARY,
+        std::vector<std::string>{"--connect", "127.0.0.1:" + std::to_string(terminal_port_),
+                                 "--terminal", "T-CLI", "--store", "S-CLI", "--state-file", state_,
+                                 "--exit-after-events", "2", "--timeout", "20s", "listen"},
+        std::map<std::string, std::string>{
+            {"POSRELAY_TERMINAL_TOKEN",
+             fanout::mint_token(test_terminal_secret, "T-CLI", "S-CLI")}});
+    ASSERT_EQ(cli.wait_exit(seconds(20)), 0) << cli.output();
+    const std::string out = cli.full_output(seconds(5));
+    EXPECT_NE(out.find(R"("code":"resync")"), std::string::npos) << out;  // logged on stderr
+    EXPECT_NE(out.find(R"("request":"status")"), std::string::npos) << out;
+    EXPECT_NE(out.find("CLI-R1"), std::string::npos) << out;  // its status re-read
+    EXPECT_NE(out.find(R"("seq":2)"), std::string::npos) << out;
+    std::stringstream state;
+    state << std::ifstream(state_).rdbuf();
+    const std::string epoch = redis_.cli({"HGET", "posrelay:{s:S-CLI}:t:T-CLI:seq", "epoch"});
+    ASSERT_FALSE(epoch.empty());
+    EXPECT_NE(state.str().find(R"("epoch":")" + epoch + '"'), std::string::npos) << state.str();
+    EXPECT_NE(state.str().find(R"("last_seq":2)"), std::string::npos) << state.str();
+    EXPECT_NE(state.str().find(R"("resync":false)"), std::string::npos) << state.str();
+}
+
 // The one line on stdout, which must be a single JSON frame.
 std::string only_line(const run_result& r) {
     EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;

@@ -83,24 +83,32 @@ bool terminal_conn::closed_within(std::chrono::milliseconds timeout) {
     return false;
 }
 
-boost::json::object terminal_conn::hello(std::string_view terminal, std::string_view store,
-                                         std::optional<std::uint64_t> resume_from,
-                                         bool subscribe_store) {
+boost::json::object terminal_conn::handshake(std::string_view terminal, std::string_view store,
+                                             const hello_options& o) {
     boost::json::object h;
     h["op"] = "hello";
     h["v"] = 1;
     h["terminal_id"] = terminal;
     h["store_id"] = store;
     h["token"] = fanout::mint_token(test_terminal_secret, terminal, store);
-    if (resume_from) h["resume_from"] = *resume_from;
-    if (subscribe_store) h["subscribe"] = boost::json::array{"store"};
+    if (o.resume_from) h["resume_from"] = *o.resume_from;
+    if (o.subscribe_store) h["subscribe"] = boost::json::array{"store"};
+    if (o.epoch) h["epoch"] = *o.epoch;
+    if (o.resume_eid) h["resume_eid"] = *o.resume_eid;
     send_line(boost::json::serialize(h));
-    auto w = read_frame();
-    if (!w || !w->at("op").is_string() || w->at("op").get_string() != "welcome") {
-        throw std::runtime_error("no welcome: " +
-                                 (w ? boost::json::serialize(*w) : std::string("timeout")));
+    auto f = read_frame();
+    if (!f) throw std::runtime_error("no answer to hello");
+    return *f;
+}
+
+boost::json::object terminal_conn::hello(std::string_view terminal, std::string_view store,
+                                         std::optional<std::uint64_t> resume_from,
+                                         bool subscribe_store) {
+    auto w = handshake(terminal, store, {resume_from, subscribe_store, std::nullopt, std::nullopt});
+    if (!w.at("op").is_string() || w.at("op").get_string() != "welcome") {
+        throw std::runtime_error("no welcome: " + boost::json::serialize(w));
     }
-    return *w;
+    return w;
 }
 
 std::optional<boost::json::object> terminal_conn::next_event(std::chrono::milliseconds timeout) {

@@ -38,6 +38,16 @@ public:
     boost::json::object hello(std::string_view terminal, std::string_view store,
                               std::optional<std::uint64_t> resume_from = std::nullopt,
                               bool subscribe_store = false);
+    // hello with a valid token and optional protocol fields; returns the first frame the
+    // server answers (a welcome or an error), or throws on a timeout or a closed connection.
+    struct hello_options {
+        std::optional<std::uint64_t> resume_from;
+        bool subscribe_store = false;
+        std::optional<std::string> epoch;       // the epoch of resume_from ("" = none yet)
+        std::optional<std::string> resume_eid;  // the eid of the event at resume_from
+    };
+    boost::json::object handshake(std::string_view terminal, std::string_view store,
+                                  const hello_options& o);
     // Reads frames until an event comes (pings answered with pong, skipped).
     std::optional<boost::json::object> next_event(
         std::chrono::milliseconds timeout = std::chrono::seconds(10));

@@ -77,6 +77,36 @@ TEST(TerminalClientStateFile, WriteThenReadRoundTrips) {
     EXPECT_EQ(tools::read_state_file(path, "T1", "S1"), 41u);
 }
 
+// Version 2 keeps the epoch with the position (protocol §8), the eid of the last event, the
+// open orders and whether their status must still be re-read after a resync.
+TEST(TerminalClientStateFile, EpochAndOpenOrdersRoundTrip) {
+    temp_dir dir;
+    const auto path = dir.file("state.json");
+    tools::terminal_state st{"T1", "S1", 7};
+    st.epoch = "6753a1f012c3f";
+    st.eid = "1733450000123456";
+    st.open = {"A1", "B\"2"};
+    st.resync = true;
+    tools::write_state_file(path, st);
+    EXPECT_EQ(read_file(path),
+              "{\"v\":2,\"terminal_id\":\"T1\",\"store_id\":\"S1\",\"last_seq\":7,"
+              "\"epoch\":\"6753a1f012c3f\",\"eid\":\"1733450000123456\",\"open\":[\"A1\","
+              "\"B\\\"2\"],\"resync\":true}\n");
+    const auto back = tools::read_state(path, "T1", "S1");
+    ASSERT_TRUE(back.has_value());
+    EXPECT_EQ(back->last_seq, 7u);
+    EXPECT_EQ(back->epoch, "6753a1f012c3f");
+    EXPECT_EQ(back->eid, "1733450000123456");
+    EXPECT_EQ(back->open, (std::vector<std::string>{"A1", "B\"2"}));
+    EXPECT_TRUE(back->resync);
+    // A version 1 file has no epoch: the client sends "" and learns it from the welcome.
+    write_file(path, "{\"v\":1,\"last_seq\":3}");
+    const auto v1 = tools::read_state(path, "T1", "S1");
+    ASSERT_TRUE(v1.has_value());
+    EXPECT_FALSE(v1->epoch.has_value());
+    EXPECT_TRUE(v1->open.empty());
+}
+
 TEST(TerminalClientStateFile, ReplaceIsAtomicAndLeavesNoTemporaryFiles) {
     temp_dir dir;
     const auto path = dir.file("state.json");
@@ -229,6 +259,7 @@ TEST(TerminalClientOutcome, ClassifiesEachWayAConnectionEnds) {
     // Unknown codes are treated by their fatal flag: the connection ends, reconnect.
     EXPECT_EQ(with_error("some_future_code"), tools::next_step::reconnect);
     EXPECT_EQ(with_error("resume_gap"), tools::next_step::resync);
+    EXPECT_EQ(with_error("resync"), tools::next_step::new_epoch);
     for (const char* c : {"rate_limited", "too_many_connections", "slow_consumer", "idle_timeout",
                           "handshake_timeout", "unavailable", "internal_error"}) {
         EXPECT_EQ(with_error(c), tools::next_step::reconnect) << c;
@@ -254,7 +285,7 @@ TEST(TerminalClientOutcome, ClassifiesEachWayAConnectionEnds) {
 // ---- frames -----------------------------------------------------------------------------
 
 TEST(TerminalClientFrames, BuildsClientFrames) {
-    tools::hello_params h{"T1", "S1", "v1.abc", std::nullopt, false};
+    tools::hello_params h{"T1", "S1", "v1.abc", std::nullopt, false, std::nullopt, ""};
     EXPECT_EQ(tools::hello_json(h),
               R"({"op":"hello","v":1,"terminal_id":"T1","store_id":"S1","token":"v1.abc"})");
     h.resume_from = 41;
@@ -262,6 +293,17 @@ TEST(TerminalClientFrames, BuildsClientFrames) {
     EXPECT_EQ(tools::hello_json(h),
               R"({"op":"hello","v":1,"terminal_id":"T1","store_id":"S1","token":"v1.abc",)"
               R"("resume_from":41,"subscribe":["store"]})");
+    h.epoch = "6753a1f012c3f";
+    h.resume_eid = "1733450000123456";
+    EXPECT_EQ(tools::hello_json(h),
+              R"({"op":"hello","v":1,"terminal_id":"T1","store_id":"S1","token":"v1.abc",)"
+              R"("resume_from":41,"subscribe":["store"],"epoch":"6753a1f012c3f",)"
+              R"("resume_eid":"1733450000123456"})");
+    h.resume_from.reset();  // a fresh start names no eid; "" says it knows epochs
+    h.epoch = "";
+    EXPECT_EQ(tools::hello_json(h),
+              R"({"op":"hello","v":1,"terminal_id":"T1","store_id":"S1","token":"v1.abc",)"
+              R"("subscribe":["store"],"epoch":""})");
     h.terminal_id = "a\"b";
     EXPECT_NE(tools::hello_json(h).find(R"("terminal_id":"a\"b")"), std::string::npos);
     EXPECT_EQ(tools::ack_json(42), R"({"op":"ack","seq":42})");
@@ -370,6 +412,22 @@ TEST(TerminalClientFrames, ParsesWelcome) {
 
     EXPECT_FALSE(tools::parse_server_frame(R"({"op":"welcome"})", f, err));
     EXPECT_FALSE(tools::parse_server_frame(R"({"op":"welcome","last_seq":"5"})", f, err));
+
+    // Epochs (protocol §8): the welcome's, an event's with its eid, and a resync error's.
+    ASSERT_TRUE(
+        tools::parse_server_frame(R"({"op":"welcome","last_seq":3,"epoch":"6753a"})", f, err));
+    EXPECT_EQ(f.welcome.epoch, "6753a");
+    ASSERT_TRUE(tools::parse_server_frame(
+        R"({"op":"event","seq":2,"epoch":"6753a","eid":"1733450000123456","order_id":"A1"})", f,
+        err));
+    EXPECT_EQ(f.event.epoch, "6753a");
+    EXPECT_EQ(f.event.eid, "1733450000123456");
+    ASSERT_TRUE(tools::parse_server_frame(
+        R"({"op":"error","code":"resync","message":"m","fatal":true,"epoch":"6753b","last_seq":4})",
+        f, err));
+    EXPECT_EQ(f.error.code, "resync");
+    EXPECT_EQ(f.error.epoch, "6753b");
+    EXPECT_EQ(f.error.last_seq, 4u);
 }
 
 TEST(TerminalClientFrames, ParsesEvent) {

@@ -466,6 +466,7 @@ TEST(TerminalFrames, Welcome) {
     w.terminal_id = "T-9";
     w.store_id = "S-1";
     w.last_seq = 42;
+    w.epoch = "18c3f0a1b2c3d";
     w.resume_from = 40;
     w.heartbeat_ms = 15000;
     w.max_frame_bytes = 16384;
@@ -473,22 +474,70 @@ TEST(TerminalFrames, Welcome) {
     w.subscribe_store = true;
     w.node = "relay-a";
     const std::string f = welcome_frame(w);
-    EXPECT_EQ(f, R"({"op":"welcome","v":1,"terminal_id":"T-9","store_id":"S-1","last_seq":42,)"
-                 R"("resume_from":40,"heartbeat_ms":15000,"max_frame_bytes":16384,)"
-                 R"("max_inflight":64,"subscribe":["store"],"node":"relay-a"})"
-                 "\n");
+    EXPECT_EQ(
+        f,
+        R"({"op":"welcome","v":1,"terminal_id":"T-9","store_id":"S-1","last_seq":42,)"
+        R"("epoch":"18c3f0a1b2c3d","resume_from":40,"heartbeat_ms":15000,"max_frame_bytes":16384,)"
+        R"("max_inflight":64,"subscribe":["store"],"node":"relay-a"})"
+        "\n");
     expect_valid_json_line(f);
 
     w.resume_from.reset();
     w.subscribe_store = false;
     w.last_seq = UINT64_MAX;
+    w.epoch.clear();
     w.node = "n\"1\\\n";
     const std::string g = welcome_frame(w);
     EXPECT_EQ(g, R"({"op":"welcome","v":1,"terminal_id":"T-9","store_id":"S-1",)"
-                 R"("last_seq":18446744073709551615,"resume_from":null,"heartbeat_ms":15000,)"
+                 R"("last_seq":18446744073709551615,"epoch":"","resume_from":null,)"
+                 R"("heartbeat_ms":15000,)"
                  R"("max_frame_bytes":16384,"max_inflight":64,"subscribe":[],"node":"n\"1\\\n"})"
                  "\n");
     expect_valid_json_line(g);
+}
+
+TEST(TerminalFrames, Resync) {
+    const std::string f = resync_frame("18c3f0a1b2c3d", 3);
+    expect_valid_json_line(f);
+    simdjson::dom::parser dom;
+    simdjson::dom::element o;
+    ASSERT_EQ(dom.parse(f).get(o), simdjson::SUCCESS);
+    EXPECT_EQ(std::string_view(o["code"]), "resync");
+    EXPECT_TRUE(bool(o["fatal"]));
+    EXPECT_EQ(std::string_view(o["epoch"]), "18c3f0a1b2c3d");
+    EXPECT_EQ(std::uint64_t(o["last_seq"]), 3u);
+    EXPECT_EQ(to_string(errc::resync), "resync");
+}
+
+// The hello's epoch fields (§8): absent (a client without epochs), "" (none yet), a value;
+// resume_eid as a string of digits.
+TEST(TerminalFrames, HelloEpochFields) {
+    struct hello_case {
+        std::string extra;
+        bool ok;
+        std::optional<std::string> epoch;
+        std::optional<std::uint64_t> eid;
+    } cases[] = {
+        {"", true, std::nullopt, std::nullopt},
+        {R"("epoch":null)", true, std::nullopt, std::nullopt},
+        {R"("epoch":"")", true, "", std::nullopt},
+        {R"("epoch":"18c3f0a1b2c3d","resume_from":4,"resume_eid":"1733450000123456")", true,
+         "18c3f0a1b2c3d", 1733450000123456u},
+        {R"("epoch":"UPPER")", false, std::nullopt, std::nullopt},
+        {R"("epoch":7)", false, std::nullopt, std::nullopt},
+        {R"("epoch":"0123456789012345678901234")", false, std::nullopt, std::nullopt},
+        {R"("epoch":"a","epoch":"b")", false, std::nullopt, std::nullopt},
+        {R"("resume_eid":12)", false, std::nullopt, std::nullopt},
+        {R"("resume_eid":"12x")", false, std::nullopt, std::nullopt},
+        {R"("resume_eid":"123456789012345678901")", false, std::nullopt, std::nullopt},
+    };
+    for (const auto& c : cases) {
+        const result r = parse(hello(c.extra));
+        EXPECT_EQ(r.ok, c.ok) << c.extra;
+        if (!r.ok || !c.ok) continue;
+        EXPECT_EQ(r.frame.hello.epoch, c.epoch) << c.extra;
+        EXPECT_EQ(r.frame.hello.resume_eid, c.eid) << c.extra;
+    }
 }
 
 TEST(TerminalFrames, Event) {

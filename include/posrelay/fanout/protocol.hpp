@@ -39,6 +39,8 @@ enum class errc : std::uint8_t {
     order_not_found,  // cancel/expire/status: no such order in this terminal's store
     midtrans_error,   // Midtrans refused the call: status_code and status_message attached
     busy,             // too many requests in flight on this connection (non-fatal, retry)
+    resync,  // the terminal's position is in an old epoch (or was lost): re-read order status,
+             // then reconnect in the epoch the frame names from seq 0 (fatal)
 };
 [[nodiscard]] std::string_view to_string(errc e) noexcept;
 
@@ -51,6 +53,10 @@ struct hello_frame {
     std::string token;
     std::optional<std::uint64_t> resume_from;  // last seq the terminal has processed
     bool subscribe_store = false;              // "subscribe":["store"]
+    // The epoch of resume_from (§8); "" when the client has none yet. Absent (nullopt): a
+    // client that does not know epochs, told resume_gap where others are told resync.
+    std::optional<std::string> epoch;
+    std::optional<std::uint64_t> resume_eid;  // the eid of the client's event at resume_from
 };
 struct ack_frame {
     std::uint64_t seq = 0;
@@ -84,6 +90,8 @@ struct parse_failure {
 
 // True when `id` is a valid terminal_id or store_id: 1-64 of A-Z a-z 0-9 . _ -
 [[nodiscard]] bool valid_id(std::string_view id) noexcept;
+// True when `e` may be an epoch: at most 24 of 0-9 a-z ("" included: none yet).
+[[nodiscard]] bool valid_epoch(std::string_view e) noexcept;
 
 // Ops accepted as requests (forwarded as request_frame), besides hello/ack/ping/pong.
 inline constexpr std::string_view request_ops[] = {"charge", "cancel", "expire", "status"};
@@ -110,6 +118,7 @@ struct welcome_info {
     std::string terminal_id;
     std::string store_id;
     std::uint64_t last_seq = 0;                // the terminal's newest event seq in the store
+    std::string epoch;                         // the epoch last_seq counts in
     std::optional<std::uint64_t> resume_from;  // echoed
     std::uint64_t heartbeat_ms = 0;
     std::uint64_t max_frame_bytes = 0;
@@ -124,6 +133,8 @@ struct welcome_info {
 [[nodiscard]] std::string error_frame(errc code, std::string_view message, bool fatal,
                                       std::string_view request_id = {},
                                       std::string_view extra_members = {});
+// The `resync` error (fatal): the epoch to reconnect in and its last_seq.
+[[nodiscard]] std::string resync_frame(std::string_view epoch, std::uint64_t last_seq);
 // `extra_members`: more members for the error object, already JSON (`"a":1,"b":"x"`).
 [[nodiscard]] std::string ping_server_frame();
 [[nodiscard]] std::string pong_frame_for(std::string_view id);

@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -84,6 +85,14 @@ struct reserve_result {
     reserve_outcome outcome = reserve_outcome::created;
     std::string current;  // taken: the order's status, or its state when it has none
 };
+// Where a terminal's stream stands: its counter (the newest seq) and the epoch it counts in
+// (proto-docs/redis-keys.md). `rotated`: this call started the epoch.
+struct terminal_position {
+    std::uint64_t seq = 0;
+    std::string epoch;
+    bool rotated = false;
+};
+
 using order_fields = std::map<std::string, std::string, std::less<>>;
 // A field of an order record, "" when absent; as a whole number, 0 when absent or not one.
 [[nodiscard]] std::string field_of(const order_fields& f, std::string_view name);
@@ -152,6 +161,18 @@ public:
     // Key names (also used by tests and documented in proto-docs/redis-keys.md).
     [[nodiscard]] std::string order_key(std::string_view order_id) const;
 
+    // A terminal's hello: its position (a counter made, in a new epoch, when it has none; a
+    // counter lost beside its stream starts a new epoch carrying the stream over), and its
+    // store subscription renewed (`subscribe`) or ended. One atomic script call.
+    [[nodiscard]] boost::asio::awaitable<std::pair<boost::system::error_code, terminal_position>>
+    open_terminal(std::string store, std::string terminal, bool subscribe);
+    // Starts a new epoch of the terminal's stream unless its epoch is no longer `expected`
+    // (then the current position, rotated false). The events made after `after_eid` ("": all)
+    // are carried into the new epoch, renumbered from 1.
+    [[nodiscard]] boost::asio::awaitable<std::pair<boost::system::error_code, terminal_position>>
+    rotate_epoch(std::string store, std::string terminal, std::string expected,
+                 std::string after_eid);
+
 private:
     // The TTL of an order's key: it holds the record, its history and its dedup marks.
     [[nodiscard]] std::chrono::seconds key_ttl() const noexcept {
@@ -163,6 +184,9 @@ private:
         std::string_view order_id, redis_args args);
     boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> run_script(
         std::string_view order_id, const std::vector<std::string>& args);
+    // EVALSHA the order script with `keys` and `args`; EVAL on NOSCRIPT.
+    boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> eval_script(
+        std::span<const std::string_view> keys, redis_args args);
 
     // "now + poll_first_delay" in Unix ms, or "" when orders are not enrolled.
     [[nodiscard]] std::string first_poll_ms() const;
