@@ -152,6 +152,11 @@ gateway_shared::gateway_shared(gateway_options o, store::redis_store& s, metrics
       slow_consumers(
           reg.add_counter("posrelay_terminal_slow_consumer_disconnects_total",
                           "Terminals disconnected because they did not read fast enough.")),
+      reads_paused(reg.add_counter(
+          "posrelay_terminal_reads_paused_total",
+          "Times a terminal connection stopped reading because its send queue was full (the "
+          "terminal sends faster than it reads; a write stalled past the write timeout then "
+          "cuts it as a slow consumer).")),
       rejected_connections(
           reg.add_counter("posrelay_terminal_connections_rejected_total",
                           "Terminal connections refused at the connection limit.")),
@@ -169,7 +174,7 @@ gateway_shared::gateway_shared(gateway_options o, store::redis_store& s, metrics
     for (std::size_t i = 0; i < threads; ++i)
         parsers_.push_back(std::make_unique<frame_parser>(opts.max_frame_bytes));
     for (auto outcome : {"ok", "bad_token", "bad_frame", "timeout", "rate_limited", "resume_gap",
-                         "unavailable", "transport_error"}) {
+                         "unavailable", "transport_error", "peer_closed"}) {
         (void)labelled(handshakes_, "posrelay_terminal_handshakes_total",
                        "Terminal handshakes, by outcome.", "outcome", outcome);
     }

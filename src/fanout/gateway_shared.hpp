@@ -108,6 +108,7 @@ struct gateway_shared {
     metrics::counter& replayed;
     metrics::counter& acks;
     metrics::counter& slow_consumers;
+    metrics::counter& reads_paused;
     metrics::counter& rejected_connections;
     metrics::counter& feed_events;
     metrics::counter& feed_subscribes;
