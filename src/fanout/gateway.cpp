@@ -94,35 +94,6 @@ std::vector<std::shared_ptr<session_base>> session_hub::all() const {
     return out;
 }
 
-// ---- auth limiter ----------------------------------------------------------------------
-
-bool auth_limiter::allowed(const std::string& address) {
-    std::lock_guard lock(mutex_);
-    const auto it = table_.find(address);
-    if (it == table_.end()) return true;
-    if (std::chrono::steady_clock::now() - it->second.window_start >= std::chrono::minutes(1)) {
-        table_.erase(it);
-        return true;
-    }
-    return it->second.failures < per_minute_;
-}
-
-void auth_limiter::failed(const std::string& address) {
-    const auto now = std::chrono::steady_clock::now();
-    std::lock_guard lock(mutex_);
-    if (table_.size() > 100'000) {
-        std::erase_if(table_, [&](const auto& kv) {
-            return now - kv.second.window_start >= std::chrono::minutes(1);
-        });
-    }
-    auto& e = table_[address];
-    if (e.failures == 0 || now - e.window_start >= std::chrono::minutes(1)) {
-        e.failures = 0;
-        e.window_start = now;
-    }
-    ++e.failures;
-}
-
 // ---- shared state ----------------------------------------------------------------------
 
 gateway_shared::gateway_shared(gateway_options o, store::redis_store& s, metrics::registry& reg,
@@ -130,7 +101,10 @@ gateway_shared::gateway_shared(gateway_options o, store::redis_store& s, metrics
     : opts(std::move(o)),
       store(s),
       registry(reg),
-      auth(opts.auth_failures_per_minute),
+      auth_owner(opts.auth_failures
+                     ? opts.auth_failures
+                     : std::make_shared<auth_limiter>(opts.auth_failures_per_minute)),
+      auth(*auth_owner),
       tcp_connections(reg.add_gauge("posrelay_terminal_connections",
                                     "Terminal connections open, by transport.",
                                     {{"transport", "tcp"}})),
