@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "posrelay/auth_limiter.hpp"
 #include "posrelay/fanout/gateway.hpp"
 #include "posrelay/http/notification_route.hpp"
 #include "posrelay/http/operator_routes.hpp"
@@ -59,6 +60,9 @@ struct app::impl {
           verifier(make_verifier(cfg)),
           routes(registry) {
         sink = s ? std::move(s) : make_sink();
+        auth_failures = std::make_shared<auth_limiter>(cfg.terminal_auth_failures_per_minute);
+        qr_unauthorized = &qr_refused("unauthorized");
+        qr_limited = &qr_refused("rate_limited");
         notifications = std::make_unique<http::notification_route>(pool.size(), cfg.max_body_bytes,
                                                                    verifier, *sink, registry);
         if (redis) operators = std::make_unique<http::operator_routes>(cfg.operator_token, *redis);
@@ -84,6 +88,7 @@ struct app::impl {
         }
         if (redis && !cfg.terminal_secret.empty()) {
             auto gw_opts = fanout::gateway_options::from(cfg);
+            gw_opts.auth_failures = auth_failures;  // one budget with the QR route
             if (!midtrans_api || cfg.public_url.empty()) {
                 log::line(log::level::warn,
                           "terminal charges disabled: they need --public-url and "
@@ -203,7 +208,12 @@ struct app::impl {
 
     // GET /v1/orders/{order_id}/qr.png for a terminal: Authorization: Bearer <its token>,
     // X-Terminal-Id and X-Store-Id; only orders of its store.
+    // Token failures count towards the address's budget of failed authentications, shared with
+    // terminal handshakes; past it every request from the address is answered 429.
     asio::awaitable<http::response> qr_image(http::request& req, const http::request_context& ctx) {
+        const std::string_view address = address_of(ctx.remote);
+        if (const auto wait = auth_failures->blocked_for(address); wait != wait.zero())
+            co_return qr_rate_limited(wait);
         auto header = [&](auto f) {
             const auto h = req[f];
             return std::string(h.data(), h.size());
@@ -216,6 +226,8 @@ struct app::impl {
             !fanout::valid_id(store_id) ||
             !fanout::verify_token(cfg.terminal_secret.view(), terminal, store_id,
                                   std::string_view(auth).substr(bearer.size()))) {
+            auth_failures->failed(address);
+            qr_unauthorized->inc();
             log::line(log::level::warn, "request rejected")
                 .str("route", "qr_image")
                 .str("reason", "unauthorized")
@@ -243,6 +255,24 @@ struct app::impl {
         co_return res;
     }
 
+    // 429 with Retry-After (whole seconds, rounded up) for an address past its failure budget.
+    http::response qr_rate_limited(auth_limiter::clock::duration wait) {
+        qr_limited->inc();
+        http::response res = http::json_error(
+            429, "rate_limited",
+            "too many failed terminal authentications from this address; retry later");
+        const auto secs = std::chrono::ceil<std::chrono::seconds>(wait).count();
+        res.set(beast_http::field::retry_after, std::to_string(std::max<long long>(secs, 1)));
+        return res;
+    }
+    metrics::counter& qr_refused(std::string reason) {
+        return registry.add_counter("posrelay_qr_requests_refused_total",
+                                    "QR-image requests refused: unauthorized (bad or missing "
+                                    "terminal token), rate_limited (too many failures from the "
+                                    "address).",
+                                    {{"reason", std::move(reason)}});
+    }
+
     config cfg;
     metrics::registry registry;
     io_pool pool;
@@ -258,6 +288,9 @@ struct app::impl {
     std::unique_ptr<poll::scheduler> poller;     // with midtrans_api: polls and/or confirmations
     std::unique_ptr<fanout::gateway> terminals;  // only with the redis store and a terminal secret
     std::unique_ptr<http::http_server> server;
+    std::shared_ptr<auth_limiter> auth_failures;  // terminal handshakes and the QR route
+    metrics::counter* qr_unauthorized = nullptr;
+    metrics::counter* qr_limited = nullptr;
     std::atomic<bool> started{false};
     std::atomic<bool> stopping{false};
     std::atomic<bool> stopped{false};

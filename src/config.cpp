@@ -255,18 +255,22 @@ const option_spec option_table[] = {
      [](settings& s, const value_source& v) {
          s.cfg.max_connections = whole_number(v, 1, 1'000'000);
      }},
-    {"header-timeout", "DUR", "10s", "Time allowed to receive a request's headers.",
+    {"header-timeout", "DUR", "10s",
+     "Time allowed to receive a request's headers (from the accept for a new "
+     "connection's first request).",
      [](settings& s, const value_source& v) { s.cfg.header_timeout = timeout(v, false); }},
     {"body-timeout", "DUR", "10s", "Time allowed to receive a request's body.",
      [](settings& s, const value_source& v) { s.cfg.body_timeout = timeout(v, false); }},
-    {"idle-timeout", "DUR", "75s", "Time an idle keep-alive connection stays open.",
+    {"idle-timeout", "DUR", "75s", "Time a keep-alive connection waits for its next request.",
      [](settings& s, const value_source& v) { s.cfg.idle_timeout = timeout(v, false); }},
     {"write-timeout", "DUR", "10s", "Time allowed to write a response.",
      [](settings& s, const value_source& v) { s.cfg.write_timeout = timeout(v, false); }},
     {"shutdown-timeout", "DUR", "10s",
      "On SIGTERM, time given to requests in flight before exiting; 0 exits at once.",
      [](settings& s, const value_source& v) { s.cfg.shutdown_timeout = timeout(v, true); }},
-    {"max-header-bytes", "N", "8192", "Largest request header block, 1024 to 1048576 bytes.",
+    {"max-header-bytes", "N", "8192",
+     "Largest request header block (request line, fields and the empty line), 1024 to "
+     "1048576 bytes; larger ones get 431.",
      [](settings& s, const value_source& v) {
          s.cfg.max_header_bytes = whole_number(v, 1024, 1024 * 1024);
      }},
@@ -451,12 +455,14 @@ const option_spec option_table[] = {
          s.cfg.terminal_max_frame_bytes = whole_number(v, 256, 1024 * 1024);
      }},
     {"terminal-send-queue-bytes", "N", "1048576",
-     "Bytes queued for one terminal beyond which it is disconnected as a slow consumer.",
+     "Bytes queued for one terminal and not yet written (every frame); when full, events wait "
+     "and its frames are not read.",
      [](settings& s, const value_source& v) {
          s.cfg.terminal_send_queue_bytes = whole_number(v, 4096, 1024ULL * 1024 * 1024);
      }},
     {"terminal-send-queue-frames", "N", "4096",
-     "Frames queued for one terminal beyond which it is disconnected as a slow consumer.",
+     "Frames queued for one terminal and not yet written; when full, events wait and its "
+     "frames are not read.",
      [](settings& s, const value_source& v) {
          s.cfg.terminal_send_queue_frames = whole_number(v, 16, 1'000'000);
      }},
@@ -466,7 +472,8 @@ const option_spec option_table[] = {
          s.cfg.terminal_max_inflight = whole_number(v, 1, 100'000);
      }},
     {"terminal-auth-failures-per-minute", "N", "10",
-     "Failed terminal handshakes allowed per source address and minute; then refused.",
+     "Failed terminal authentications (handshakes, QR-image requests) allowed per source "
+     "address and minute; then refused.",
      [](settings& s, const value_source& v) {
          s.cfg.terminal_auth_failures_per_minute = whole_number(v, 1, 1'000'000);
      }},

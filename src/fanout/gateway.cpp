@@ -105,35 +105,6 @@ std::vector<std::shared_ptr<session_base>> session_hub::all() const {
     return out;
 }
 
-// ---- auth limiter ----------------------------------------------------------------------
-
-bool auth_limiter::allowed(const std::string& address) {
-    std::lock_guard lock(mutex_);
-    const auto it = table_.find(address);
-    if (it == table_.end()) return true;
-    if (std::chrono::steady_clock::now() - it->second.window_start >= std::chrono::minutes(1)) {
-        table_.erase(it);
-        return true;
-    }
-    return it->second.failures < per_minute_;
-}
-
-void auth_limiter::failed(const std::string& address) {
-    const auto now = std::chrono::steady_clock::now();
-    std::lock_guard lock(mutex_);
-    if (table_.size() > 100'000) {
-        std::erase_if(table_, [&](const auto& kv) {
-            return now - kv.second.window_start >= std::chrono::minutes(1);
-        });
-    }
-    auto& e = table_[address];
-    if (e.failures == 0 || now - e.window_start >= std::chrono::minutes(1)) {
-        e.failures = 0;
-        e.window_start = now;
-    }
-    ++e.failures;
-}
-
 // ---- shared state ----------------------------------------------------------------------
 
 gateway_shared::gateway_shared(gateway_options o, store::redis_store& s, metrics::registry& reg,
@@ -141,7 +112,10 @@ gateway_shared::gateway_shared(gateway_options o, store::redis_store& s, metrics
     : opts(std::move(o)),
       store(s),
       registry(reg),
-      auth(opts.auth_failures_per_minute),
+      auth_owner(opts.auth_failures
+                     ? opts.auth_failures
+                     : std::make_shared<auth_limiter>(opts.auth_failures_per_minute)),
+      auth(*auth_owner),
       tcp_connections(reg.add_gauge("posrelay_terminal_connections",
                                     "Terminal connections open, by transport.",
                                     {{"transport", "tcp"}})),
@@ -163,6 +137,11 @@ gateway_shared::gateway_shared(gateway_options o, store::redis_store& s, metrics
       slow_consumers(
           reg.add_counter("posrelay_terminal_slow_consumer_disconnects_total",
                           "Terminals disconnected because they did not read fast enough.")),
+      reads_paused(reg.add_counter(
+          "posrelay_terminal_reads_paused_total",
+          "Times a terminal connection stopped reading because its send queue was full (the "
+          "terminal sends faster than it reads; a write stalled past the write timeout then "
+          "cuts it as a slow consumer).")),
       rejected_connections(
           reg.add_counter("posrelay_terminal_connections_rejected_total",
                           "Terminal connections refused at the connection limit.")),
@@ -187,7 +166,7 @@ gateway_shared::gateway_shared(gateway_options o, store::redis_store& s, metrics
     for (std::size_t i = 0; i < threads; ++i)
         parsers_.push_back(std::make_unique<frame_parser>(opts.max_frame_bytes));
     for (auto outcome : {"ok", "bad_token", "bad_frame", "timeout", "rate_limited", "resume_gap",
-                         "resync", "unavailable", "transport_error"}) {
+                         "resync", "unavailable", "transport_error", "peer_closed"}) {
         (void)labelled(handshakes_, "posrelay_terminal_handshakes_total",
                        "Terminal handshakes, by outcome.", "outcome", outcome);
     }

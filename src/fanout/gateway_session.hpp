@@ -193,6 +193,7 @@ public:
           remote_(std::move(remote)),
           timer_(t_.socket().get_executor()),
           watchdog_(t_.socket().get_executor()),
+          room_(t_.socket().get_executor()),
           fsm_(0, 1) {
         g_->transport_gauge(Transport::name).add(1);
     }
@@ -294,6 +295,11 @@ private:
 
     void wake() { timer_.cancel(); }
 
+    // Queues a frame that is not an event (pong, request answer, error, goaway, ping). It counts
+    // against the same bound as events, and the bound holds because of who pushes: the reader
+    // pushes at most one frame per frame read and reads only while reader_room(); a session
+    // has at most max_requests_inflight answers pending, one ping per idle heartbeat and one
+    // final error or goaway. So the queue exceeds its bound by at most those few frames.
     void push_control(std::string frame) {
         auto p = std::make_shared<const std::string>(std::move(frame));
         queue_bytes_ += p->size();
@@ -307,6 +313,30 @@ private:
     [[nodiscard]] bool room() const noexcept {
         return queue_.size() < g_->opts.send_queue_frames &&
                queue_bytes_ < g_->opts.send_queue_bytes;
+    }
+
+    // Room for the reader to take another frame from the terminal: everything not yet written
+    // (the queue and the batch being written) is under the bound. A terminal that sends
+    // without reading fills it with answers to its own frames; the reader then stops reading
+    // (its frames wait in its own socket, the kernel's flow control slows it down) until the
+    // writer drains the queue, and a write stalled past the write timeout cuts it as a slow
+    // consumer. Redis's client-output-buffer-limit, with TCP back-pressure for the soft part.
+    [[nodiscard]] bool reader_room() const noexcept {
+        return queue_.size() + writing_.size() < g_->opts.send_queue_frames &&
+               queue_bytes_ + writing_bytes_ < g_->opts.send_queue_bytes;
+    }
+
+    // Suspends the reader until reader_room() (the writer wakes it after each write) or the
+    // session closes; false when it closed.
+    asio::awaitable<bool> wait_for_room() {
+        if (!closing_ && !reader_room()) {
+            g_->reads_paused.inc();
+            while (!closing_ && !reader_room()) {
+                room_.expires_at(asio::steady_timer::time_point::max());
+                (void)co_await room_.async_wait(nothrow);
+            }
+        }
+        co_return !closing_;
     }
 
     void push_event(std::shared_ptr<const std::string> frame, std::int64_t event_ms) {
@@ -353,6 +383,13 @@ private:
         }
         co_await handshake();
         watchdog_.cancel();
+        if (!welcomed_ && !closing_) {
+            // The terminal closed or reset the connection before hello (a read error with
+            // nothing to answer): release the socket now, not at the silence deadline.
+            g_->count_handshake("peer_closed");
+            t_.close();
+            co_return;
+        }
         auto self = this->shared_from_this();
         asio::co_spawn(executor(), sender(),
                        [self](std::exception_ptr e) { log::escaped(e, "terminal sender"); });
@@ -659,7 +696,7 @@ private:
 
     asio::awaitable<void> reader() {
         std::string frame;
-        while (!closing_) {
+        while (co_await wait_for_room()) {
             bool too_large = false;
             if (auto ec = co_await t_.read_frame(frame, g_->opts.max_frame_bytes, too_large); ec) {
                 if (too_large)
@@ -798,12 +835,13 @@ private:
             if (!queue_.empty() && !dead_) {
                 std::vector<out_frame>& batch = writing_;  // kept: its capacity is reused
                 batch.swap(queue_);
-                const std::size_t bytes = queue_bytes_;
+                writing_bytes_ = queue_bytes_;
                 queue_bytes_ = 0;
                 arm_watchdog(g_->opts.write_timeout, errc::slow_consumer);
                 const auto ec = co_await t_.write(batch);
                 watchdog_.cancel();
-                g_->queue_bytes.sub(static_cast<std::int64_t>(bytes));
+                g_->queue_bytes.sub(static_cast<std::int64_t>(writing_bytes_));
+                writing_bytes_ = 0;
                 if (ec) {
                     closing_ = true;
                     dead_ = true;
@@ -821,6 +859,7 @@ private:
                 batch.clear();
                 // After a replay burst, an idle connection keeps no big array.
                 if (batch.capacity() > 64) std::vector<out_frame>().swap(batch);
+                room_.cancel();  // the reader may be waiting for the queue to drain
                 continue;
             }
             if (closing_ || dead_) break;
@@ -845,6 +884,7 @@ private:
         }
         // Closing: the error/goaway frame (if any) is written; now end the connection.
         t_.close();
+        room_.cancel();
     }
 
     Transport t_;
@@ -853,6 +893,7 @@ private:
     std::string remote_;
     asio::steady_timer timer_;     // the sender's sleep; cancelled to wake it
     asio::steady_timer watchdog_;  // handshake and write deadlines
+    asio::steady_timer room_;      // the reader's wait for room in the send queue
     delivery_fsm fsm_;
     std::string terminal_id_, store_id_;
     std::string epoch_;        // the epoch this connection's seqs count in
@@ -868,6 +909,7 @@ private:
     std::vector<out_frame> queue_;
     std::vector<out_frame> writing_;  // the batch being written (swapped with queue_)
     std::size_t queue_bytes_ = 0;
+    std::size_t writing_bytes_ = 0;  // bytes of the batch being written
     std::chrono::steady_clock::time_point last_rx_ = std::chrono::steady_clock::now();
     bool welcomed_ = false;
     bool closing_ = false;

@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "posrelay/auth_limiter.hpp"
 #include "posrelay/fanout/gateway.hpp"
 #include "posrelay/fanout/protocol.hpp"
 
@@ -73,24 +74,6 @@ private:
         sessions_;
 };
 
-// Failed handshakes per source address: at most N a minute, then refused until the window
-// ends. Bounded memory: expired entries are pruned when the table grows. Thread-safe.
-class auth_limiter {
-public:
-    explicit auth_limiter(std::size_t per_minute) : per_minute_(per_minute) {}
-    [[nodiscard]] bool allowed(const std::string& address);
-    void failed(const std::string& address);
-
-private:
-    struct entry {
-        std::size_t failures = 0;
-        std::chrono::steady_clock::time_point window_start;
-    };
-    std::mutex mutex_;
-    std::unordered_map<std::string, entry> table_;
-    std::size_t per_minute_;
-};
-
 struct gateway_shared {
     gateway_shared(gateway_options o, store::redis_store& s, metrics::registry& reg,
                    std::size_t threads);
@@ -107,7 +90,8 @@ struct gateway_shared {
     store::redis_store& store;
     metrics::registry& registry;
     session_hub hub;
-    auth_limiter auth;
+    std::shared_ptr<auth_limiter> auth_owner;  // opts.auth_failures, or the gateway's own
+    auth_limiter& auth;
     std::atomic<std::size_t> connections{0};
     std::atomic<bool> stopping{false};
     std::mutex drained_mutex;
@@ -121,6 +105,7 @@ struct gateway_shared {
     metrics::counter& replayed;
     metrics::counter& acks;
     metrics::counter& slow_consumers;
+    metrics::counter& reads_paused;
     metrics::counter& rejected_connections;
     metrics::counter& feed_events;
     metrics::counter& feed_subscribes;

@@ -1,6 +1,7 @@
 // HTTP/1.1 server: per-thread SO_REUSEPORT acceptors and one coroutine per connection.
-// A session is one loop: wait (idle deadline) → read header (header deadline) → read body
-// (body deadline) → route → write (write deadline) → repeat while keep-alive.
+// A session is one loop: wait (idle deadline, between requests) → read header (header
+// deadline; from the accept for the first request) → read body (body deadline) → route →
+// write (write deadline) → repeat while keep-alive.
 #include "posrelay/http/server.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -185,62 +186,9 @@ public:
         // Reads ask for what the buffer can hold (at least 512 bytes): with room for a whole
         // notification (600 to 1,000 bytes) one read takes it, instead of two of 512.
         buffer_.reserve(4096);
-        for (;;) {
+        for (bool first = true;; first = false) {
             if (stopping_ || shared_->stopping.load()) break;
-            // The parser is rebuilt per message: limits and state start fresh. It parses what is
-            // already buffered; the socket is read only when more bytes are needed, under the
-            // deadline of the phase: idle (no byte of the next request yet), header (from its
-            // first byte), body (from the complete header).
-            parser_.emplace();
-            parser_->header_limit(static_cast<std::uint32_t>(o.max_header_bytes));
-            parser_->body_limit(o.max_body_bytes);
-            parser_->eager(true);
-            enum class phase { idle, header, body } ph = phase::idle;
-            auto started = std::chrono::steady_clock::now();
-            beast::error_code ec;
-            for (;;) {
-                if (buffer_.size() > 0) {
-                    const std::size_t used = parser_->put(buffer_.data(), ec);
-                    buffer_.consume(used);
-                    if (ec == beast_http::error::need_more) ec = {};
-                    if (ec) {
-                        if (ph == phase::idle)
-                            ph = phase::header;  // bytes came: a request, refused
-                        break;
-                    }
-                }
-                if (ph != phase::body && parser_->is_header_done()) {
-                    ph = phase::body;
-                    busy_ = true;
-                    started = std::chrono::steady_clock::now();
-                    stream_.expires_after(o.body_timeout);
-                    if (!parser_->is_done() &&
-                        beast::iequals(parser_->get()[beast_http::field::expect], "100-continue")) {
-                        // curl and some HTTP stacks wait for this before sending a body.
-                        static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
-                        stream_.expires_after(o.write_timeout);
-                        auto [wec, n] = co_await asio::async_write(
-                            stream_, asio::buffer(cont.data(), cont.size()), use_nothrow);
-                        if (wec) co_return;
-                        stream_.expires_after(o.body_timeout);
-                    }
-                }
-                if (parser_->is_done()) break;
-                if (ph == phase::idle && parser_->got_some()) {
-                    ph = phase::header;
-                    stream_.expires_after(o.header_timeout);
-                } else if (ph == phase::idle) {
-                    if (stopping_ || shared_->stopping.load()) co_return;
-                    stream_.expires_after(o.idle_timeout);
-                }
-                auto [rec, n] = co_await stream_.async_read_some(
-                    buffer_.prepare(beast::read_size(buffer_, 16 * 1024)), use_nothrow);
-                if (rec) {
-                    ec = rec;
-                    break;
-                }
-                buffer_.commit(n);
-            }
+            auto [ec, ph, started] = co_await read_request(first);
             if (ec) {
                 if (ph == phase::idle) {
                     // Nothing of a request came: a keep-alive connection ends quietly.
@@ -296,6 +244,103 @@ public:
     }
 
 private:
+    // Where a request read stands: idle (no byte of it yet, on a kept-alive connection), header
+    // (from its first byte, or from the connection's start for its first request), body
+    // (from the complete header).
+    enum class phase { idle, header, body };
+    struct read_result {
+        beast::error_code ec;
+        phase ph = phase::idle;
+        std::chrono::steady_clock::time_point started;
+    };
+
+    // Reads the next request into parser_, each phase under its deadline: the idle timeout
+    // only between requests, the header timeout for a fresh connection (a silent socket must
+    // not hold a connection slot for the idle timeout). The parser is rebuilt per message:
+    // limits and state start fresh. It parses what is already buffered; the socket is read
+    // only when more bytes are needed.
+    asio::awaitable<read_result> read_request(bool first) {
+        const server_options& o = shared_->opts;
+        parser_.emplace();
+        // Beast applies header_limit to the request line and to the fields separately;
+        // header_over() makes the limit exact, Beast's own is the backstop.
+        parser_->header_limit(static_cast<std::uint32_t>(o.max_header_bytes));
+        parser_->body_limit(o.max_body_bytes);
+        parser_->eager(false);  // put() stops at the header's end: its size is counted exactly
+        read_result r{{}, first ? phase::header : phase::idle, std::chrono::steady_clock::now()};
+        if (first) stream_.expires_after(o.header_timeout);
+        std::size_t header_bytes = 0;  // consumed by the parser while in the header
+        for (;;) {
+            if (buffer_.size() > 0) {
+                const bool in_header = !parser_->is_header_done();
+                const std::size_t used = parser_->put(buffer_.data(), r.ec);
+                buffer_.consume(used);
+                if (in_header) header_bytes += used;
+                if (r.ec == beast_http::error::need_more) r.ec = {};
+                if (!r.ec && header_over(header_bytes)) r.ec = beast_http::error::header_limit;
+                if (r.ec) {
+                    if (r.ph == phase::idle)
+                        r.ph = phase::header;  // bytes came: a request, refused
+                    co_return r;
+                }
+            }
+            if (r.ph != phase::body && parser_->is_header_done()) {
+                r.ph = phase::body;
+                busy_ = true;
+                r.started = std::chrono::steady_clock::now();
+                parser_->eager(true);
+                if (!co_await start_body()) {
+                    r.ec = asio::error::operation_aborted;  // nothing more can be answered
+                    co_return r;
+                }
+                if (buffer_.size() > 0 && !parser_->is_done()) continue;  // body bytes buffered
+            }
+            if (parser_->is_done()) co_return r;
+            if (r.ph == phase::idle && parser_->got_some()) {
+                r.ph = phase::header;
+                stream_.expires_after(o.header_timeout);
+            } else if (r.ph == phase::idle) {
+                if (stopping_ || shared_->stopping.load()) {
+                    r.ec = asio::error::operation_aborted;
+                    co_return r;
+                }
+                stream_.expires_after(o.idle_timeout);
+            }
+            auto [rec, n] = co_await stream_.async_read_some(
+                buffer_.prepare(beast::read_size(buffer_, 16 * 1024)), use_nothrow);
+            if (rec) {
+                r.ec = rec;
+                co_return r;
+            }
+            buffer_.commit(n);
+        }
+    }
+
+    // The header block (request line, fields and the empty line ending them) is over
+    // --max-header-bytes: its consumed part plus, while it is incomplete, every byte buffered
+    // (all of them belong to it: the parser found no end in them).
+    [[nodiscard]] bool header_over(std::size_t header_bytes) const {
+        const std::size_t pending = parser_->is_header_done() ? 0 : buffer_.size();
+        return header_bytes + pending > shared_->opts.max_header_bytes;
+    }
+
+    // The header is complete: the body's deadline starts, and a client that asked for
+    // 100-continue is told to send the body (curl and some HTTP stacks wait for it). False
+    // when that answer could not be written.
+    asio::awaitable<bool> start_body() {
+        const server_options& o = shared_->opts;
+        stream_.expires_after(o.body_timeout);
+        if (parser_->is_done() ||
+            !beast::iequals(parser_->get()[beast_http::field::expect], "100-continue"))
+            co_return true;
+        static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
+        stream_.expires_after(o.write_timeout);
+        auto [wec, n] = co_await asio::async_write(stream_, asio::buffer(cont.data(), cont.size()),
+                                                   use_nothrow);
+        stream_.expires_after(o.body_timeout);
+        co_return !wec;
+    }
+
     // A read failed: answer what deserves an answer (then close), count timeouts.
     asio::awaitable<void> fail_read(beast::error_code ec,
                                     std::chrono::steady_clock::time_point started,

@@ -29,9 +29,12 @@ protected:
         redis_.start();
         auto env = relay_env(redis_.url());
         env["POSRELAY_MERCHANT_KEYS"] = "M-2:" + std::string(m2_key);
-        node_ = start_relay_node(
-            {"--io-threads", "2", "--terminal-listen", "127.0.0.1:0", "--log-level", "info"},
-            std::move(env));
+        // The notification rules on their own: no Midtrans here to confirm paid statuses
+        // (the second layer, tested by PaidConfirmation), so the marker settlements that
+        // show the forged ones were not delivered reach the terminal unconfirmed.
+        node_ = start_relay_node({"--io-threads", "2", "--terminal-listen", "127.0.0.1:0",
+                                  "--log-level", "info", "--confirm-paid=false"},
+                                 std::move(env));
         term_ = std::make_unique<terminal_conn>(node_.terminal_port);
         term_->hello("T-1", "S-1");
     }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
@@ -161,7 +162,12 @@ posrelay_process start_posrelay(std::vector<std::string> args,
                                 std::map<std::string, std::string> env) {
     add_default_listen(args);
     posrelay_process p;
-    p.proc = std::make_unique<child_process>(POSRELAY_BINARY, std::move(args), std::move(env));
+    // POSRELAY_TEST_BINARY runs the tests against another build (e.g. the parent commit's, to
+    // see a regression test fail before its fix).
+    const char* other = std::getenv("POSRELAY_TEST_BINARY");
+    p.proc = std::make_unique<child_process>(
+        other != nullptr && *other != '\0' ? other : POSRELAY_BINARY, std::move(args),
+        std::move(env));
     const std::string line = p.proc->wait_for_line(R"("msg":"listening","what":"http")");
     p.port = static_cast<unsigned short>(json_int(line, "port"));
     return p;

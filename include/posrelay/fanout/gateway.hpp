@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 
+#include "posrelay/auth_limiter.hpp"
 #include "posrelay/config.hpp"
 #include "posrelay/fanout/protocol.hpp"
 #include "posrelay/http/types.hpp"
@@ -39,8 +40,11 @@ struct gateway_options {
     std::size_t send_queue_frames = 4096;
     std::size_t max_inflight = 1000;            // events sent and not acked
     std::size_t auth_failures_per_minute = 10;  // per source address
-    std::size_t socket_send_buffer = 0;         // SO_SNDBUF for terminal sockets; 0: kernel default
-    std::string node_name;                      // shown in welcome
+    // Failed authentications per address, shared with the QR route (one budget for every
+    // check of a terminal token); unset: the gateway's own, auth_failures_per_minute.
+    std::shared_ptr<auth_limiter> auth_failures;
+    std::size_t socket_send_buffer = 0;  // SO_SNDBUF for terminal sockets; 0: kernel default
+    std::string node_name;               // shown in welcome
     // Answers a terminal's request (charge, cancel, expire, status) with a result or error
     // frame: (terminal_id, store_id, request). Unset: requests are answered bad_request.
     std::function<boost::asio::awaitable<std::string>(std::string, std::string, request_frame)>

@@ -51,7 +51,7 @@ private:
     const ingest::notification_verifier& verifier_;
     ingest::commit_sink& sink_;
     metrics::registry& registry_;
-    metrics::counter* accepted_[5];  // by commit_outcome
+    metrics::counter* accepted_[ingest::commit_outcome_count] = {};  // by commit_outcome
     std::function<void(std::string)> on_confirming_;
     std::vector<std::pair<std::string, metrics::counter*>> rejected_;
 };

@@ -6,6 +6,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/system/error_code.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -23,6 +24,9 @@ enum class commit_outcome : std::uint8_t {
                  // Midtrans confirms it (include/posrelay/midtrans/confirmation.hpp)
     refused,     // bound to another merchant, amount or transaction (mismatch): nothing changed
 };
+// How many outcomes there are: the size of every table indexed by commit_outcome.
+inline constexpr std::size_t commit_outcome_count = 5;
+static_assert(static_cast<std::size_t>(commit_outcome::refused) + 1 == commit_outcome_count);
 [[nodiscard]] std::string_view to_string(commit_outcome o) noexcept;
 
 struct commit_result {

@@ -50,7 +50,7 @@ private:
     std::unordered_map<std::string, binding, string_hash, std::equal_to<>> bindings_;
     std::unordered_set<std::string> seen_;  // dedup keys
     std::deque<status_update> committed_;
-    std::size_t counts_[4] = {0, 0, 0, 0};  // by commit_outcome
+    std::size_t counts_[commit_outcome_count] = {};  // by commit_outcome
 };
 
 }  // namespace posrelay::ingest

@@ -197,7 +197,7 @@ private:
     redis_metrics redis_metrics_;
     std::string script_sha_;
     std::vector<std::shared_ptr<redis_connection>> connections_;
-    metrics::counter* commits_[5];  // by commit_outcome
+    metrics::counter* commits_[ingest::commit_outcome_count] = {};  // by commit_outcome
     metrics::counter& commit_errors_;
     metrics::counter& script_reloads_;
     metrics::histogram& commit_latency_;
