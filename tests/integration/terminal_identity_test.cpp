@@ -25,8 +25,11 @@ class TerminalIdentity : public ::testing::Test {
 protected:
     void SetUp() override {
         redis_.start();
-        node_ = start_relay_node({"--io-threads", "2", "--terminal-listen", "127.0.0.1:0"},
-                                 relay_env(redis_.url()));
+        // Routing and sequence numbers, not paid confirmation (no Midtrans here): the
+        // settlements posted are delivered unconfirmed.
+        node_ = start_relay_node(
+            {"--io-threads", "2", "--terminal-listen", "127.0.0.1:0", "--confirm-paid=false"},
+            relay_env(redis_.url()));
     }
     unsigned short http() const { return node_.p.port; }
     unsigned short term() const { return node_.terminal_port; }
