@@ -46,8 +46,7 @@ class Terminal:
                 hello = {"op": "hello", "v": 1, "terminal_id": "T-FD", "store_id": "S-FD", "token": TOKEN}
                 if self.seq is not None:
                     hello["resume_from"] = self.seq
-                    if self.epoch is not None:
-                        hello["epoch"] = self.epoch
+                hello["epoch"] = self.epoch or ""  # epoch-aware: told resync, not resume_gap
                 s.sendall((json.dumps(hello) + "\n").encode())
                 self.sock, self.rf = s, s.makefile("r")
                 return
@@ -75,7 +74,7 @@ class Terminal:
             m = json.loads(line)
             op = m.get("op")
             if op == "welcome":
-                if self.seq is None or m.get("resume_from") is None:
+                if self.seq is None or m.get("resume_from") is None:  # a fresh start
                     self.seq = m.get("last_seq", 0)
                 self.epoch = m.get("epoch", self.epoch)
                 self.welcomed.set()
@@ -103,10 +102,12 @@ class Terminal:
                     self.epoch = m.get("epoch", None)
                 elif m.get("code") == "resume_gap":
                     self.gaps += 1
+                if m.get("code") == "resync":
+                    self.seq = 0  # reconnect at (epoch, 0): the new epoch's events from its start
+                elif m.get("code") == "resume_gap":
+                    self.seq = None  # reconnect without resume_from (§8)
                 if m.get("code") in ("resync", "resume_gap"):
                     threading.Thread(target=self.resync_orders, daemon=True).start()
-                    if m.get("fatal"):
-                        self.seq = None  # reconnect without resume_from (§8)
 
     def request(self, frame, timeout=10):
         self.send(frame)

@@ -30,7 +30,7 @@ for r in $(seq "$runs"); do
   "$bin/posrelay" --listen 127.0.0.1:$http_port --terminal-listen 127.0.0.1:$term_port \
     --data-dir "$work/data" --midtrans-url http://127.0.0.1:$sim_port \
     --public-url http://127.0.0.1:$http_port --poll-first-delay 2s --poll-max-interval 4s \
-    --log-level warn 2>"$work/posrelay.log" &
+    --log-level warn ${POSRELAY_ARGS:-} 2>"$work/posrelay.log" &
   pids+=($!)
   ready "http://127.0.0.1:$sim_port/sim/stats" && ready "http://127.0.0.1:$http_port/readyz"
   out=$(SIM_PORT=$sim_port TERMINAL_PORT=$term_port DATA_DIR="$work/data" FILLER="$work/data/filler" \
@@ -41,9 +41,10 @@ import json, sys
 d = json.loads(sys.stdin.read()); extra = dict(a.split("=", 1) for a in sys.argv[1:])
 d.update({k: float(v) for k, v in extra.items()}); print(json.dumps(d))' \
     "notifications_503=$(metric $http_port 'posrelay_notifications_rejected_total{reason="store_unavailable"}')" \
-    "epochs_started=$(metric $http_port posrelay_terminal_epochs_started_total)" \
+    "epoch_rotations=$(metric $http_port posrelay_terminal_epoch_rotations_total)" "resyncs_sent=$(metric $http_port posrelay_terminal_resyncs_total)" \
     "redis_restarts=$(metric $http_port posrelay_embedded_redis_restarts_total)" \
-    "poll_resolved=$(metric $http_port posrelay_poll_resolved_total)"
+    "poll_resolved=$(metric $http_port posrelay_poll_resolved_total)" \
+    "charges_restored=$(metric $http_port posrelay_charges_restored_total)"
   cleanup; trap - EXIT
 done
 exit $status

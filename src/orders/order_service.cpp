@@ -5,6 +5,12 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include "posrelay/http/types.hpp"
 #include "posrelay/log.hpp"
 
@@ -103,7 +109,15 @@ struct order_service::request_ctx {
 
 order_service::order_service(store::redis_store& store, midtrans::client& api, service_options o,
                              metrics::registry& reg)
-    : store_(store), api_(api), opts_(std::move(o)), qr_(opts_.qr_cache_bytes), reg_(reg) {
+    : store_(store),
+      api_(api),
+      opts_(std::move(o)),
+      qr_(opts_.qr_cache_bytes),
+      reg_(reg),
+      charges_restored_(reg.add_counter(
+          "posrelay_charges_restored_total",
+          "Charges whose records Redis refused after Midtrans created them (a write error), "
+          "written again once Redis took writes.")) {
     reg.add_gauge_fn("posrelay_qr_cache_bytes", "Bytes of QR images cached for terminals.", {},
                      [this] { return static_cast<double>(qr_.bytes()); });
 }
@@ -263,7 +277,7 @@ asio::awaitable<std::string> order_service::charge(request_ctx& c) {
         auto s = co_await refresh(r.order_id, ingest::update_source::api);
         if (s && s->verdict == midtrans::answer_class::ok && !s->transaction_status.empty()) {
             if (s->payment_type.empty()) s->payment_type = std::string(to_string(r.type));
-            co_return co_await charged(c, *s);
+            co_return co_await charged(c, reg, *s);
         }
         if (s && s->status_code == "404") {
             co_await release();
@@ -275,7 +289,7 @@ asio::awaitable<std::string> order_service::charge(request_ctx& c) {
                           "for this order_id before charging again");
     }
     if (a.verdict == midtrans::answer_class::ok && a.transaction_status == "pending") {
-        co_return co_await charged(c, a);
+        co_return co_await charged(c, reg, a);
     }
     json::object extra{
         {"status_code", a.status_code.empty() ? std::to_string(http.status) : a.status_code},
@@ -317,7 +331,42 @@ asio::awaitable<std::string> order_service::charge(request_ctx& c) {
                       extra);
 }
 
-asio::awaitable<std::string> order_service::charged(request_ctx& c, const midtrans::api_answer& a) {
+// A charge Midtrans created but whose records Redis refused: a write error (a full disk makes
+// Redis refuse every write with MISCONF, and the reservation it acknowledged just before may
+// be lost with the writes it could not append). Writes the route, the details and the pending
+// status again, with backoff (1 s doubling to 60 s, about 10 minutes in all), until Redis takes
+// them: the order is then routed and polled, so its payment reaches the terminal even when
+// Midtrans's notifications were refused meanwhile and it stopped retrying.
+asio::awaitable<void> order_service::keep_charge(store::order_registration reg,
+                                                 store::order_fields f, midtrans::api_answer a) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    auto delay = std::chrono::seconds(1);
+    for (int attempt = 1; attempt <= 14; ++attempt) {
+        timer.expires_after(delay);
+        (void)co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+        delay = std::min(delay * 2, std::chrono::seconds(60));
+        const auto routed = co_await store_.register_order(reg);
+        if (routed.ec) continue;
+        if (routed.outcome == store::register_outcome::conflict) break;  // not ours any more
+        if (co_await store_.set_order_fields(reg.order_id, f)) continue;
+        if (auto u = midtrans::to_status_update(a, ingest::update_source::api, unix_ms_now())) {
+            if ((co_await store_.commit(std::move(*u))).ec) continue;
+        }
+        charges_restored_.inc();
+        log::line(log::level::warn, "charge records written again after a store error")
+            .str("order_id", reg.order_id)
+            .num("attempt", attempt);
+        co_return;
+    }
+    log::line(log::level::error, "charge records not restored: the order may not be routed")
+        .str("order_id", reg.order_id)
+        .str("terminal_id", reg.terminal_id)
+        .str("store_id", reg.store_id);
+}
+
+asio::awaitable<std::string> order_service::charged(request_ctx& c,
+                                                    const store::order_registration& reg,
+                                                    const midtrans::api_answer& a) {
     const std::string order_id =
         a.order_id.empty() ? std::string(c.body.at("order_id").as_string()) : a.order_id;
     std::string qr_url = a.qr_code_url;
@@ -341,19 +390,28 @@ asio::awaitable<std::string> order_service::charged(request_ctx& c, const midtra
         expiry_ms = *ms;
         f.emplace("expiry_ms", std::to_string(expiry_ms));
     }
+    bool stored = true;
     if (auto ec = co_await store_.set_order_fields(order_id, f); ec) {
-        log::line(log::level::warn, "charge details not stored")
+        stored = false;
+        log::line(log::level::warn, "charge details not stored: writing them again later")
             .str("order_id", order_id)
             .str("error", ec.message());
     }
     if (auto u = midtrans::to_status_update(a, ingest::update_source::api, unix_ms_now())) {
         auto r = co_await store_.commit(std::move(*u));
         if (r.ec) {
-            log::line(log::level::warn,
-                      "charge status not committed (a notification will bring it)")
+            stored = false;
+            log::line(log::level::warn, "charge status not committed: writing it again later")
                 .str("order_id", order_id)
                 .str("error", r.ec.message());
         }
+    }
+    if (!stored) {
+        store::order_registration route = reg;
+        route.order_id = order_id;
+        route.expiry_ms = expiry_ms != 0 ? expiry_ms : reg.expiry_ms;
+        asio::co_spawn(co_await asio::this_coro::executor, keep_charge(std::move(route), f, a),
+                       [](std::exception_ptr e) { log::escaped(e, "keep charge"); });
     }
     log::line(log::level::info, "order charged")
         .str("order_id", order_id)

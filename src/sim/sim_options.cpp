@@ -53,6 +53,7 @@ std::optional<std::string> apply_config(fault_config& f, const json::object& o) 
                               : k == "notify_jitter_ms"  ? &n.notify_jitter_ms
                               : k == "status_rate_limit" ? &n.status_rate_limit
                               : k == "deny_next_charges" ? &n.deny_next_charges
+                              : k == "charge_delay_ms"   ? &n.charge_delay_ms
                               : k == "auto_pay_after_ms" ? &n.auto_pay_after_ms
                                                          : nullptr;
         if (rate) {
@@ -89,6 +90,7 @@ json::object to_json(const fault_config& f) {
             {"error_status", f.error_status},
             {"status_rate_limit", f.status_rate_limit},
             {"deny_next_charges", f.deny_next_charges},
+            {"charge_delay_ms", f.charge_delay_ms},
             {"auto_pay_after_ms", f.auto_pay_after_ms},
             {"auto_pay_rate", f.auto_pay_rate},
             {"down", f.down}};

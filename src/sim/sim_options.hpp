@@ -25,6 +25,7 @@ struct fault_config {
     unsigned error_status = 500;         // 500, 503 or 429
     std::int64_t status_rate_limit = 0;  // GET status calls per second; 0 = unlimited
     std::int64_t deny_next_charges = 0;  // the next N charges are denied
+    std::int64_t charge_delay_ms = 0;    // a charge's answer is sent this long after it is made
     std::int64_t auto_pay_after_ms = 0;  // 0 = off
     double auto_pay_rate = 1;            // fraction of orders auto-paid
     bool down = false;                   // every /v2 call 503, notifications held

@@ -3,6 +3,10 @@
 
 #include <openssl/evp.h>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
@@ -99,7 +103,18 @@ void sim_service::add_routes(http::router& r) {
             .num("status", res.result_int());
         return res;
     });
-    r.add("charge", "/v2/charge", bhttp::verb::post, api_route);
+    // A slow Midtrans: the charge is made at once, its answer waits charge_delay_ms.
+    r.add("charge", "/v2/charge", bhttp::verb::post,
+          [this, api_route](request& req,
+                            const http::request_context& ctx) -> asio::awaitable<response> {
+              response res = co_await api_route(req, ctx);
+              if (faults_.charge_delay_ms > 0) {
+                  asio::steady_timer t(co_await asio::this_coro::executor);
+                  t.expires_after(std::chrono::milliseconds(faults_.charge_delay_ms));
+                  (void)co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+              }
+              co_return res;
+          });
     r.add("api", "/v2/*", bhttp::verb::get, api_route);
     r.add("api", "/v2/*", bhttp::verb::post, api_route);
     r.add("sim_config", "/sim/config", bhttp::verb::get,

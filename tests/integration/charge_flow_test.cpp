@@ -219,6 +219,35 @@ TEST_F(ChargeFlow, GopayDeny900IsReportedRetriable) {
     EXPECT_EQ(str(t->request("charge", R"("order_id":"G-2","gross_amount":9000)"), "op"), "result");
 }
 
+// Redis acknowledged the reservation, then lost it and refused every write while Midtrans
+// created the charge (a full disk: Redis answers what it could not append to its AOF, then
+// refuses writes with MISCONF; bench/full_disk.sh found it). The charge's records are written
+// again once Redis takes writes, so the order is routed and the payment reaches the terminal.
+TEST_F(ChargeFlow, ChargeWhoseRecordsRedisLostIsRoutedAgain) {
+    ASSERT_EQ(sim_config(sim_.port, R"({"charge_delay_ms":1500})").result_int(), 200);
+    auto t = terminal();
+    // While Midtrans holds the charge's answer: the reservation is lost, writes are refused.
+    std::thread fault([this] {
+        const auto deadline = std::chrono::steady_clock::now() + seconds(10);
+        while (redis_.cli({"EXISTS", "posrelay:{o:K-1}"}) != "1" &&
+               std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::yield();
+        }
+        (void)redis_.cli({"DEL", "posrelay:{o:K-1}"});
+        (void)redis_.cli({"CONFIG", "SET", "min-replicas-to-write", "1"});
+    });
+    auto r = t->request("charge", R"("order_id":"K-1","gross_amount":4000)");
+    fault.join();
+    ASSERT_EQ(str(r, "op"), "result") << boost::json::serialize(r);  // Midtrans charged it
+    (void)redis_.cli({"CONFIG", "SET", "min-replicas-to-write", "0"});
+    ASSERT_EQ(sim_config(sim_.port, R"({"charge_delay_ms":0})").result_int(), 200);
+
+    t->wait_event("K-1", "pending");
+    ASSERT_EQ(sim_pay(sim_.port, "K-1").result_int(), 200);
+    EXPECT_TRUE(t->wait_event("K-1", "settlement").at("paid").as_bool());
+    EXPECT_EQ(redis_.cli({"HGET", "posrelay:{o:K-1}", "terminal_id"}), "T-1");
+}
+
 TEST_F(ChargeFlow, MidtransDownLeavesNothingHalfCreated) {
     ASSERT_EQ(sim_config(sim_.port, R"({"down":true})").result_int(), 200);
     auto t = terminal();

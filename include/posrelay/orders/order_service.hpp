@@ -90,7 +90,11 @@ private:
     // Asks Midtrans for the order's status and commits it; the answer, or nullopt.
     boost::asio::awaitable<std::optional<midtrans::api_answer>> refresh(std::string order_id,
                                                                         ingest::update_source src);
-    boost::asio::awaitable<std::string> charged(request_ctx& c, const midtrans::api_answer& a);
+    boost::asio::awaitable<std::string> charged(request_ctx& c,
+                                                const store::order_registration& reg,
+                                                const midtrans::api_answer& a);
+    boost::asio::awaitable<void> keep_charge(store::order_registration reg, store::order_fields f,
+                                             midtrans::api_answer a);
     void count(std::string_view op, std::string_view outcome);
 
     store::redis_store& store_;
@@ -100,6 +104,7 @@ private:
     metrics::registry& reg_;
     std::mutex counters_mutex_;
     std::unordered_map<std::string, metrics::counter*> counters_;
+    metrics::counter& charges_restored_;
 };
 
 }  // namespace posrelay::orders
