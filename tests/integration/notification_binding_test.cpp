@@ -18,11 +18,6 @@ using std::chrono::seconds;
 
 constexpr std::string_view m2_key = "SB-Mid-server-M2KEY";
 
-std::string str(const boost::json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    return v && v->is_string() ? std::string(v->get_string()) : std::string();
-}
-
 class NotificationBinding : public ::testing::Test {
 protected:
     void SetUp() override {

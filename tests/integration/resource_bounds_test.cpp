@@ -31,6 +31,16 @@
 namespace posrelay::test {
 namespace {
 
+// How much a flooded posrelay's peak RSS may grow. Under AddressSanitizer freed memory waits in
+// its quarantine (256 MiB by default) before reuse, so the peak measures the quarantine, not
+// the send-queue bound: the bound is checked by the release build, the sanitizer build checks
+// the cut and everything else.
+#ifdef __SANITIZE_ADDRESS__
+constexpr long max_growth_kib = 512 * 1024;
+#else
+constexpr long max_growth_kib = 24 * 1024;
+#endif
+
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace fs = std::filesystem;
@@ -288,7 +298,7 @@ TEST_P(TerminalBounds, PingFloodWithoutReadingIsCutAndMemoryStaysBounded) {
     flood.join();
     const long peak = status_kib(pid, "VmHWM:");
     EXPECT_TRUE(cut) << "pings sent: " << sent.load();
-    EXPECT_LT(peak - rss_before, 24 * 1024)
+    EXPECT_LT(peak - rss_before, max_growth_kib)
         << "KiB of peak growth; pings sent before the cut: " << sent.load();
     EXPECT_GE(metric(n.p.port, "posrelay_terminal_reads_paused_total"), 1);
     EXPECT_NE(n.p.proc->output().find(R"("reason":"slow_consumer")"), std::string::npos);
@@ -333,7 +343,7 @@ TEST_F(TerminalBounds, WebSocketControlPingFloodStaysBounded) {
     ::shutdown(ws.next_layer().native_handle(), SHUT_RDWR);
     flood.join();
     EXPECT_TRUE(cut) << "pings sent: " << sent.load();
-    EXPECT_LT(status_kib(pid, "VmHWM:") - rss_before, 24 * 1024);
+    EXPECT_LT(status_kib(pid, "VmHWM:") - rss_before, max_growth_kib);
 }
 
 // ---- HTTP bounds --------------------------------------------------------------------------

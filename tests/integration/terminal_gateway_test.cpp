@@ -44,11 +44,6 @@ protected:
 };
 
 // A string field of a frame ("" when absent or not a string).
-std::string str(const boost::json::object& o, std::string_view key) {
-    const auto* v = o.if_contains(key);
-    return v && v->is_string() ? std::string(v->get_string()) : std::string();
-}
-
 std::string error_code_of(terminal_conn& c) {
     auto f = c.read_frame(seconds(5));
     if (!f || str(*f, "op") != "error") return "no error frame";

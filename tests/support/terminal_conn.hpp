@@ -18,6 +18,12 @@ namespace posrelay::test {
 inline constexpr std::string_view test_terminal_secret = "terminal-secret-for-tests";
 inline constexpr std::string_view test_operator_token = "operator-token-for-tests";
 
+// A string member of a frame or JSON answer; "" when absent or not a string.
+inline std::string str(const boost::json::object& o, std::string_view key) {
+    const auto* v = o.if_contains(key);
+    return v && v->is_string() ? std::string(v->get_string()) : std::string();
+}
+
 class terminal_conn {
 public:
     // Connects to 127.0.0.1:port. `rcvbuf` > 0 sets SO_RCVBUF before connecting.
