@@ -9,6 +9,8 @@
 
 #include <atomic>
 #include <deque>
+#include <mutex>
+#include <optional>
 
 #include "posrelay/log.hpp"
 #include "posrelay/midtrans/api.hpp"
@@ -96,6 +98,11 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
                                           "Claims waiting for confirmation in the fleet's set.")),
           confirm_inflight_gauge(reg.add_gauge("posrelay_paid_confirmations_inflight",
                                                "Confirmations in flight on this node.")),
+          confirm_waiting_gauge(reg.add_gauge(
+              "posrelay_paid_confirmations_waiting",
+              "Claims committed on this node waiting for a confirmation slot "
+              "(--poll-concurrency in flight; at most 10,000, past that a claim waits for its "
+              "lease to lapse).")),
           confirm_latency(reg.add_histogram(
               "posrelay_paid_confirmation_seconds",
               "From a notification's commit as a claim to the commit of Midtrans's confirming "
@@ -535,10 +542,15 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
     metrics::counter& claims_denied;
     metrics::gauge& confirm_due_gauge;
     metrics::gauge& confirm_inflight_gauge;
+    metrics::gauge& confirm_waiting_gauge;
     metrics::histogram& confirm_latency;
     std::atomic<std::size_t> confirm_inflight{0};  // started by confirm(), any io thread
-    metrics::counter* confirmations[3];            // by confirmation_verdict
-    metrics::counter* conflicts[2];                // rejected, applied
+    // Claims of this node waiting for a slot, started as confirmations finish (bounded).
+    static constexpr std::size_t max_confirm_waiting = 10'000;
+    std::mutex confirm_waiting_mutex;
+    std::deque<std::string> confirm_waiting;
+    metrics::counter* confirmations[3];  // by confirmation_verdict
+    metrics::counter* conflicts[2];      // rejected, applied
     std::map<std::string, metrics::counter*, std::less<>> calls;
 };
 
@@ -557,20 +569,45 @@ void scheduler::start() {
                    [self](std::exception_ptr e) { log::escaped(e, "poll loop"); });
 }
 
+// Starts a confirmation on the calling io thread. When it finishes, the oldest claim waiting
+// for a slot (if any) starts in its place.
+void scheduler::start_confirm(const std::shared_ptr<impl>& self, std::string order_id) {
+    self->confirm_inflight_gauge.add(1);
+    asio::co_spawn(self->pool.context(io_pool::current_index()),
+                   self->confirm_one(std::move(order_id)), [self](std::exception_ptr e) {
+                       self->confirm_inflight_gauge.sub(1);
+                       log::escaped(e, "paid confirmation");
+                       std::optional<std::string> next;
+                       {
+                           std::lock_guard lock(self->confirm_waiting_mutex);
+                           if (!self->confirm_waiting.empty() && !self->stopping.load()) {
+                               next = std::move(self->confirm_waiting.front());
+                               self->confirm_waiting.pop_front();
+                               self->confirm_waiting_gauge.sub(1);
+                           }
+                       }
+                       if (next) {
+                           start_confirm(self, std::move(*next));  // keeps its slot
+                       } else {
+                           --self->confirm_inflight;
+                       }
+                   });
+}
+
 void scheduler::confirm(std::string order_id) {
     auto self = impl_;
     if (self->stopping.load()) return;  // the lease lapses: another node confirms
     if (self->confirm_inflight.fetch_add(1) >= self->opts.concurrency) {
-        --self->confirm_inflight;  // busy: the lease lapses and a loop takes it
+        --self->confirm_inflight;
+        std::lock_guard lock(self->confirm_waiting_mutex);
+        // Busy: wait for a slot; past the bound the lease lapses and a loop takes the claim.
+        if (self->confirm_waiting.size() < impl::max_confirm_waiting) {
+            self->confirm_waiting.push_back(std::move(order_id));
+            self->confirm_waiting_gauge.add(1);
+        }
         return;
     }
-    self->confirm_inflight_gauge.add(1);
-    asio::co_spawn(self->pool.context(io_pool::current_index()),
-                   self->confirm_one(std::move(order_id)), [self](std::exception_ptr e) {
-                       --self->confirm_inflight;
-                       self->confirm_inflight_gauge.sub(1);
-                       log::escaped(e, "paid confirmation");
-                   });
+    start_confirm(self, std::move(order_id));
 }
 
 void scheduler::stop() {

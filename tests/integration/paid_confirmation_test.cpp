@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <set>
 
 #include "midtrans_sim.hpp"
 #include "process.hpp"
@@ -27,7 +28,8 @@ protected:
 
     // A node polling only after a minute: within a test, every status call is a confirmation.
     relay_node start_node(std::vector<std::string> extra = {},
-                          std::map<std::string, std::string> env = {}) {
+                          std::map<std::string, std::string> env = {},
+                          const std::string& lease = "2s") {
         const auto port = pick_free_port();
         std::vector<std::string> args = {
             "--listen",           "127.0.0.1:" + std::to_string(port),
@@ -37,7 +39,7 @@ protected:
             "--public-url",       "http://127.0.0.1:" + std::to_string(port),
             "--midtrans-timeout", "3s",
             "--poll-first-delay", "60s",
-            "--poll-lease",       "2s"};
+            "--poll-lease",       lease};
         args.insert(args.end(), extra.begin(), extra.end());
         auto all_env = relay_env(redis_.url(), sim_server_key);
         for (auto& [k, v] : env)
@@ -289,6 +291,32 @@ TEST_F(PaidConfirmation, AMerchantsOrderIsConfirmedWithThatMerchantsKey) {
 }
 
 // --confirm-paid=false keeps the old behaviour: the notification's status is applied at once.
+// More claims at once than --poll-concurrency: the ones past the limit wait for a slot on the
+// node that committed them, not for their lease to lapse (which would delay a paid event by
+// --poll-lease, 30 s by default). A status budget of one call a second keeps the slot busy.
+TEST_F(PaidConfirmation, ClaimsPastTheConcurrencyWaitForASlotNotForTheirLease) {
+    auto n =
+        start_node({"--poll-concurrency", "1", "--poll-rate", "1", "--poll-burst", "1"}, {}, "60s");
+    terminal_conn t(n.terminal_port);
+    t.hello("T-C", "S-C");
+    const std::vector<std::string> ids = {"FQ-1", "FQ-2", "FQ-3", "FQ-4", "FQ-5", "FQ-6"};
+    for (const auto& id : ids) {
+        charge(t, id);
+        ASSERT_EQ(sim_pay(sim_.port, id).result_int(), 200);  // its notification is dropped
+    }
+    for (const auto& id : ids)
+        ASSERT_EQ(post(n.p.port, genuine_body(id)), 200);
+    std::set<std::string> paid;
+    const auto deadline = std::chrono::steady_clock::now() + seconds(20);
+    while (paid.size() < ids.size() && std::chrono::steady_clock::now() < deadline) {
+        auto e = t.next_event(milliseconds(500));
+        if (!e) continue;
+        t.ack(static_cast<std::uint64_t>(e->at("seq").as_int64()));
+        if (e->at("paid").as_bool()) paid.insert(str(*e, "order_id"));
+    }
+    EXPECT_EQ(paid.size(), ids.size()) << "paid events within 20 s (the lease is 60 s)";
+}
+
 TEST_F(PaidConfirmation, ConfirmationCanBeTurnedOff) {
     auto n = start_node({"--confirm-paid", "false"});
     terminal_conn t(n.terminal_port);

@@ -69,7 +69,8 @@ public:
     void start();
     // Confirms the claim of `order_id` now, on the calling io thread (a notification of this
     // node just committed it; the order is leased to this node). At most `concurrency` at once:
-    // past that the lease lapses and the loop takes it. Must be called on an io thread.
+    // past that it waits for a slot (up to 10,000 waiting; past that the lease lapses and the
+    // loop takes it). Must be called on an io thread.
     void confirm(std::string order_id);
     // Stops claiming; polls in flight finish on their own. Thread-safe.
     void stop();
@@ -77,6 +78,7 @@ public:
     struct impl;
 
 private:
+    static void start_confirm(const std::shared_ptr<impl>& self, std::string order_id);
     std::shared_ptr<impl> impl_;
 };
 
