@@ -200,22 +200,22 @@ end
 
 -- An order is bound to the merchant whose key charged it or verified its first
 -- notification ('signer'), to its amount and to its transaction (the same rule as
--- ingest::check_binding). Returns the refusal ('merchant_mismatch', 'amount_mismatch',
+-- ingest::check_binding). `signer`, `gross` and `txid` are the stored values (nil when
+-- absent). Returns the refusal ('merchant_mismatch', 'amount_mismatch',
 -- 'transaction_mismatch') or nil; records the signer the first time one is seen.
-local function check_binding(key)
-  local signer, gross = update_field('signer'), update_field('gross_amount')
-  local txid = update_field('transaction_id')
-  local cur = redis.call('HMGET', key, 'signer', 'gross_amount', 'transaction_id')
-  if signer ~= '' and cur[1] and cur[1] ~= '' and cur[1] ~= signer then
+local function check_binding(key, signer, gross, txid)
+  local u_signer, u_gross = update_field('signer'), update_field('gross_amount')
+  local u_txid = update_field('transaction_id')
+  if u_signer ~= '' and signer and signer ~= '' and signer ~= u_signer then
     return 'merchant_mismatch'
   end
-  if gross ~= '' and cur[2] and cur[2] ~= '' and cents(gross) ~= cents(cur[2]) then
+  if u_gross ~= '' and gross and gross ~= '' and cents(u_gross) ~= cents(gross) then
     return 'amount_mismatch'
   end
-  if txid ~= '' and cur[3] and cur[3] ~= '' and txid ~= cur[3] then
+  if u_txid ~= '' and txid and txid ~= '' and u_txid ~= txid then
     return 'transaction_mismatch'
   end
-  if signer ~= '' and not cur[1] then redis.call('HSET', key, 'signer', signer) end
+  if u_signer ~= '' and not signer then redis.call('HSET', key, 'signer', u_signer) end
   return nil
 end
 
@@ -278,13 +278,13 @@ end
 local function commit()
   local key, status, fraud, source = KEYS[1], ARGV[9], ARGV[10], ARGV[11]
   local mark = 'seen:' .. status .. '|' .. fraud
-  local refusal = check_binding(key)
-  if refusal then return {'refused', refusal, 0} end
-
-  -- One read answers the dedup check (most repeated notifications end here), the
-  -- transition check and the rest of the update.
+  -- One read answers the binding check, the dedup check (most repeated notifications end
+  -- here), the transition check and the rest of the update.
   local cur = redis.call('HMGET', key, mark, 'transaction_status', 'fraud_status', 'changes',
-                         'created_ms', 'terminal_id', 'store_id', 'gross_amount')
+                         'created_ms', 'terminal_id', 'store_id', 'gross_amount', 'signer',
+                         'transaction_id')
+  local refusal = check_binding(key, cur[9], cur[8], cur[10])
+  if refusal then return {'refused', refusal, 0} end
   if cur[1] then return {'duplicate', '', 0} end
   local outcome = classify(cur[2], cur[3] or '', status, fraud)
   if ARGV[13] ~= '' and source == 'notification' and
