@@ -8,8 +8,7 @@ runs=${1:-3} n=${2:-2000}
 bin=build/release/src
 [ -x "$bin/posrelay" ] && [ -x "$bin/sim/midtrans-sim" ] || {
   cmake --preset release >/dev/null && cmake --build --preset release --target posrelay midtrans-sim; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-ready() { for _ in $(seq 200); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; return 1; }
+. bench/lib.sh  # free_port, ready
 export MIDTRANS_SIM_SERVER_KEY=SB-Mid-server-LAT POSRELAY_SERVER_KEY=SB-Mid-server-LAT
 export POSRELAY_TERMINAL_SECRET=latency-bench-terminal-secret-0123
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -12,8 +12,7 @@ bin=${POSRELAY_BIN_DIR:-build/release/src}
 [ "$(id -u)" -eq 0 ] || { echo "full_disk.sh: needs root (mounts a tmpfs)"; exit 2; }
 [ -x "$bin/posrelay" ] && [ -x "$bin/sim/midtrans-sim" ] || {
   cmake --preset release >/dev/null && cmake --build --preset release --target posrelay midtrans-sim; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-ready() { for _ in $(seq 200); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; return 1; }
+. bench/lib.sh  # free_port, ready
 metric() { curl -fs "http://127.0.0.1:$1/metrics" | awk -v m="$2" 'index($0, m) == 1 {s += $NF} END {print s + 0}'; }
 export MIDTRANS_SIM_SERVER_KEY=SB-Mid-server-FD POSRELAY_SERVER_KEY=SB-Mid-server-FD
 export POSRELAY_TERMINAL_SECRET=full-disk-bench-terminal-secret-0123

@@ -17,8 +17,7 @@ work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-ready() { for _ in $(seq 200); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; return 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib.sh  # free_port, ready
 
 sim_port=$(free_port) http_port=$(free_port) term_port=$(free_port)
 export MIDTRANS_SIM_SERVER_KEY=SB-Mid-server-BENCH POSRELAY_SERVER_KEY=SB-Mid-server-BENCH
