@@ -56,6 +56,47 @@ private:
     std::size_t size_ = 0;
 };
 
+// The order script's arguments for an update, shared by its modes 'commit' and 'confirm': the
+// mode, the positional header (ARGV[2..12]), the mode's own two (ARGV[13], ARGV[14]), then the
+// update's kept fields and its signer. Views: everything passed must outlive the call.
+struct update_header {
+    std::string_view mode;
+    std::string_view order_id, status, source;  // status "" when the update names none
+    std::string_view arg13, arg14;
+};
+using update_args =
+    boost::container::small_vector<std::string_view, 16 + 2 * std::size(kept_fields)>;
+struct update_numbers {
+    decimal now_ms, ttl, history_max, stream_maxlen, stream_ttl;
+};
+update_args script_args(const update_header& h, const update_numbers& n, std::string_view prefix,
+                        const ingest::status_update& u) {
+    update_args args{h.mode,
+                     n.now_ms.view(),
+                     n.ttl.view(),
+                     n.history_max.view(),
+                     n.stream_maxlen.view(),
+                     n.stream_ttl.view(),
+                     prefix,
+                     h.order_id,
+                     h.status,
+                     u.fraud ? midtrans::to_string(*u.fraud) : std::string_view{},
+                     h.source,
+                     u.get(ingest::field::status_code),
+                     h.arg13,
+                     h.arg14};
+    for (auto f : kept_fields) {
+        if (!u.has(f)) continue;
+        args.push_back(ingest::field_name(f));
+        args.push_back(u.get(f));
+    }
+    if (!u.signer.empty()) {
+        args.push_back("signer");
+        args.push_back(u.signer);
+    }
+    return args;
+}
+
 bool is_numeric_field(std::string_view name) {
     return name.ends_with("_ms");
 }
@@ -235,34 +276,14 @@ boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> redis_
 boost::asio::awaitable<ingest::commit_result> redis_store::commit(ingest::status_update u) {
     const auto started = std::chrono::steady_clock::now();
     // Views of `u` and of the numbers below: no string is built per argument.
-    const decimal now_ms(u.received_unix_ms ? u.received_unix_ms : unix_ms_now());
-    const decimal ttl(key_ttl().count()), history_max(sopts_.history_max),
-        stream_maxlen(sopts_.stream_maxlen), stream_ttl(sopts_.stream_ttl.count()),
-        lease(sopts_.confirm_lease.count());
-    boost::container::small_vector<std::string_view, 14 + 2 * std::size(kept_fields)> args{
-        "commit",
-        now_ms.view(),
-        ttl.view(),
-        history_max.view(),
-        stream_maxlen.view(),
-        stream_ttl.view(),
-        sopts_.prefix,
-        u.order_id(),
-        midtrans::to_string(u.status),
-        u.fraud ? midtrans::to_string(*u.fraud) : std::string_view{},
-        ingest::to_string(u.source),
-        u.get(ingest::field::status_code),
-        sopts_.confirm_lease.count() > 0 ? lease.view() : std::string_view{},
-        sopts_.node};
-    for (auto f : kept_fields) {
-        if (!u.has(f)) continue;
-        args.push_back(ingest::field_name(f));
-        args.push_back(u.get(f));
-    }
-    if (!u.signer.empty()) {
-        args.push_back("signer");
-        args.push_back(u.signer);
-    }
+    const update_numbers n{decimal(u.received_unix_ms ? u.received_unix_ms : unix_ms_now()),
+                           decimal(key_ttl().count()), decimal(sopts_.history_max),
+                           decimal(sopts_.stream_maxlen), decimal(sopts_.stream_ttl.count())};
+    const decimal lease(sopts_.confirm_lease.count());
+    const auto args = script_args(
+        {"commit", u.order_id(), midtrans::to_string(u.status), ingest::to_string(u.source),
+         sopts_.confirm_lease.count() > 0 ? lease.view() : std::string_view{}, sopts_.node},
+        n, sopts_.prefix, u);
     auto [ec, reply] = co_await run_script(u.order_id(), redis_args(args.data(), args.size()));
     ingest::commit_result r;
     if (!ec && (reply.type != redis_reply::kind::array || reply.elements.size() < 2)) {
@@ -296,26 +317,14 @@ boost::asio::awaitable<ingest::commit_result> redis_store::commit(ingest::status
 boost::asio::awaitable<resolve_result> redis_store::resolve_claim(claim_resolution c) {
     const ingest::status_update none;
     const ingest::status_update& u = c.midtrans ? *c.midtrans : none;
-    std::vector<std::string> args{"confirm",
-                                  std::to_string(unix_ms_now()),
-                                  std::to_string(key_ttl().count()),
-                                  std::to_string(sopts_.history_max),
-                                  std::to_string(sopts_.stream_maxlen),
-                                  std::to_string(sopts_.stream_ttl.count()),
-                                  sopts_.prefix,
-                                  c.order_id,
-                                  c.midtrans ? std::string(midtrans::to_string(u.status)) : "",
-                                  u.fraud ? std::string(midtrans::to_string(*u.fraud)) : "",
-                                  std::string(ingest::to_string(ingest::update_source::poll)),
-                                  std::string(u.get(ingest::field::status_code)),
-                                  c.claim,
-                                  c.denied ? "1" : "0"};
-    for (auto f : kept_fields) {
-        if (!u.has(f)) continue;
-        args.emplace_back(ingest::field_name(f));
-        args.emplace_back(u.get(f));
-    }
-    auto [ec, reply] = co_await run_script(c.order_id, args);
+    const update_numbers n{decimal(unix_ms_now()), decimal(key_ttl().count()),
+                           decimal(sopts_.history_max), decimal(sopts_.stream_maxlen),
+                           decimal(sopts_.stream_ttl.count())};
+    const auto args = script_args(
+        {"confirm", c.order_id, c.midtrans ? midtrans::to_string(u.status) : std::string_view{},
+         ingest::to_string(ingest::update_source::poll), c.claim, c.denied ? "1" : "0"},
+        n, sopts_.prefix, u);
+    auto [ec, reply] = co_await run_script(c.order_id, redis_args(args.data(), args.size()));
     resolve_result r;
     if (!ec && (reply.type != redis_reply::kind::array || reply.elements.size() < 5)) {
         ec = make_error_code(redis_errc::protocol_error);
