@@ -155,9 +155,13 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
         return cmd;
     }
 
-    asio::awaitable<void> done(const std::string& id, std::optional<std::int64_t> next_due) {
-        auto cmd = eval({due_key, leases_key},
-                        {"done", id, next_due ? std::to_string(*next_due) : std::string()});
+    // 'done' on the poll schedule (or, with `confirm`, the confirmation set): drops the entry,
+    // or makes it due again at `next_due`, and releases its lease.
+    asio::awaitable<void> done(const std::string& id, std::optional<std::int64_t> next_due,
+                               bool confirm = false) {
+        auto cmd =
+            eval({confirm ? confirm_key : due_key, confirm ? confirm_leases_key : leases_key},
+                 {"done", id, next_due ? std::to_string(*next_due) : std::string()});
         (void)co_await store.local().exec(std::move(cmd));
     }
 
@@ -288,26 +292,19 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
         if (!ec3 && c.type == store::redis_reply::kind::integer) confirm_due_gauge.set(c.integer);
     }
 
-    // 'done' on the confirmation set: drops the entry, or makes it due again at `next`.
-    asio::awaitable<void> done_confirm(const std::string& id, std::optional<std::int64_t> next) {
-        auto cmd = eval({confirm_key, confirm_leases_key},
-                        {"done", id, next ? std::to_string(*next) : std::string()});
-        (void)co_await store.local().exec(std::move(cmd));
-    }
-
     // Confirms the claim of order `id` with Midtrans's GET status and commits the answer (see
     // include/posrelay/midtrans/confirmation.hpp). For a claim this node just committed, or
     // one claimed from the confirmation set after its lease lapsed.
     asio::awaitable<void> confirm_one(std::string id) {
         auto [ec, order] = co_await store.read_order(id);
         if (ec) {
-            co_await done_confirm(id, store::unix_ms_now() + 1000);
+            co_await done(id, store::unix_ms_now() + 1000, true);
             co_return;
         }
         std::string text = order ? field_of(*order, "claim") : std::string();
         const auto held = midtrans::parse_claim(text);
         if (!held) {
-            co_await done_confirm(id, std::nullopt);  // resolved meanwhile, or never a claim
+            co_await done(id, std::nullopt, true);  // resolved meanwhile, or never a claim
             co_return;
         }
         asio::steady_timer wait(co_await asio::this_coro::executor);
@@ -340,7 +337,7 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
         res.midtrans = std::move(u);
         auto r = co_await store.resolve_claim(std::move(res));
         if (r.ec) {
-            co_await done_confirm(id, store::unix_ms_now() + 1000);
+            co_await done(id, store::unix_ms_now() + 1000, true);
         } else if (r.outcome != "superseded") {
             report(id, *held, d, r);
         }
@@ -368,7 +365,7 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
             .str("status_code", a ? std::string_view(a->status_code) : std::string_view{})
             .str("error", http.ec ? http.ec.message() : std::string())
             .num("retry_in_ms", delay.count());
-        co_await done_confirm(id, store::unix_ms_now() + delay.count());
+        co_await done(id, store::unix_ms_now() + delay.count(), true);
     }
 
     // Metrics and log lines of a resolved claim: a denial is a security event; a conflict is
