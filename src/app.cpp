@@ -7,6 +7,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <condition_variable>
+#include <ctime>
 #include <mutex>
 
 #include "posrelay/auth_limiter.hpp"
@@ -58,7 +59,18 @@ struct app::impl {
         : cfg(std::move(c)),
           pool(io_threads_for(cfg)),
           verifier(make_verifier(cfg)),
-          routes(registry) {
+          terminal_secret(cfg.terminal_secret),
+          routes(registry),
+          reloads_ok(registry.add_counter("posrelay_config_reloads_total",
+                                          "Configuration reloads (SIGHUP) by outcome.",
+                                          {{"outcome", "success"}})),
+          reloads_failed(registry.add_counter("posrelay_config_reloads_total",
+                                              "Configuration reloads (SIGHUP) by outcome.",
+                                              {{"outcome", "failure"}})),
+          last_reload(registry.add_gauge(
+              "posrelay_config_last_reload_success_timestamp_seconds",
+              "Unix time of the last successful configuration load (start or reload).")) {
+        last_reload.set(static_cast<std::int64_t>(std::time(nullptr)));
         sink = s ? std::move(s) : make_sink();
         auth_failures = std::make_shared<auth_limiter>(cfg.terminal_auth_failures_per_minute);
         qr_unauthorized = &qr_refused("unauthorized");
@@ -159,6 +171,42 @@ struct app::impl {
 
     bool ready() const noexcept { return started.load() && !stopping.load() && sink->ready(); }
 
+    // A reload: what `fresh` changes live is applied, each piece an immutable snapshot swapped
+    // atomically (io threads never wait); the rest keeps its running value, logged. On the
+    // signal thread. The only step that can fail (the TLS files) comes first.
+    void apply(const config& fresh) {
+        const reload_plan plan = plan_reload(cfg, fresh);
+        config next = apply_live(cfg, fresh, plan);
+        if (terminals && terminals->has_tls())
+            terminals->reload_tls(next.terminal_tls_cert, next.terminal_tls_key,
+                                  next.terminal_tls_client_ca);
+        verifier.set(make_verifier(next));
+        if (midtrans_api) midtrans_api->set_server_key(next.default_server_key);
+        if (poller) poller->set_merchant_auth(poll::poll_options::from(next).merchant_auth);
+        if (operators) operators->set_token(next.operator_token);
+        if (terminals) terminals->set_token_secret(next.terminal_secret);
+        terminal_secret.set(next.terminal_secret);
+        for (const auto& name : plan.needs_restart) {
+            log::line(log::level::warn, "config option changed: needs a restart")
+                .str("option", name)
+                .str("kept", "the running value");
+        }
+        auto joined = [](const std::vector<std::string>& v) {
+            std::string out;
+            for (const auto& n : v)
+                out += (out.empty() ? "" : ",") + n;
+            return out;
+        };
+        log::line(log::level::info, "config reloaded")
+            .str("changed", joined(plan.live))
+            .str("secrets_changed", joined(plan.secrets))
+            .str("needs_restart", joined(plan.needs_restart))
+            .num("merchant_keys", static_cast<std::int64_t>(next.merchant_keys.size()))
+            .str("log_level", log::to_string(next.log_level));
+        log::set_level(next.log_level);
+        cfg = std::move(next);  // read only on this thread from now on (io threads: never)
+    }
+
     void add_routes() {
         routes.add("notifications", "/v1/midtrans/notifications", beast_http::verb::post,
                    [this](http::request& req, const http::request_context& ctx) {
@@ -224,7 +272,7 @@ struct app::impl {
         constexpr std::string_view bearer = "Bearer ";
         if (!auth.starts_with(bearer) || !fanout::valid_id(terminal) ||
             !fanout::valid_id(store_id) ||
-            !fanout::verify_token(cfg.terminal_secret.view(), terminal, store_id,
+            !fanout::verify_token(terminal_secret.get()->view(), terminal, store_id,
                                   std::string_view(auth).substr(bearer.size()))) {
             auth_failures->failed(address);
             qr_unauthorized->inc();
@@ -279,8 +327,12 @@ struct app::impl {
     std::unique_ptr<store::embedded_redis> embedded;  // only without --redis-url
     std::shared_ptr<store::redis_store> redis;        // only with the redis store
     std::shared_ptr<ingest::commit_sink> sink;
-    ingest::notification_verifier verifier;
+    ingest::verifier_slot verifier;  // replaced by a reload
+    secret_slot terminal_secret;     // the QR route's; replaced by a reload
     http::router routes;
+    metrics::counter& reloads_ok;
+    metrics::counter& reloads_failed;
+    metrics::gauge& last_reload;
     std::unique_ptr<http::notification_route> notifications;
     std::unique_ptr<http::operator_routes> operators;
     std::unique_ptr<midtrans::client> midtrans_api;  // with the redis store and a server key
@@ -371,22 +423,48 @@ void app::stop() {
     if (impl_->embedded) impl_->embedded->stop();
 }
 
-stop_signals::stop_signals() : set_(ctx_, SIGINT, SIGTERM) {}
+stop_signals::stop_signals(bool catch_hup) : set_(ctx_, SIGINT, SIGTERM) {
+    if (catch_hup) set_.add(SIGHUP);
+}
 
-int stop_signals::wait() {
+int stop_signals::wait(const std::function<void()>& on_hup) {
     int caught = 0;
-    set_.async_wait([&](const boost::system::error_code& ec, int sig) {
-        if (!ec) caught = sig;
-    });
+    std::function<void(const boost::system::error_code&, int)> handler =
+        [&](const boost::system::error_code& ec, int sig) {
+            if (ec) return;
+            if (sig != SIGHUP) {
+                caught = sig;
+                return;
+            }
+            if (on_hup) on_hup();
+            set_.async_wait(handler);
+        };
+    set_.async_wait(handler);
     ctx_.run();
     log::line(log::level::info, "shutting down").num("signal", caught);
     return caught;
 }
 
-int app::run() {
-    stop_signals signals;  // before start() logs "listening"
+bool app::reload(const std::function<config()>& load) {
+    try {
+        impl_->apply(load());
+    } catch (const std::exception& e) {
+        // config_error and TLS errors name files and options, never a secret value.
+        impl_->reloads_failed.inc();
+        log::line(log::level::error, "config reload failed").str("error", e.what());
+        return false;
+    }
+    impl_->reloads_ok.inc();
+    impl_->last_reload.set(static_cast<std::int64_t>(std::time(nullptr)));
+    return true;
+}
+
+int app::run(std::function<config()> load) {
+    stop_signals signals(true);  // before start() logs "listening"
     start();
-    (void)signals.wait();
+    (void)signals.wait([&] {
+        if (load) (void)reload(load);
+    });
     stop();
     log::line(log::level::info, "stopped");
     return 0;

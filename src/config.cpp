@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <cctype>
 #include <cerrno>
@@ -128,6 +129,9 @@ struct settings {
     config cfg;
     std::optional<value_source> server_key_file;
     std::optional<value_source> merchant_keys_file;
+    std::optional<value_source> operator_token_file;
+    std::optional<value_source> terminal_secret_file;
+    std::optional<value_source> redis_password_file;
 };
 
 // A value as it may appear in an error message: non-secret options only, printable,
@@ -496,6 +500,27 @@ const option_spec option_table[] = {
          path(v);
          s.merchant_keys_file = v;
      }},
+    {"operator-token-file", "PATH", "none",
+     "File holding the operator API's bearer token (a trailing newline is ignored). "
+     "Alternative to POSRELAY_OPERATOR_TOKEN.",
+     [](settings& s, const value_source& v) {
+         path(v);
+         s.operator_token_file = v;
+     }},
+    {"terminal-secret-file", "PATH", "none",
+     "File holding the key of the terminal tokens (a trailing newline is ignored). "
+     "Alternative to POSRELAY_TERMINAL_SECRET.",
+     [](settings& s, const value_source& v) {
+         path(v);
+         s.terminal_secret_file = v;
+     }},
+    {"redis-password-file", "PATH", "none",
+     "File holding the Redis password (a trailing newline is ignored). Alternative to "
+     "POSRELAY_REDIS_PASSWORD.",
+     [](settings& s, const value_source& v) {
+         path(v);
+         s.redis_password_file = v;
+     }},
 };
 
 std::string env_name(std::string_view option) {
@@ -604,15 +629,31 @@ std::string help_text() {
         out += '\n';
     }
     out +=
-        "\nSecrets (environment only):\n"
-        "  POSRELAY_SERVER_KEY\n      The default Midtrans server key.\n"
-        "  POSRELAY_MERCHANT_KEYS\n      Per-merchant keys, \"M1:key1,M2:key2\".\n"
-        "  POSRELAY_OPERATOR_TOKEN\n      Bearer token of the operator API (/v1/orders); unset: "
-        "the API answers 403.\n"
-        "  POSRELAY_REDIS_PASSWORD\n      Redis password (overrides one in the URL).\n"
+        "\nSecrets (the environment, or the file options above; never flags or the config file):\n"
+        "  POSRELAY_SERVER_KEY\n      The default Midtrans server key (or --server-key-file).\n"
+        "  POSRELAY_MERCHANT_KEYS\n      Per-merchant keys, \"M1:key1,M2:key2\" (and/or "
+        "--merchant-keys-file).\n"
+        "  POSRELAY_OPERATOR_TOKEN\n      Bearer token of the operator API (/v1/orders) (or "
+        "--operator-token-file); unset:\n      the API answers 403.\n"
+        "  POSRELAY_REDIS_PASSWORD\n      Redis password, overrides one in the URL (or "
+        "--redis-password-file).\n"
         "  POSRELAY_TERMINAL_SECRET\n      Key of the terminal tokens (posrelay token TERMINAL "
-        "STORE);\n"
-        "      unset: terminals cannot connect.\n";
+        "STORE) (or --terminal-secret-file);\n"
+        "      unset: terminals cannot connect.\n"
+        "A variable and the matching file option are mutually exclusive. systemd credentials: "
+        "when\n$CREDENTIALS_DIRECTORY is set, the files server-key, merchant-keys, "
+        "operator-token, terminal-secret\nand redis-password there are read for each secret "
+        "no variable or file option sets.\n"
+        "\nSIGHUP reloads the configuration: the same flags and environment, the files read "
+        "again.\nApplied live: the server and merchant keys, the operator token, the terminal "
+        "secret, the\nterminal TLS certificate, key and client CA (new handshakes), and "
+        "--log-level. Other changed\noptions are logged as needing a restart and keep their "
+        "running value. A reload that fails\nkeeps the running configuration.\n"
+        "\nSubcommands:\n"
+        "  posrelay check-config [OPTIONS]\n      Load the configuration as a start would, "
+        "validate it and print it (secrets redacted);\n      exit 0 when valid, 2 otherwise.\n"
+        "  posrelay token TERMINAL STORE\n      Mint a terminal token with "
+        "POSRELAY_TERMINAL_SECRET.\n";
     return out;
 }
 
@@ -798,6 +839,65 @@ void add_merchant(std::map<std::string, std::string>& origin, config& cfg, std::
     cfg.merchant_keys.emplace(std::move(id), secret(std::string(key)));
 }
 
+// A secret from its environment variable or its file (one line; the trailing newline is
+// dropped), never both; nullopt when neither is set.
+std::optional<secret> one_secret(const std::map<std::string, std::string>& env, const char* var,
+                                 const std::optional<value_source>& file) {
+    const auto it = env.find(var);
+    const bool have_env = it != env.end() && !it->second.empty();
+    if (have_env && file)
+        throw config_error(std::string(var) + " and " + file->label +
+                           " are mutually exclusive: set only one");
+    if (have_env) return secret(it->second);
+    if (!file) return std::nullopt;
+    std::string text = read_file(file->value, file->label);
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r'))
+        text.pop_back();
+    if (text.empty()) throw config_error(file->label + " '" + file->value + "' is empty");
+    if (text.find('\n') != std::string::npos)
+        throw config_error(file->label + " '" + file->value + "' must hold one line");
+    return secret(std::move(text));
+}
+
+// systemd credentials: $CREDENTIALS_DIRECTORY/<name> stands in for a secret's file when
+// neither its file option nor its environment variable is set.
+void use_credentials(settings& s, const std::map<std::string, std::string>& env,
+                     const char* const* envp) {
+    std::string dir;
+    for (auto p = envp; p != nullptr && *p != nullptr; ++p) {
+        const std::string_view entry = *p;
+        if (entry.starts_with("CREDENTIALS_DIRECTORY=")) dir = entry.substr(22);
+    }
+    if (dir.empty()) return;
+    struct slot {
+        std::string_view name;
+        const char* var;
+        std::optional<value_source> settings::*file;
+        std::string_view option;
+    };
+    const slot slots[] = {
+        {"server-key", "POSRELAY_SERVER_KEY", &settings::server_key_file, "server-key-file"},
+        {"merchant-keys", "POSRELAY_MERCHANT_KEYS", &settings::merchant_keys_file,
+         "merchant-keys-file"},
+        {"operator-token", "POSRELAY_OPERATOR_TOKEN", &settings::operator_token_file,
+         "operator-token-file"},
+        {"terminal-secret", "POSRELAY_TERMINAL_SECRET", &settings::terminal_secret_file,
+         "terminal-secret-file"},
+        {"redis-password", "POSRELAY_REDIS_PASSWORD", &settings::redis_password_file,
+         "redis-password-file"},
+    };
+    for (const auto& sl : slots) {
+        const auto it = env.find(sl.var);
+        if ((s.*sl.file) || (it != env.end() && !it->second.empty())) continue;
+        const std::string file = dir + "/" + std::string(sl.name);
+        if (::access(file.c_str(), F_OK) != 0) continue;
+        s.*sl.file = value_source{file, "$CREDENTIALS_DIRECTORY/" + std::string(sl.name)};
+        for (auto& o : s.cfg.options) {
+            if (o.name == sl.option) o = {o.name, file, option_source::credentials};
+        }
+    }
+}
+
 void load_secrets(settings& s, const std::map<std::string, std::string>& env) {
     // Default server key: the environment or a file, never both.
     const auto env_key = env.find("POSRELAY_SERVER_KEY");
@@ -820,13 +920,12 @@ void load_secrets(settings& s, const std::map<std::string, std::string>& env) {
         s.cfg.default_server_key = secret(std::string(key));
     }
 
-    if (const auto it = env.find("POSRELAY_OPERATOR_TOKEN"); it != env.end() && !it->second.empty())
-        s.cfg.operator_token = secret(it->second);
-    if (const auto it = env.find("POSRELAY_TERMINAL_SECRET");
-        it != env.end() && !it->second.empty())
-        s.cfg.terminal_secret = secret(it->second);
-    if (const auto it = env.find("POSRELAY_REDIS_PASSWORD"); it != env.end() && !it->second.empty())
-        s.cfg.redis_password = secret(it->second);
+    if (auto v = one_secret(env, "POSRELAY_OPERATOR_TOKEN", s.operator_token_file))
+        s.cfg.operator_token = std::move(*v);
+    if (auto v = one_secret(env, "POSRELAY_TERMINAL_SECRET", s.terminal_secret_file))
+        s.cfg.terminal_secret = std::move(*v);
+    if (auto v = one_secret(env, "POSRELAY_REDIS_PASSWORD", s.redis_password_file))
+        s.cfg.redis_password = std::move(*v);
 
     // Per-merchant keys: the file and the environment together, each merchant once.
     std::map<std::string, std::string> origin;  // merchant_id -> where it was defined
@@ -868,6 +967,31 @@ void load_secrets(settings& s, const std::map<std::string, std::string>& env) {
     }
 }
 
+// Highest precedence first: the first source that sets an option wins. Records every
+// option's value and source in s.cfg.options.
+void apply_options(settings& s, const po::variables_map& flags, const po::variables_map& env,
+                   const po::variables_map& from_file, const std::string& file) {
+    for (const auto& o : option_table) {
+        const std::string name(o.name);
+        const po::variables_map* from = nullptr;
+        std::string label;
+        option_source source = option_source::default_value;
+        if (flags.count(name) > 0)
+            from = &flags, label = "--" + name, source = option_source::flag;
+        else if (env.count(name) > 0)
+            from = &env, label = env_name(name), source = option_source::env;
+        else if (from_file.count(name) > 0)
+            from = &from_file, label = file + ":" + name, source = option_source::file;
+        if (from == nullptr) {
+            s.cfg.options.push_back({name, std::string(o.default_text), source});
+            continue;
+        }
+        const auto value = (*from)[name].as<std::string>();
+        o.apply(s, {value, label});
+        s.cfg.options.push_back({name, value, source});
+    }
+}
+
 }  // namespace
 
 // ---- load_config -----------------------------------------------------------------------
@@ -902,20 +1026,142 @@ cli_result load_config(int argc, const char* const* argv, const char* const* env
     po::variables_map from_file;
     if (!file.empty()) from_file = parse_file(file, file_named_by);
 
-    // Highest precedence first: the first source that sets an option wins.
-    for (const auto& o : option_table) {
-        const std::string name(o.name);
-        if (flags.count(name) > 0)
-            o.apply(s, {flags[name].as<std::string>(), "--" + name});
-        else if (env.count(name) > 0)
-            o.apply(s, {env[name].as<std::string>(), env_name(name)});
-        else if (from_file.count(name) > 0)
-            o.apply(s, {from_file[name].as<std::string>(), file + ":" + name});
-    }
-
+    apply_options(s, flags, env, from_file, file);
+    use_credentials(s, raw_env, envp);
     load_secrets(s, raw_env);
     result.cfg = std::move(s.cfg);
     return result;
+}
+
+// ---- reload and check-config -----------------------------------------------------------
+
+std::string_view to_string(option_source s) noexcept {
+    switch (s) {
+        case option_source::default_value:
+            return "default";
+        case option_source::env:
+            return "env";
+        case option_source::file:
+            return "file";
+        case option_source::flag:
+            return "flag";
+        case option_source::credentials:
+            return "credentials";
+    }
+    return "unknown";
+}
+
+bool reloadable_option(std::string_view name) noexcept {
+    for (std::string_view live :
+         {"log-level", "server-key-file", "merchant-keys-file", "operator-token-file",
+          "terminal-secret-file", "terminal-tls-cert", "terminal-tls-key",
+          "terminal-tls-client-ca"}) {
+        if (name == live) return true;
+    }
+    return false;
+}
+
+namespace {
+bool same_keys(const config& a, const config& b) {
+    if (a.merchant_keys.size() != b.merchant_keys.size()) return false;
+    for (auto i = a.merchant_keys.begin(), j = b.merchant_keys.begin(); i != a.merchant_keys.end();
+         ++i, ++j) {
+        if (i->first != j->first || i->second.view() != j->second.view()) return false;
+    }
+    return true;
+}
+}  // namespace
+
+reload_plan plan_reload(const config& before, const config& after) {
+    reload_plan p;
+    for (std::size_t i = 0; i < after.options.size(); ++i) {
+        const auto& o = after.options[i];
+        if (i < before.options.size() && before.options[i].name == o.name &&
+            before.options[i].value == o.value)
+            continue;
+        (reloadable_option(o.name) ? p.live : p.needs_restart).push_back(o.name);
+    }
+    // A secret that appears or disappears turns a feature on or off: that needs a restart
+    // (the terminal gateway, charges and polls start only with theirs).
+    auto secret_changed = [&](std::string_view name, const secret& a, const secret& b,
+                              bool live_when_both_set) {
+        if (a.view() == b.view()) return;
+        const bool live = live_when_both_set && !a.empty() && !b.empty();
+        (live ? p.secrets : p.needs_restart).emplace_back(name);
+    };
+    secret_changed("server-key", before.default_server_key, after.default_server_key, true);
+    if (!same_keys(before, after)) p.secrets.emplace_back("merchant-keys");
+    // The operator API is served with the Redis store whether or not a token is set.
+    if (before.operator_token.view() != after.operator_token.view())
+        p.secrets.emplace_back("operator-token");
+    secret_changed("terminal-secret", before.terminal_secret, after.terminal_secret, true);
+    secret_changed("redis-password", before.redis_password, after.redis_password, false);
+    return p;
+}
+
+config apply_live(const config& running, const config& fresh, const reload_plan& plan) {
+    config out = running;
+    auto has = [](const std::vector<std::string>& v, std::string_view n) {
+        return std::find(v.begin(), v.end(), n) != v.end();
+    };
+    out.log_level = fresh.log_level;
+    out.terminal_tls_cert = fresh.terminal_tls_cert;
+    out.terminal_tls_key = fresh.terminal_tls_key;
+    out.terminal_tls_client_ca = fresh.terminal_tls_client_ca;
+    if (has(plan.secrets, "server-key")) out.default_server_key = fresh.default_server_key;
+    if (has(plan.secrets, "merchant-keys")) out.merchant_keys = fresh.merchant_keys;
+    if (has(plan.secrets, "operator-token")) out.operator_token = fresh.operator_token;
+    if (has(plan.secrets, "terminal-secret")) out.terminal_secret = fresh.terminal_secret;
+    for (std::size_t i = 0; i < out.options.size() && i < fresh.options.size(); ++i) {
+        if (reloadable_option(out.options[i].name)) out.options[i] = fresh.options[i];
+    }
+    return out;
+}
+
+namespace {
+// redis://user:password@host -> redis://user:<redacted>@host (a URL may carry a password).
+std::string without_password(std::string_view url) {
+    const auto scheme = url.find("://");
+    const auto at = url.rfind('@');
+    if (scheme == std::string_view::npos || at == std::string_view::npos || at < scheme)
+        return std::string(url);
+    const auto userinfo = url.substr(scheme + 3, at - scheme - 3);
+    const auto colon = userinfo.find(':');
+    const std::string user(colon == std::string_view::npos ? std::string_view{}
+                                                           : userinfo.substr(0, colon));
+    return std::string(url.substr(0, scheme + 3)) + user + ":<redacted>" +
+           std::string(url.substr(at));
+}
+}  // namespace
+
+std::string render_effective(const config& c) {
+    std::string out =
+        "# posrelay check-config: the effective configuration; each line's comment names its\n"
+        "# source (default, env, file, flag, credentials). Secrets are never shown.\n";
+    for (const auto& o : c.options) {
+        const option_spec* spec = find_option(o.name);
+        const bool no_value = o.source == option_source::default_value &&
+                              std::string_view(o.value).starts_with("none");
+        const bool commented = no_value || spec == nullptr || !spec->in_file;
+        const std::string value = o.name == "redis-url" ? without_password(o.value) : o.value;
+        out += (commented ? "# " : "") + o.name + " = " + value + "  # " +
+               std::string(to_string(o.source)) + "\n";
+    }
+    auto state = [](const secret& s) { return s.empty() ? "<unset>" : "<set>"; };
+    out += "# secrets\n# server-key = ";
+    out += state(c.default_server_key);
+    out += "\n# merchant-keys = ";
+    out += c.merchant_keys.empty()
+               ? std::string("<unset>")
+               : "<redacted, " + std::to_string(c.merchant_keys.size()) + " merchant keys>";
+    out += "\n# operator-token = ";
+    out += state(c.operator_token);
+    out += "\n# terminal-secret = ";
+    out += state(c.terminal_secret);
+    out += "\n# redis-password = ";
+    out += state(c.redis_password);
+    out += '\n';
+    return out;
 }
 
 }  // namespace posrelay

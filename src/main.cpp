@@ -5,10 +5,13 @@
 #include <cstdio>
 #include <exception>
 #include <iostream>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "posrelay/app.hpp"
 #include "posrelay/config.hpp"
+#include "posrelay/fanout/gateway.hpp"
 #include "posrelay/fanout/token_command.hpp"
 #include "posrelay/log.hpp"
 #include "posrelay/version.hpp"
@@ -25,6 +28,53 @@ void raise_fd_limit() {
         (void)::setrlimit(RLIMIT_NOFILE, &rl);
     }
 }
+
+// argv or environ as it was at start: a reload loads the configuration from the same flags
+// and environment (and reads the files again).
+struct saved_strings {
+    std::vector<std::string> strings;
+    std::vector<const char*> pointers;  // NULL-terminated
+    saved_strings(const char* const* begin, std::size_t n) {
+        for (std::size_t i = 0; i < n; ++i)
+            strings.emplace_back(begin[i]);
+        for (const auto& s : strings)
+            pointers.push_back(s.c_str());
+        pointers.push_back(nullptr);
+    }
+};
+
+std::size_t count(const char* const* p) {
+    std::size_t n = 0;
+    while (p != nullptr && p[n] != nullptr)
+        ++n;
+    return n;
+}
+
+// posrelay check-config [OPTIONS]: the configuration loaded as a start would load it,
+// printed as a config file with each option's source; secrets redacted.
+int check_config(int argc, char** argv) {
+    // argv without "check-config": the options as `posrelay [OPTIONS]` would see them.
+    std::vector<const char*> args{argv[0]};
+    for (int i = 2; i < argc; ++i)
+        args.push_back(argv[i]);
+    try {
+        const auto cli = posrelay::load_config(static_cast<int>(args.size()), args.data(), environ);
+        if (cli.action == posrelay::cli_action::help) {
+            std::cout << cli.help_text;
+            return 0;
+        }
+        posrelay::fanout::gateway::check_tls(cli.cfg);
+        std::cout << posrelay::render_effective(cli.cfg);
+        for (const auto& name : cli.cfg.unknown_env)
+            std::cerr << "posrelay: warning: unknown environment variable ignored: " << name
+                      << '\n';
+        std::cerr << "posrelay: the configuration is valid\n";
+        return 0;
+    } catch (const posrelay::config_error& e) {
+        std::fprintf(stderr, "posrelay: invalid configuration: %s\n", e.what());
+        return 2;
+    }
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -32,6 +82,7 @@ int main(int argc, char** argv) {
     if (argc >= 2 && std::string_view{argv[1]} == "token") {
         return posrelay::fanout::run_token_command(argc, argv, environ);
     }
+    if (argc >= 2 && std::string_view{argv[1]} == "check-config") return check_config(argc, argv);
     posrelay::cli_result cli;
     try {
         cli = posrelay::load_config(argc, argv, environ);
@@ -54,9 +105,14 @@ int main(int argc, char** argv) {
     }
     std::signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
+    const saved_strings args(argv, static_cast<std::size_t>(argc));
+    const saved_strings env(environ, count(environ));
+    auto load = [&] {
+        return posrelay::load_config(argc, args.pointers.data(), env.pointers.data()).cfg;
+    };
     try {
         posrelay::app service(std::move(cli.cfg));
-        return service.run();
+        return service.run(load);
     } catch (const std::exception& e) {
         posrelay::log::line(posrelay::log::level::error, "fatal").str("error", e.what());
         return 1;

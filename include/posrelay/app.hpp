@@ -5,6 +5,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 
 #include "posrelay/config.hpp"
@@ -29,7 +30,16 @@ public:
     void stop();
 
     // start(), then block until SIGTERM or SIGINT, then stop(). Returns the exit code.
-    int run();
+    // On SIGHUP, `load` (when set) loads the configuration again (the same flags and
+    // environment, the files read again) and reload() applies it.
+    int run(std::function<config()> load = {});
+
+    // One reload: `load` loads the configuration again, then what can change live is applied
+    // (keys, secrets, terminal TLS, log level) and changed options that need a restart are
+    // logged. A load or TLS failure applies nothing. Counted in
+    // posrelay_config_reloads_total, logged ("config reloaded" / "config reload failed").
+    // Call from a thread that is not an io thread: files are read here. Returns success.
+    bool reload(const std::function<config()>& load);
 
     [[nodiscard]] metrics::registry& registry() noexcept;
     [[nodiscard]] bool ready() const noexcept;

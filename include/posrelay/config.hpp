@@ -3,9 +3,11 @@
 // from files, never from argv, and are never printed.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -28,6 +30,18 @@ private:
     std::string v_;
 };
 
+// A secret a reload (SIGHUP) may replace: a reader takes one snapshot per check. Thread-safe;
+// get() never waits on the reload's file reading.
+class secret_slot {
+public:
+    explicit secret_slot(secret s = {}) : v_(std::make_shared<const secret>(std::move(s))) {}
+    [[nodiscard]] std::shared_ptr<const secret> get() const noexcept { return v_.load(); }
+    void set(secret s) { v_.store(std::make_shared<const secret>(std::move(s))); }
+
+private:
+    std::atomic<std::shared_ptr<const secret>> v_;
+};
+
 // HOST:PORT; HOST may be an IPv4 address, a bracketed IPv6 address or a name
 // (resolved at start-up). Port 0 picks a free port (logged at start-up).
 struct endpoint {
@@ -40,6 +54,16 @@ struct endpoint {
 // Parses "250ms", "10s", "2m", "1h", "7d" or a bare number of seconds ("1.5"); throws
 // std::invalid_argument. Negative durations are refused.
 [[nodiscard]] std::chrono::milliseconds parse_duration(std::string_view s);
+
+// Where an option's value came from (check-config prints it; a reload compares them).
+enum class option_source : std::uint8_t { default_value, env, file, flag, credentials };
+[[nodiscard]] std::string_view to_string(option_source s) noexcept;
+struct effective_option {
+    std::string name;   // the long option name, e.g. "io-threads"
+    std::string value;  // as given, or the default as --help shows it
+    option_source source = option_source::default_value;
+    bool operator==(const effective_option&) const = default;
+};
 
 struct config {
     std::string config_file;  // --config; "" when none
@@ -122,7 +146,34 @@ struct config {
 
     // Unknown POSRELAY_* environment variables seen (a typo?): logged as warnings at start.
     std::vector<std::string> unknown_env;
+    // Every option of the table, in table order, with its value and source (no secrets:
+    // secret files are named by their path).
+    std::vector<effective_option> options;
 };
+
+// ---- reload (SIGHUP) -------------------------------------------------------------------
+
+// What a reload would change, from the running config `before` to the fresh `after`:
+// options applied live, options that need a restart (kept at their running value), and the
+// secrets that changed ("server-key", "merchant-keys", "operator-token", "terminal-secret",
+// "redis-password"; redis-password needs a restart).
+struct reload_plan {
+    std::vector<std::string> live;
+    std::vector<std::string> needs_restart;
+    std::vector<std::string> secrets;
+};
+// True for the options a reload applies: the log level, key and secret files, terminal TLS.
+[[nodiscard]] bool reloadable_option(std::string_view name) noexcept;
+[[nodiscard]] reload_plan plan_reload(const config& before, const config& after);
+// The running config with what `plan` applies live taken from `fresh`: the log level, the
+// terminal TLS files, the secrets in plan.secrets and the reloadable options' entries.
+[[nodiscard]] config apply_live(const config& running, const config& fresh,
+                                const reload_plan& plan);
+
+// The effective configuration as a config file: every option as `name = value  # source`
+// (options that cannot be in a file, or without a value, commented out), then the secrets
+// as comments: <set>, <unset> or <redacted, N merchant keys>; never a secret value.
+[[nodiscard]] std::string render_effective(const config& c);
 
 // POSRELAY_* environment variables that are not options but are read directly by other
 // code (secrets, URLs that may carry credentials): never reported in config::unknown_env.
@@ -132,6 +183,10 @@ inline constexpr std::string_view known_secret_env[] = {
     "POSRELAY_SERVER_KEY",     "POSRELAY_MERCHANT_KEYS",  "POSRELAY_CONFIG",
     "POSRELAY_OPERATOR_TOKEN", "POSRELAY_REDIS_PASSWORD", "POSRELAY_TERMINAL_SECRET",
 };
+// systemd credentials (LoadCredential=, $CREDENTIALS_DIRECTORY): these file names there are
+// read when no flag, variable or config file sets the same secret.
+inline constexpr std::string_view credential_names[] = {
+    "server-key", "merchant-keys", "operator-token", "terminal-secret", "redis-password"};
 inline constexpr std::string_view secret_env_suffixes[] = {"_TOKEN", "_SECRET", "_PASSWORD", "_KEY",
                                                            "_URL"};
 
@@ -149,7 +204,8 @@ struct cli_result {
 };
 
 // Reads flags (argv), the environment (envp, NULL-terminated like environ) and the
-// config file named by --config / POSRELAY_CONFIG. Throws config_error.
+// config file named by --config / POSRELAY_CONFIG, the key and secret files, and the
+// systemd credentials in $CREDENTIALS_DIRECTORY. Throws config_error.
 [[nodiscard]] cli_result load_config(int argc, const char* const* argv, const char* const* envp);
 
 }  // namespace posrelay

@@ -110,6 +110,7 @@ std::vector<std::shared_ptr<session_base>> session_hub::all() const {
 gateway_shared::gateway_shared(gateway_options o, store::redis_store& s, metrics::registry& reg,
                                std::size_t threads)
     : opts(std::move(o)),
+      token_secret(opts.token_secret),
       store(s),
       registry(reg),
       auth_owner(opts.auth_failures
@@ -227,7 +228,9 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
 
     io_pool& pool;
     std::shared_ptr<detail::gateway_shared> shared;
-    std::optional<asio::ssl::context> tls;
+    // The TLS listener's context; a reload swaps in a new one for new handshakes (a
+    // connection's SSL object keeps its own context alive).
+    std::atomic<std::shared_ptr<asio::ssl::context>> tls;
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors;  // acceptor i lives on context i % size
     std::shared_ptr<store::redis_connection> feed;
     std::atomic<bool> feed_stop{false};
@@ -279,8 +282,9 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
             if (!admit(sock)) continue;
             std::string remote = remote_of(sock);
             if (use_tls) {
+                const auto ctx = tls.load();
                 auto s = std::make_shared<detail::terminal_session<detail::tls_transport>>(
-                    shared, thread, std::move(remote), std::move(sock), *tls);
+                    shared, thread, std::move(remote), std::move(sock), *ctx);
                 s->start();
             } else {
                 auto s = std::make_shared<detail::terminal_session<detail::tcp_transport>>(
@@ -308,18 +312,25 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
             .num("port", ep.port());
     }
 
-    void setup_tls() {
-        auto& o = shared->opts;
-        tls.emplace(asio::ssl::context::tls_server);
-        tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                         asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                         asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
-        tls->use_certificate_chain_file(o.tls_cert_file);
-        tls->use_private_key_file(o.tls_key_file, asio::ssl::context::pem);
-        if (!o.tls_client_ca_file.empty()) {
-            tls->load_verify_file(o.tls_client_ca_file);
-            tls->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
+    // Throws (boost::system::system_error) when a file is unreadable or the pair invalid.
+    static std::shared_ptr<asio::ssl::context> make_tls(const std::string& cert,
+                                                        const std::string& key,
+                                                        const std::string& client_ca) {
+        auto c = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+        c->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                       asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+        c->use_certificate_chain_file(cert);
+        c->use_private_key_file(key, asio::ssl::context::pem);
+        if (!client_ca.empty()) {
+            c->load_verify_file(client_ca);
+            c->set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
         }
+        return c;
+    }
+    void setup_tls() {
+        const auto& o = shared->opts;
+        tls.store(make_tls(o.tls_cert_file, o.tls_key_file, o.tls_client_ca_file));
     }
 
     // The node's live feed: a subscriber connection on the channel every commit PUBLISHes
@@ -443,6 +454,35 @@ gateway::bound gateway::start() {
     if (o.tls_listen) impl_->listen(*o.tls_listen, true, b.tls);
     impl_->start_feed();
     return b;
+}
+
+bool gateway::has_tls() const noexcept {
+    return impl_->shared->opts.tls_listen.has_value();
+}
+
+void gateway::reload_tls(const std::string& cert, const std::string& key,
+                         const std::string& client_ca) {
+    if (!has_tls()) return;
+    auto c = impl::make_tls(cert, key, client_ca);  // throws: the running context stays
+    impl_->tls.store(std::move(c));
+}
+
+void gateway::check_tls(const config& c) {
+    if (!c.terminal_tls_listen) return;
+    if (c.terminal_tls_cert.empty() || c.terminal_tls_key.empty())
+        throw config_error(
+            "--terminal-tls-listen needs --terminal-tls-cert and --terminal-tls-key");
+    try {
+        (void)impl::make_tls(c.terminal_tls_cert, c.terminal_tls_key, c.terminal_tls_client_ca);
+    } catch (const std::exception& e) {
+        throw config_error(std::string("terminal TLS (--terminal-tls-cert, --terminal-tls-key, "
+                                       "--terminal-tls-client-ca): ") +
+                           e.what());
+    }
+}
+
+void gateway::set_token_secret(secret s) {
+    impl_->shared->token_secret.set(std::move(s));
 }
 
 void gateway::accept_websocket(tcp::socket socket, http::request req) {

@@ -427,7 +427,7 @@ private:
             kick(errc::rate_limited, "too many failed handshakes from this address; retry later");
             co_return;
         }
-        if (!verify_token(g_->opts.token_secret.view(), f.hello.terminal_id, f.hello.store_id,
+        if (!verify_token(g_->token_secret.get()->view(), f.hello.terminal_id, f.hello.store_id,
                           f.hello.token)) {
             g_->auth.failed(ip);
             g_->count_handshake("bad_token");

@@ -87,6 +87,7 @@ struct gateway_shared {
     void connection_closed();
 
     gateway_options opts;
+    secret_slot token_secret;  // opts.token_secret, replaced by a reload
     store::redis_store& store;
     metrics::registry& registry;
     session_hub hub;

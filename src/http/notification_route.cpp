@@ -50,7 +50,7 @@ std::int64_t unix_ms_now() {
 }  // namespace
 
 notification_route::notification_route(std::size_t threads, std::size_t max_body_bytes,
-                                       const ingest::notification_verifier& verifier,
+                                       const ingest::verifier_slot& verifier,
                                        ingest::commit_sink& sink, metrics::registry& reg)
     : verifier_(verifier), sink_(sink), registry_(reg) {
     for (std::size_t i = 0; i < threads; ++i) {
@@ -107,7 +107,8 @@ std::optional<response> notification_route::refuse_unbelieved(ingest::status_upd
         return reject(400, ingest::to_string(err.code), err.message, ingest::field_name(err.where),
                       u.order_id(), ctx, true);
     }
-    switch (verifier_.verify(u)) {
+    const auto verifier = verifier_.get();  // one key set for the whole request
+    switch (verifier->verify(u)) {
         case ingest::verify_result::ok:
             break;
         case ingest::verify_result::bad_signature:
@@ -117,7 +118,7 @@ std::optional<response> notification_route::refuse_unbelieved(ingest::status_upd
             return reject(401, "unknown_merchant", "no server key configured for this merchant_id",
                           "merchant_id", u.order_id(), ctx);
     }
-    u.signer = verifier_.signer_for(u.get(ingest::field::merchant_id));
+    u.signer = verifier->signer_for(u.get(ingest::field::merchant_id));
     return std::nullopt;
 }
 

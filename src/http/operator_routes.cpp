@@ -37,7 +37,8 @@ operator_routes::operator_routes(secret token, store::redis_store& store)
 
 std::optional<response> operator_routes::authorise(const request& req,
                                                    const request_context& ctx) const {
-    if (token_.empty()) {
+    const auto token = token_.get();
+    if (token->empty()) {
         return json_error(403, "operator_api_disabled",
                           "the operator API is disabled: set POSRELAY_OPERATOR_TOKEN");
     }
@@ -45,7 +46,7 @@ std::optional<response> operator_routes::authorise(const request& req,
     const std::string_view auth(h.data(), h.size());
     constexpr std::string_view bearer = "Bearer ";
     if (!auth.starts_with(bearer) ||
-        !midtrans::constant_time_equal(auth.substr(bearer.size()), token_.view())) {
+        !midtrans::constant_time_equal(auth.substr(bearer.size()), token->view())) {
         log::line(log::level::warn, "request rejected")
             .str("route", "operator")
             .str("reason", "unauthorized")

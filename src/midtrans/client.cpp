@@ -122,7 +122,8 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
         base = std::move(*b);
         while (base.path.ends_with('/'))
             base.path.pop_back();
-        authorization = basic_authorization(opts.server_key.view());
+        authorization =
+            std::make_shared<const std::string>(basic_authorization(opts.server_key.view()));
         ssl_ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
                             asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
                             asio::ssl::context::no_tlsv1_1);
@@ -242,7 +243,8 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
         req.set(bhttp::field::user_agent, "posrelay/" POSRELAY_VERSION);
         req.set(bhttp::field::accept, "application/json");
         req.keep_alive(true);
-        if (with_key) req.set(bhttp::field::authorization, auth.empty() ? authorization : auth);
+        if (with_key)
+            req.set(bhttp::field::authorization, auth.empty() ? *authorization.load() : auth);
         if (override_notification && !opts.notification_url.empty())
             req.set("X-Override-Notification", opts.notification_url);
         if (verb == bhttp::verb::post) {
@@ -316,7 +318,7 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
     io_pool& pool;
     client_options opts;
     origin base;
-    std::string authorization;
+    std::atomic<std::shared_ptr<const std::string>> authorization;  // the default key's
     asio::ssl::context ssl_ctx;
     std::vector<idle_map> idle;  // per io thread
     std::atomic<std::size_t> inflight{0};
@@ -329,6 +331,11 @@ struct client::impl : std::enable_shared_from_this<client::impl> {
 client::client(io_pool& pool, client_options o, metrics::registry& reg)
     : impl_(std::make_shared<impl>(pool, std::move(o), reg)) {}
 client::~client() = default;
+
+void client::set_server_key(const secret& key) {
+    impl_->authorization.store(
+        std::make_shared<const std::string>(basic_authorization(key.view())));
+}
 
 const client_options& client::options() const noexcept {
     return impl_->opts;

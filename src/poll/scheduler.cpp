@@ -71,6 +71,7 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
           store(s),
           api(a),
           opts(std::move(o)),
+          merchant_auth(std::make_shared<const auth_map>(opts.merchant_auth)),
           timer(p.context(0)),
           slot(p.context(0)),
           rng(std::random_device{}()),
@@ -311,9 +312,8 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
         if (!co_await take_token(wait, true)) co_return;  // stopping: the lease lapses
         // The key that verified the notification: its merchant's, else the default.
         std::string auth;
-        if (const auto key = opts.merchant_auth.find(held->merchant_id);
-            key != opts.merchant_auth.end())
-            auth = key->second;
+        const auto keys = merchant_auth.load();
+        if (const auto key = keys->find(held->merchant_id); key != keys->end()) auth = key->second;
         const midtrans::http_result http = co_await api.status(id, std::move(auth));
         std::optional<midtrans::api_answer> answer;
         if (!http.ec) answer = midtrans::read_answer(http.status, http.body);
@@ -522,6 +522,9 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
     store::redis_store& store;
     midtrans::client& api;
     poll_options opts;
+    // opts.merchant_auth as a reload left it: each confirmation reads one snapshot.
+    using auth_map = std::map<std::string, std::string, std::less<>>;
+    std::atomic<std::shared_ptr<const auth_map>> merchant_auth;
     asio::steady_timer timer;
     asio::steady_timer slot;  // woken when a poll finishes
     std::mt19937_64 rng;
@@ -605,6 +608,10 @@ void scheduler::confirm(std::string order_id) {
         return;
     }
     start_confirm(self, std::move(order_id));
+}
+
+void scheduler::set_merchant_auth(std::map<std::string, std::string, std::less<>> merchant_auth) {
+    impl_->merchant_auth.store(std::make_shared<const impl::auth_map>(std::move(merchant_auth)));
 }
 
 void scheduler::stop() {

@@ -79,6 +79,17 @@ public:
 
     [[nodiscard]] std::size_t connections() const noexcept;
 
+    // Reload (SIGHUP), from a thread that is not an io thread: files are read here.
+    // With a TLS listener, new handshakes use a context made from these files; connections
+    // keep theirs. Throws (the running context stays) on an unreadable file or a bad pair.
+    [[nodiscard]] bool has_tls() const noexcept;
+    void reload_tls(const std::string& cert, const std::string& key, const std::string& client_ca);
+    // Loads the terminal TLS files as start() and reload_tls() do; throws config_error naming
+    // the problem (posrelay check-config).
+    static void check_tls(const config& c);
+    // Handshakes from now on check tokens against `s`; connected terminals stay.
+    void set_token_secret(secret s);
+
     struct impl;
 
 private:

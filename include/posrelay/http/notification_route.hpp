@@ -27,7 +27,7 @@ public:
     // `threads`: one parser per io thread (request_context::thread_index picks it).
     // `verifier` and `sink` must outlive the route.
     notification_route(std::size_t threads, std::size_t max_body_bytes,
-                       const ingest::notification_verifier& verifier, ingest::commit_sink& sink,
+                       const ingest::verifier_slot& verifier, ingest::commit_sink& sink,
                        metrics::registry& reg);
 
     // Never throws; completes when the answer is ready (after the commit for a valid one).
@@ -48,7 +48,7 @@ private:
                     bool security = false);
 
     std::vector<std::unique_ptr<ingest::notification_parser>> parsers_;
-    const ingest::notification_verifier& verifier_;
+    const ingest::verifier_slot& verifier_;
     ingest::commit_sink& sink_;
     metrics::registry& registry_;
     metrics::counter* accepted_[ingest::commit_outcome_count] = {};  // by commit_outcome

@@ -23,6 +23,8 @@ class operator_routes {
 public:
     // `token` empty: every call answers 403 (the API is disabled).
     operator_routes(secret token, store::redis_store& store);
+    // A reload's new token; calls authorised from now on check it. Thread-safe.
+    void set_token(secret token) { token_.set(std::move(token)); }
 
     [[nodiscard]] boost::asio::awaitable<response> get_order(request& req,
                                                              const request_context& ctx);
@@ -34,7 +36,7 @@ private:
     [[nodiscard]] std::optional<response> authorise(const request& req,
                                                     const request_context& ctx) const;
 
-    secret token_;
+    secret_slot token_;
     store::redis_store& store_;
 };
 

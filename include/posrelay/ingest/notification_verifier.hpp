@@ -2,8 +2,10 @@
 // its signature_key. Keys are held as secrets: never printed, compared in constant time.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,6 +39,23 @@ public:
 private:
     std::string default_key_;
     std::map<std::string, std::string, std::less<>> merchant_keys_;
+};
+
+// The verifier in use, replaced whole by a reload (SIGHUP): a request takes one snapshot and
+// checks and names its signer with it. Thread-safe; get() never waits on a reload's I/O.
+class verifier_slot {
+public:
+    explicit verifier_slot(notification_verifier v)
+        : v_(std::make_shared<const notification_verifier>(std::move(v))) {}
+    [[nodiscard]] std::shared_ptr<const notification_verifier> get() const noexcept {
+        return v_.load();
+    }
+    void set(notification_verifier v) {
+        v_.store(std::make_shared<const notification_verifier>(std::move(v)));
+    }
+
+private:
+    std::atomic<std::shared_ptr<const notification_verifier>> v_;
 };
 
 }  // namespace posrelay::ingest

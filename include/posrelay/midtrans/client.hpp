@@ -67,6 +67,8 @@ public:
     [[nodiscard]] boost::asio::awaitable<http_result> fetch(std::string url);
 
     [[nodiscard]] const client_options& options() const noexcept;
+    // A reload's default server key: calls started from now on send it. Thread-safe.
+    void set_server_key(const secret& key);
 
     struct impl;
 

@@ -74,6 +74,9 @@ public:
     void confirm(std::string order_id);
     // Stops claiming; polls in flight finish on their own. Thread-safe.
     void stop();
+    // A reload's merchant keys (poll_options::merchant_auth); confirmations from now on use
+    // them. Thread-safe.
+    void set_merchant_auth(std::map<std::string, std::string, std::less<>> merchant_auth);
 
     struct impl;
 
