@@ -640,10 +640,10 @@ std::string help_text() {
         "  POSRELAY_TERMINAL_SECRET\n      Key of the terminal tokens (posrelay token TERMINAL "
         "STORE) (or --terminal-secret-file);\n"
         "      unset: terminals cannot connect.\n"
-        "A variable and the matching file option are mutually exclusive. systemd credentials: "
-        "when\n$CREDENTIALS_DIRECTORY is set, the files server-key, merchant-keys, "
-        "operator-token, terminal-secret\nand redis-password there are read for each secret "
-        "no variable or file option sets.\n"
+        "A variable and the matching file option are mutually exclusive (the merchant keys are "
+        "merged).\nsystemd credentials: when $CREDENTIALS_DIRECTORY is set, the files server-key, "
+        "merchant-keys,\noperator-token, terminal-secret and redis-password there are read for "
+        "each secret no variable\nor file option sets.\n"
         "\nSIGHUP reloads the configuration: the same flags and environment, the files read "
         "again.\nApplied live: the server and merchant keys, the operator token, the terminal "
         "secret, the\nterminal TLS certificate, key and client CA (new handshakes), and "
@@ -722,7 +722,8 @@ std::string secret_hint(std::string_view name) {
         if (lower.find(word) != std::string::npos)
             return "; secrets are never accepted on the command line or in the config file: "
                    "use POSRELAY_SERVER_KEY or --server-key-file, POSRELAY_MERCHANT_KEYS or "
-                   "--merchant-keys-file";
+                   "--merchant-keys-file (likewise --operator-token-file, --terminal-secret-file, "
+                   "--redis-password-file)";
     }
     return {};
 }
