@@ -104,6 +104,9 @@ int main(int argc, char** argv) {
             .str("name", name);
     }
     std::signal(SIGPIPE, SIG_IGN);
+    // SIGHUP is a reload request: ignored until app::run() catches it (while the service is
+    // being built), never fatal.
+    std::signal(SIGHUP, SIG_IGN);
     raise_fd_limit();
     const saved_strings args(argv, static_cast<std::size_t>(argc));
     const saved_strings env(environ, count(environ));
