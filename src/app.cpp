@@ -20,6 +20,8 @@
 #include "posrelay/ingest/notification_verifier.hpp"
 #include "posrelay/io_pool.hpp"
 #include "posrelay/log.hpp"
+#include "posrelay/metrics/config_limits.hpp"
+#include "posrelay/metrics/open_files.hpp"
 #include "posrelay/midtrans/client.hpp"
 #include "posrelay/orders/order_service.hpp"
 #include "posrelay/poll/scheduler.hpp"
@@ -121,6 +123,11 @@ struct app::impl {
             };
         }
         server = std::make_unique<http::http_server>(pool, std::move(http_opts), routes, registry);
+        if (cfg.admin_listen) {
+            admin_routes = std::make_unique<http::router>(registry, "admin_unmatched");
+            admin_server = std::make_unique<http::http_server>(
+                pool, http::server_options::admin_from(cfg), *admin_routes, registry);
+        }
         registry
             .add_gauge("posrelay_build_info", "posrelay build: version and git commit (value 1).",
                        {{"version", POSRELAY_VERSION}, {"commit", std::string(git_commit())}})
@@ -130,7 +137,18 @@ struct app::impl {
         registry.add_gauge("posrelay_io_threads", "io threads serving connections.")
             .set(static_cast<std::int64_t>(pool.size()));
         metrics::add_process_metrics(registry);
+        metrics::add_config_limits(registry, cfg);
+        (void)metrics::check_open_files(registry, fd_demand(), metrics::open_files_limit());
         add_routes();
+    }
+
+    // The connection limits in force, for the open-files check.
+    metrics::fd_demand fd_demand() const {
+        return {.http_connections = cfg.max_connections,
+                .admin_connections = admin_server ? cfg.admin_max_connections : 0,
+                .terminal_connections = terminals ? cfg.terminal_max_connections : 0,
+                .midtrans_calls = midtrans_api ? cfg.midtrans_max_inflight : 0,
+                .io_threads = pool.size()};
     }
 
     // The configured store: in memory, an external Redis, or the embedded redis-server.
@@ -207,6 +225,9 @@ struct app::impl {
         cfg = std::move(next);  // read only on this thread from now on (io threads: never)
     }
 
+    // Without --admin-listen one router serves everything. With it, the main listener keeps
+    // what the internet must reach (notifications, terminal QR images; the terminal WebSocket
+    // is taken before routing) and the admin listener the rest; elsewhere they are 404.
     void add_routes() {
         routes.add("notifications", "/v1/midtrans/notifications", beast_http::verb::post,
                    [this](http::request& req, const http::request_context& ctx) {
@@ -215,43 +236,63 @@ struct app::impl {
         routes.on_reject("notifications", [this](std::string_view reason) {
             notifications->count_rejection(reason);
         });
+        http::router& admin = admin_routes ? *admin_routes : routes;
         if (operators) {
-            routes.add("orders", "/v1/orders/*", beast_http::verb::get,
-                       [this](http::request& req, const http::request_context& ctx) {
-                           const std::string_view target(req.target().data(), req.target().size());
-                           if (orders && target.substr(0, target.find('?')).ends_with("/qr.png"))
-                               return qr_image(req, ctx);
-                           return operators->get_order(req, ctx);
-                       });
-            routes.add("orders_register", "/v1/orders", beast_http::verb::post,
-                       [this](http::request& req, const http::request_context& ctx) {
-                           return operators->register_order(req, ctx);
-                       });
+            if (admin_routes) {
+                if (orders)
+                    routes.add("qr", "/v1/orders/*", beast_http::verb::get, order_get(true, false));
+                admin.add("orders", "/v1/orders/*", beast_http::verb::get, order_get(false, true));
+            } else {
+                routes.add("orders", "/v1/orders/*", beast_http::verb::get,
+                           order_get(orders != nullptr, true));
+            }
+            admin.add("orders_register", "/v1/orders", beast_http::verb::post,
+                      [this](http::request& req, const http::request_context& ctx) {
+                          return operators->register_order(req, ctx);
+                      });
         }
-        routes.add("metrics", "/metrics", beast_http::verb::get,
-                   [this](http::request&,
-                          const http::request_context&) -> asio::awaitable<http::response> {
-                       http::response res{beast_http::status::ok, 11};
-                       res.set(beast_http::field::content_type,
-                               "text/plain; version=0.0.4; charset=utf-8");
-                       res.body() = registry.render();
-                       co_return res;
-                   });
-        routes.add(
-            "healthz", "/healthz", beast_http::verb::get,
-            [](http::request&, const http::request_context&) -> asio::awaitable<http::response> {
-                co_return http::json_response(200, R"({"status":"alive"})");
-            });
-        routes.add("readyz", "/readyz", beast_http::verb::get,
-                   [this](http::request&,
-                          const http::request_context&) -> asio::awaitable<http::response> {
-                       if (ready()) co_return http::json_response(200, R"({"status":"ready"})");
-                       std::string why = stopping.load()   ? "shutting_down"
-                                         : !started.load() ? "starting"
-                                                           : "store_unavailable";
-                       co_return http::json_response(
-                           503, R"({"status":"not_ready","reason":")" + why + "\"}");
-                   });
+        add_health_routes(admin);
+    }
+
+    // GET /v1/orders/...: a terminal's QR image (path ending in /qr.png) when `qr`, the
+    // operator's order view when `order`; anything else is 404.
+    http::handler_fn order_get(bool qr, bool order) {
+        return [this, qr, order](http::request& req, const http::request_context& ctx) {
+            const std::string_view target(req.target().data(), req.target().size());
+            if (qr && target.substr(0, target.find('?')).ends_with("/qr.png"))
+                return qr_image(req, ctx);
+            if (order) return operators->get_order(req, ctx);
+            return not_found();
+        };
+    }
+    static asio::awaitable<http::response> not_found() {
+        co_return http::json_error(404, "not_found", "no such endpoint");
+    }
+
+    void add_health_routes(http::router& r) {
+        r.add("metrics", "/metrics", beast_http::verb::get,
+              [this](http::request&,
+                     const http::request_context&) -> asio::awaitable<http::response> {
+                  http::response res{beast_http::status::ok, 11};
+                  res.set(beast_http::field::content_type,
+                          "text/plain; version=0.0.4; charset=utf-8");
+                  res.body() = registry.render();
+                  co_return res;
+              });
+        r.add("healthz", "/healthz", beast_http::verb::get,
+              [](http::request&, const http::request_context&) -> asio::awaitable<http::response> {
+                  co_return http::json_response(200, R"({"status":"alive"})");
+              });
+        r.add("readyz", "/readyz", beast_http::verb::get,
+              [this](http::request&,
+                     const http::request_context&) -> asio::awaitable<http::response> {
+                  if (ready()) co_return http::json_response(200, R"({"status":"ready"})");
+                  std::string why = stopping.load()   ? "shutting_down"
+                                    : !started.load() ? "starting"
+                                                      : "store_unavailable";
+                  co_return http::json_response(
+                      503, R"({"status":"not_ready","reason":")" + why + "\"}");
+              });
     }
 
     // GET /v1/orders/{order_id}/qr.png for a terminal: Authorization: Bearer <its token>,
@@ -340,6 +381,8 @@ struct app::impl {
     std::unique_ptr<poll::scheduler> poller;     // with midtrans_api: polls and/or confirmations
     std::unique_ptr<fanout::gateway> terminals;  // only with the redis store and a terminal secret
     std::unique_ptr<http::http_server> server;
+    std::unique_ptr<http::router> admin_routes;  // only with --admin-listen
+    std::unique_ptr<http::http_server> admin_server;
     std::shared_ptr<auth_limiter> auth_failures;  // terminal handshakes and the QR route
     metrics::counter* qr_unauthorized = nullptr;
     metrics::counter* qr_limited = nullptr;
@@ -366,6 +409,7 @@ boost::asio::ip::tcp::endpoint app::start() {
     if (impl_->embedded) impl_->embedded->start();
     if (impl_->redis) impl_->redis->start();
     const auto ep = impl_->server->start();
+    const auto admin_ep = impl_->admin_server ? impl_->admin_server->start() : ep;
     if (impl_->terminals) {
         (void)impl_->terminals->start();
     } else if (impl_->redis) {
@@ -381,6 +425,12 @@ boost::asio::ip::tcp::endpoint app::start() {
         .str("address", ep.address().to_string())
         .num("port", ep.port())
         .num("io_threads", static_cast<std::int64_t>(impl_->pool.size()));
+    if (impl_->admin_server) {
+        log::line(log::level::info, "listening")
+            .str("what", "admin")
+            .str("address", admin_ep.address().to_string())
+            .num("port", admin_ep.port());
+    }
     return ep;
 }
 
@@ -402,10 +452,11 @@ void app::stop() {
             --st->remaining;
             st->cv.notify_all();
         };
-        st->remaining = impl_->terminals ? 2 : 1;
+        st->remaining = 1 + (impl_->terminals ? 1 : 0) + (impl_->admin_server ? 1 : 0);
         // Terminals get a goaway (reconnect to another node); HTTP requests in flight finish.
         if (impl_->terminals) impl_->terminals->shutdown(std::chrono::milliseconds(1000), done);
         impl_->server->shutdown(done);
+        if (impl_->admin_server) impl_->admin_server->shutdown(done);
         std::unique_lock lock(st->m);
         if (!st->cv.wait_for(lock, impl_->cfg.shutdown_timeout,
                              [&] { return st->remaining <= 0; })) {

@@ -249,6 +249,16 @@ const option_spec option_table[] = {
              invalid(v, e.what());
          }
      }},
+    {"admin-listen", "HOST:PORT", "off",
+     "Address for /metrics, /healthz, /readyz and the operator API (/v1/orders), or off. When "
+     "set, --listen serves only Midtrans notifications, the terminal WebSocket and terminal QR "
+     "images; keep this one on a private address. off: --listen serves everything.",
+     [](settings& s, const value_source& v) { s.cfg.admin_listen = optional_endpoint(v); }},
+    {"admin-max-connections", "N", "64",
+     "Open connections accepted at once on --admin-listen, 1 to 10000.",
+     [](settings& s, const value_source& v) {
+         s.cfg.admin_max_connections = whole_number(v, 1, 10'000);
+     }},
     {"io-threads", "N", "0",
      "I/O threads, 0 to 256; 0 means one per usable CPU core (one fewer with the embedded Redis).",
      [](settings& s, const value_source& v) {
@@ -522,6 +532,23 @@ const option_spec option_table[] = {
          s.redis_password_file = v;
      }},
 };
+
+// The admin listener on the port of another listener would share it (SO_REUSEPORT) and
+// take part of that listener's traffic, or all of it for a more specific address: refused.
+void check_admin_port(const config& c) {
+    if (!c.admin_listen || c.admin_listen->port == 0) return;
+    const std::pair<std::string_view, const std::optional<endpoint>*> others[] = {
+        {"listen", nullptr},
+        {"terminal-listen", &c.terminal_listen},
+        {"terminal-tls-listen", &c.terminal_tls_listen}};
+    for (const auto& [name, ep] : others) {
+        const std::uint16_t port = ep == nullptr ? c.listen.port : (*ep ? (*ep)->port : 0);
+        if (port == c.admin_listen->port)
+            throw config_error("admin-listen and " + std::string(name) + " use the same port " +
+                               std::to_string(port) +
+                               ": give the admin listener a port of its own");
+    }
+}
 
 std::string env_name(std::string_view option) {
     std::string out(env_prefix);
@@ -1030,6 +1057,7 @@ cli_result load_config(int argc, const char* const* argv, const char* const* env
     apply_options(s, flags, env, from_file, file);
     use_credentials(s, raw_env, envp);
     load_secrets(s, raw_env);
+    check_admin_port(s.cfg);
     result.cfg = std::move(s.cfg);
     return result;
 }

@@ -68,6 +68,10 @@ struct effective_option {
 struct config {
     std::string config_file;  // --config; "" when none
     endpoint listen{"0.0.0.0", 8080};
+    // Metrics, health, readiness and the operator API on their own listener; nullopt ("off"):
+    // --listen serves them too.
+    std::optional<endpoint> admin_listen;
+    std::size_t admin_max_connections = 64;
     unsigned io_threads = 0;  // 0: one per usable core (one fewer with the embedded Redis)
     std::size_t max_connections = 10000;
     std::chrono::milliseconds header_timeout{10'000};

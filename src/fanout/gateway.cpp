@@ -129,6 +129,10 @@ gateway_shared::gateway_shared(gateway_options o, store::redis_store& s, metrics
       queue_bytes(
           reg.add_gauge("posrelay_terminal_send_queue_bytes",
                         "Bytes queued for terminals and not yet written, all connections.")),
+      unacked(reg.add_gauge(
+          "posrelay_terminal_events_unacked",
+          "Events sent to terminals and not yet acknowledged, all connections (each at most "
+          "--terminal-max-inflight).")),
       delivered(reg.add_counter("posrelay_terminal_events_delivered_total",
                                 "Events written to terminal sockets.")),
       replayed(

@@ -200,6 +200,7 @@ public:
     ~terminal_session() override {
         g_->transport_gauge(Transport::name).sub(1);
         g_->queue_bytes.sub(static_cast<std::int64_t>(queue_bytes_));
+        g_->unacked.sub(static_cast<std::int64_t>(fsm_.inflight()));
         if (attached_) g_->hub.detach(session_hub::key(store_id_, terminal_id_), this);
         g_->connection_closed();
     }
@@ -343,6 +344,20 @@ private:
         queue_bytes_ += frame->size();
         g_->queue_bytes.add(static_cast<std::int64_t>(frame->size()));
         queue_.push_back(out_frame{std::move(frame), event_ms});
+    }
+
+    // The delivery state moves, and the node's count of unacked events with it (the session
+    // takes its remaining share off when it ends): no scan of the connections at scrape time.
+    void sent(std::uint64_t seq) {
+        const std::uint64_t before = fsm_.inflight();
+        fsm_.on_sent(seq);
+        g_->unacked.add(static_cast<std::int64_t>(fsm_.inflight() - before));
+    }
+    [[nodiscard]] bool acked(std::uint64_t seq) {
+        const std::uint64_t before = fsm_.inflight();
+        const bool ok = fsm_.on_ack(seq);
+        g_->unacked.sub(static_cast<std::int64_t>(before - fsm_.inflight()));
+        return ok;
     }
 
     // Arms the watchdog: if it fires before being cancelled, the transport is cancelled.
@@ -718,7 +733,7 @@ private:
             }
             switch (f.kind) {
                 case frame_kind::ack:
-                    if (!fsm_.on_ack(f.ack.seq)) {
+                    if (!acked(f.ack.seq)) {
                         kick(errc::bad_ack, "ack.seq is beyond the last event sent");
                         co_return;
                     }
@@ -801,7 +816,7 @@ private:
             push_event(
                 std::make_shared<const std::string>(event_frame(entry.elements[1].elements[1].str)),
                 0);
-            fsm_.on_sent(seq);
+            sent(seq);
             ring_.push(seq, entry_eid(entry));
             g_->replayed.inc();
         }
@@ -822,7 +837,7 @@ private:
                     push_event(std::move(it->second.data), it->second.event_ms);
                     ring_.push(next, it->second.eid);
                     live_.erase(it);
-                    fsm_.on_sent(next);
+                    sent(next);
                     continue;
                 }
                 const std::uint64_t to =

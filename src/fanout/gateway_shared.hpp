@@ -102,6 +102,7 @@ struct gateway_shared {
     metrics::gauge& tls_connections;
     metrics::gauge& ws_connections;
     metrics::gauge& queue_bytes;
+    metrics::gauge& unacked;  // sum of every connection's delivery_fsm::inflight()
     metrics::counter& delivered;
     metrics::counter& replayed;
     metrics::counter& acks;

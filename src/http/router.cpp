@@ -10,16 +10,14 @@
 namespace posrelay::http {
 
 namespace {
-constexpr std::string_view unmatched_route = "unmatched";
-
 std::string_view path_of(std::string_view target) noexcept {
     const auto q = target.find('?');
     return q == std::string_view::npos ? target : target.substr(0, q);
 }
 }  // namespace
 
-router::router(metrics::registry& reg) : registry_(reg) {
-    unmatched_ = &metrics_for(unmatched_route);
+router::router(metrics::registry& reg, std::string unmatched_name) : registry_(reg) {
+    unmatched_ = &metrics_for(unmatched_name);
 }
 
 router::route_metrics& router::metrics_for(std::string_view name) {
@@ -61,7 +59,7 @@ const router::route* router::match(std::string_view path) const noexcept {
 
 std::string_view router::route_of(std::string_view target) const noexcept {
     const route* r = match(path_of(target));
-    return r ? std::string_view(r->stats->name) : unmatched_route;
+    return r ? std::string_view(r->stats->name) : std::string_view(unmatched_->name);
 }
 
 void router::count(route_metrics& m, unsigned status,

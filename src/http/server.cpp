@@ -46,23 +46,35 @@ server_options server_options::from(const config& c) {
     return o;
 }
 
+server_options server_options::admin_from(const config& c) {
+    server_options o = from(c);
+    o.listen = c.admin_listen.value();
+    o.max_connections = c.admin_max_connections;
+    o.metrics_name = "admin_http";
+    return o;
+}
+
 struct http_server::shared {
     shared(server_options o, router& r, metrics::registry& reg)
         : opts(std::move(o)),
           routes(r),
-          open(reg.add_gauge("posrelay_http_open_connections", "HTTP connections open now.")),
-          accepted(reg.add_counter("posrelay_http_connections_accepted_total",
-                                   "HTTP connections accepted.")),
-          rejected(reg.add_counter(
-              "posrelay_http_connections_rejected_total",
-              "HTTP connections closed at once because --max-connections were open.")),
+          open(reg.add_gauge(name("open_connections"), "HTTP connections open now.")),
+          accepted(
+              reg.add_counter(name("connections_accepted_total"), "HTTP connections accepted.")),
+          rejected(reg.add_counter(name("connections_rejected_total"),
+                                   "HTTP connections closed at once because the listener's "
+                                   "connection limit (--max-connections, "
+                                   "--admin-max-connections) was reached.")),
           timeout_idle(timeout_counter(reg, "idle")),
           timeout_header(timeout_counter(reg, "header")),
           timeout_body(timeout_counter(reg, "body")),
           timeout_write(timeout_counter(reg, "write")) {}
 
-    static metrics::counter& timeout_counter(metrics::registry& reg, std::string phase) {
-        return reg.add_counter("posrelay_http_timeouts_total",
+    [[nodiscard]] std::string name(std::string_view what) const {
+        return "posrelay_" + opts.metrics_name + "_" + std::string(what);
+    }
+    metrics::counter& timeout_counter(metrics::registry& reg, std::string phase) {
+        return reg.add_counter(name("timeouts_total"),
                                "HTTP connections closed by a deadline, by phase (idle keep-alive, "
                                "header read, body read, answer write).",
                                {{"phase", std::move(phase)}});

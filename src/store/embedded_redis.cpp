@@ -17,10 +17,12 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
 #include "posrelay/log.hpp"
+#include "posrelay/store/redis_info.hpp"
 
 namespace posrelay::store {
 
@@ -30,27 +32,62 @@ int pidfd_open(pid_t pid) {
     return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
 }
 
-// One PING over the unix socket, blocking with a short timeout (start-up only, never on an
-// io thread). True on +PONG; -LOADING (AOF being read) and connection errors are false.
-bool ping(const std::string& path) {
+// A unix socket connected to `path`, sends and receives bounded by `timeout`; -1 on failure.
+int connect_unix(const std::string& path, timeval timeout) {
     const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return false;
+    if (fd < 0) return -1;
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
-    timeval tv{0, 500'000};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+// One PING over the unix socket, blocking with a short timeout (start-up only, never on an
+// io thread). True on +PONG; -LOADING (AOF being read) and connection errors are false.
+bool ping(const std::string& path) {
+    const int fd = connect_unix(path, timeval{0, 500'000});
+    if (fd < 0) return false;
     bool ok = false;
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-        static constexpr char cmd[] = "*1\r\n$4\r\nPING\r\n";
-        if (::send(fd, cmd, sizeof cmd - 1, MSG_NOSIGNAL) == sizeof cmd - 1) {
-            char buf[64];
-            const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-            ok = n >= 5 && std::memcmp(buf, "+PONG", 5) == 0;
-        }
+    static constexpr char cmd[] = "*1\r\n$4\r\nPING\r\n";
+    if (::send(fd, cmd, sizeof cmd - 1, MSG_NOSIGNAL) == sizeof cmd - 1) {
+        char buf[64];
+        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        ok = n >= 5 && std::memcmp(buf, "+PONG", 5) == 0;
     }
     ::close(fd);
     return ok;
+}
+
+// The text of INFO (the default sections, memory and persistence among them: every Redis
+// version takes the command without arguments), read on a blocking connection with 1 s
+// timeouts (the supervising thread, or start-up); nullopt on any failure. At most 256 KiB.
+std::optional<std::string> query_info(const std::string& path) {
+    constexpr std::size_t max_bytes = 256 * 1024;
+    const int fd = connect_unix(path, timeval{1, 0});
+    if (fd < 0) return std::nullopt;
+    static constexpr char cmd[] = "*1\r\n$4\r\nINFO\r\n";
+    std::optional<std::string> out;
+    if (::send(fd, cmd, sizeof cmd - 1, MSG_NOSIGNAL) == sizeof cmd - 1) {
+        std::string buf;
+        char chunk[16 * 1024];
+        for (;;) {
+            const auto reply = read_info_reply(buf, max_bytes);
+            if (reply.st == info_reply::state::complete) out = std::string(reply.body);
+            if (reply.st != info_reply::state::incomplete) break;
+            const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            buf.append(chunk, static_cast<std::size_t>(n));
+        }
+    }
+    ::close(fd);
+    return out;
 }
 
 }  // namespace
@@ -58,7 +95,16 @@ bool ping(const std::string& path) {
 embedded_redis::embedded_redis(embedded_redis_options opts, metrics::registry& reg)
     : opts_(std::move(opts)),
       restarts_(reg.add_counter("posrelay_embedded_redis_restarts_total",
-                                "Times the embedded redis-server died and was started again.")) {
+                                "Times the embedded redis-server died and was started again.")),
+      memory_bytes_(reg.add_gauge("posrelay_embedded_redis_memory_bytes",
+                                  "Memory the embedded Redis uses for its data (INFO "
+                                  "used_memory), sampled every 5 s.")),
+      aof_bytes_(reg.add_gauge("posrelay_embedded_redis_aof_bytes",
+                               "Size of the embedded Redis's append-only file (INFO "
+                               "aof_current_size), sampled every 5 s.")),
+      aof_rewriting_(reg.add_gauge("posrelay_embedded_redis_aof_rewrite_in_progress",
+                                   "1 while the embedded Redis rewrites its append-only file "
+                                   "(INFO aof_rewrite_in_progress), sampled every 5 s.")) {
     dir_ = std::filesystem::absolute(opts_.data_dir).lexically_normal().string();
     if (dir_.size() > 1 && dir_.back() == '/') dir_.pop_back();
 }
@@ -100,6 +146,7 @@ void embedded_redis::start() {
         .str("socket", socket_path())
         .num("pid", pid_.load())
         .str("appendfsync", opts_.appendfsync);
+    sample_info();
     supervisor_ = std::thread([this] { supervise(); });
 }
 
@@ -179,9 +226,7 @@ void embedded_redis::supervise() {
         // Wait for the child to exit, or for stop().
         const pid_t pid = pid_.load();
         const int pidfd = pidfd_open(pid);
-        pollfd fds[2] = {{pidfd, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
-        while (::poll(fds, 2, -1) < 0 && errno == EINTR) {
-        }
+        wait_for_exit(pidfd);
         if (pidfd >= 0) ::close(pidfd);
         {
             std::lock_guard lock(mutex_);
@@ -214,6 +259,27 @@ void embedded_redis::supervise() {
             }
         }
     }
+}
+
+void embedded_redis::wait_for_exit(int pidfd) {
+    pollfd fds[2] = {{pidfd, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    for (;;) {
+        const int n = ::poll(fds, 2, static_cast<int>(opts_.info_interval.count()));
+        if (n < 0 && errno == EINTR) continue;
+        if (n != 0) return;
+        sample_info();
+    }
+}
+
+// One INFO over a fresh connection to the unix socket, each step bounded by 1 s; the gauges
+// keep their last values when it fails (redis-server busy, restarting, or gone).
+void embedded_redis::sample_info() {
+    const auto body = query_info(socket_path());
+    if (!body) return;
+    const redis_info info = parse_redis_info(*body);
+    if (info.used_memory) memory_bytes_.set(*info.used_memory);
+    if (info.aof_current_size) aof_bytes_.set(*info.aof_current_size);
+    if (info.aof_rewrite_in_progress) aof_rewriting_.set(*info.aof_rewrite_in_progress);
 }
 
 void embedded_redis::stop() {

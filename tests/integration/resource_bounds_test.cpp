@@ -68,17 +68,6 @@ long status_kib(pid_t pid, std::string_view name) {
     return -1;
 }
 
-// Polls `done` every 10 ms until it holds or `limit` passes; its last answer.
-template <class Pred>
-bool wait_until(Pred done, milliseconds limit) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!done()) {
-        if (std::chrono::steady_clock::now() >= deadline) return false;
-        ::poll(nullptr, 0, 10);
-    }
-    return true;
-}
-
 double metric(unsigned short port, std::string_view series) {
     return metric_value(http_client(port).get("/metrics").body(), series);
 }

@@ -161,6 +161,13 @@ void add_default_listen(std::vector<std::string>& args) {
 posrelay_process start_posrelay(std::vector<std::string> args,
                                 std::map<std::string, std::string> env) {
     add_default_listen(args);
+    bool admin = false;  // --admin-listen=X or --admin-listen X, X not "off"
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        if (args[i].starts_with("--admin-listen="))
+            admin = args[i] != "--admin-listen=off";
+        else if (args[i] == "--admin-listen" && i + 1 < args.size())
+            admin = args[i + 1] != "off";
+    }
     posrelay_process p;
     // POSRELAY_TEST_BINARY runs the tests against another build (e.g. the parent commit's, to
     // see a regression test fail before its fix).
@@ -170,6 +177,10 @@ posrelay_process start_posrelay(std::vector<std::string> args,
         std::move(env));
     const std::string line = p.proc->wait_for_line(R"("msg":"listening","what":"http")");
     p.port = static_cast<unsigned short>(json_int(line, "port"));
+    p.admin_port = admin
+                       ? static_cast<unsigned short>(json_int(
+                             p.proc->wait_for_line(R"("msg":"listening","what":"admin")"), "port"))
+                       : p.port;
     return p;
 }
 

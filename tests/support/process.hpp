@@ -2,6 +2,7 @@
 // stderr, and waits on log lines and exit with deadlines (no sleeps).
 #pragma once
 
+#include <poll.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -69,10 +70,12 @@ run_result run_command(std::string exe, std::vector<std::string> args,
 void add_default_listen(std::vector<std::string>& args);
 
 // Starts posrelay with `args` (plus --listen 127.0.0.1:0 unless given) and waits for its
-// "listening" line; the HTTP port it bound.
+// "listening" line; the HTTP port it bound, and the port serving /metrics, /readyz and the
+// operator API: the admin listener's with --admin-listen, else the same.
 struct posrelay_process {
     std::unique_ptr<child_process> proc;
     unsigned short port = 0;
+    unsigned short admin_port = 0;
 };
 posrelay_process start_posrelay(std::vector<std::string> args,
                                 std::map<std::string, std::string> env = {});
@@ -82,5 +85,16 @@ posrelay_process start_posrelay(std::vector<std::string> args,
 
 // Raises the soft descriptor limit to the hard one (tests open many sockets).
 void raise_fd_limit();
+
+// Polls `done` every 10 ms until it holds or `limit` passes; its last answer.
+template <class Pred>
+bool wait_until(Pred done, std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        ::poll(nullptr, 0, 10);
+    }
+    return true;
+}
 
 }  // namespace posrelay::test

@@ -147,7 +147,7 @@ relay_node start_relay_node(std::vector<std::string> args, std::map<std::string,
     n.p = start_posrelay(std::move(args), std::move(env));
     n.terminal_port = static_cast<unsigned short>(
         json_int(n.p.proc->wait_for_line(R"("what":"terminals")"), "port"));
-    if (!wait_ready(n.p.port))
+    if (!wait_ready(n.p.admin_port))
         throw std::runtime_error("posrelay not ready: " + n.p.proc->output());
     return n;
 }

@@ -76,7 +76,8 @@ struct relay_node {
     unsigned short terminal_port = 0;
 };
 // Starts posrelay with `args` (including `--terminal-listen 127.0.0.1:0`) and `env`, reads
-// the terminal port it bound from its log, and waits until it is ready (wait_ready).
+// the terminal port it bound from its log, and waits until it is ready (wait_ready, on the
+// admin listener when there is one).
 relay_node start_relay_node(std::vector<std::string> args, std::map<std::string, std::string> env);
 
 // POST /v1/orders with the test operator token; returns the HTTP status.

@@ -167,6 +167,34 @@ TEST(Config, ValidationErrorsNameTheOption) {
               "invalid value for " + file.path() + ":server-key-file: '' (expected a file path)");
 }
 
+// The admin listener: off unless set; an address of its own, never a port another listener has
+// (with SO_REUSEPORT the two would share it and split its traffic).
+TEST(Config, AdminListenIsOffByDefaultAndNeedsAPortOfItsOwn) {
+    EXPECT_FALSE(load({}).cfg.admin_listen.has_value());
+    EXPECT_EQ(load({}).cfg.admin_max_connections, 64u);
+    const auto r = load({"--admin-listen=127.0.0.1:9090", "--admin-max-connections=8"},
+                        {"POSRELAY_LISTEN=0.0.0.0:8080"});
+    ASSERT_TRUE(r.cfg.admin_listen.has_value());
+    EXPECT_EQ(r.cfg.admin_listen->to_string(), "127.0.0.1:9090");
+    EXPECT_EQ(r.cfg.admin_max_connections, 8u);
+    EXPECT_FALSE(load({"--admin-listen=off"}).cfg.admin_listen.has_value());
+    // Port 0 (a free port, tests) may be given to several listeners.
+    EXPECT_EQ(error_of({"--listen=127.0.0.1:0", "--admin-listen=127.0.0.1:0"}), "");
+
+    EXPECT_EQ(error_of({"--listen=0.0.0.0:8080", "--admin-listen=127.0.0.1:8080"}),
+              "admin-listen and listen use the same port 8080: give the admin listener a port of "
+              "its own");
+    EXPECT_NE(error_of({"--admin-listen=[::1]:7070"}).find("admin-listen and terminal-listen"),
+              std::string::npos);
+    EXPECT_NE(error_of({"--terminal-tls-listen=0.0.0.0:7443", "--admin-listen=127.0.0.1:7443"})
+                  .find("admin-listen and terminal-tls-listen"),
+              std::string::npos);
+    EXPECT_EQ(
+        error_of({"--admin-listen=127.0.0.1"}).rfind("invalid value for --admin-listen: '", 0), 0u);
+    EXPECT_NE(error_of({"--admin-max-connections=0"}).find("must be between 1 and 10000"),
+              std::string::npos);
+}
+
 // Paid is confirmed unless the operator says otherwise, by any of the three sources.
 TEST(Config, ConfirmPaidIsOnByDefault) {
     EXPECT_TRUE(load({}).cfg.confirm_paid);
@@ -335,11 +363,22 @@ TEST(Config, HelpListsEveryOptionWithDefaultAndEnv) {
     EXPECT_LT(h.find("command-line flag"), h.find("environment variable"));
     EXPECT_LT(h.find("environment variable"), h.find("config file"));
     const std::vector<std::pair<std::string, std::string>> options = {
-        {"config", "none"},           {"listen", "0.0.0.0:8080"},     {"io-threads", "0"},
-        {"max-connections", "10000"}, {"header-timeout", "10s"},      {"body-timeout", "10s"},
-        {"idle-timeout", "75s"},      {"write-timeout", "10s"},       {"shutdown-timeout", "10s"},
-        {"max-header-bytes", "8192"}, {"max-body-bytes", "65536"},    {"log-level", "info"},
-        {"server-key-file", "none"},  {"merchant-keys-file", "none"},
+        {"config", "none"},
+        {"listen", "0.0.0.0:8080"},
+        {"io-threads", "0"},
+        {"admin-listen", "off"},
+        {"admin-max-connections", "64"},
+        {"max-connections", "10000"},
+        {"header-timeout", "10s"},
+        {"body-timeout", "10s"},
+        {"idle-timeout", "75s"},
+        {"write-timeout", "10s"},
+        {"shutdown-timeout", "10s"},
+        {"max-header-bytes", "8192"},
+        {"max-body-bytes", "65536"},
+        {"log-level", "info"},
+        {"server-key-file", "none"},
+        {"merchant-keys-file", "none"},
     };
     for (const auto& [name, def] : options) {
         const auto at = h.find("  --" + name + " ");

@@ -23,7 +23,9 @@ using handler_fn =
 
 class router {
 public:
-    explicit router(metrics::registry& reg);
+    // `unmatched_name`: the route label of requests no route matches; each router of a
+    // registry needs its own (a route name is one series).
+    explicit router(metrics::registry& reg, std::string unmatched_name = "unmatched");
 
     // Adds a route. `path` is exact, or a prefix when it ends in '*' ("/v1/orders/*").
     // `route_name` is the metric label (stable, low-cardinality). Routes are matched in
@@ -43,7 +45,7 @@ public:
     void reject(std::string_view target, unsigned status, std::string_view reason,
                 std::chrono::steady_clock::time_point started);
 
-    // The route name a target matches ("unmatched" when none).
+    // The route name a target matches (the unmatched name when none).
     [[nodiscard]] std::string_view route_of(std::string_view target) const noexcept;
 
 private:

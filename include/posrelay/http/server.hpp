@@ -32,8 +32,14 @@ struct server_options {
     // (the terminal gateway); unset: such requests are routed like any other.
     std::string websocket_path = "/v1/terminal";
     std::function<void(boost::asio::ip::tcp::socket, request)> websocket_upgrade;
+    // Names this server's connection metrics: posrelay_<metrics_name>_open_connections, ...
+    // Each server of a registry needs its own.
+    std::string metrics_name = "http";
 
     [[nodiscard]] static server_options from(const config& c);
+    // The admin listener (--admin-listen, which must be set): its own address, connection
+    // limit and metric names, the other limits and deadlines of --listen.
+    [[nodiscard]] static server_options admin_from(const config& c);
 };
 
 class http_server {

@@ -1,6 +1,6 @@
 // The embedded Redis: with no --redis-url, posrelay runs its own redis-server as a child
 // on a unix socket in its data directory, with AOF persistence, restarts it when it dies,
-// and stops it on shutdown.
+// samples its memory and AOF size for metrics, and stops it on shutdown.
 #pragma once
 
 #include <sys/types.h>
@@ -23,6 +23,8 @@ struct embedded_redis_options {
     std::string appendfsync = "everysec";  // always | everysec | no
     std::string config_file;  // a redis.conf loaded first (posrelay's own settings win); "" = none
     std::chrono::milliseconds ready_timeout{30'000};  // start-up, including loading the AOF
+    // INFO is read this often for posrelay_embedded_redis_* (by the supervising thread).
+    std::chrono::milliseconds info_interval{5'000};
 };
 
 class embedded_redis {
@@ -35,7 +37,9 @@ public:
     // Creates the data directory (mode 0700), takes its lock file (one posrelay per data
     // directory), starts redis-server, waits until it answers PING (bounded by
     // ready_timeout), then supervises it from a background thread: if it exits it is
-    // started again with capped backoff. Throws std::runtime_error when it cannot start.
+    // started again with capped backoff; meanwhile it reads INFO every info_interval (a
+    // blocking read on its own connection, bounded by 1 s, never on an io thread) into the
+    // memory and AOF gauges. Throws std::runtime_error when it cannot start.
     void start();
     // Stops supervising, asks redis-server to shut down (SIGTERM: it writes its AOF and
     // exits), waits up to 10 s, then SIGKILL. Idempotent.
@@ -50,6 +54,10 @@ private:
     pid_t spawn();
     void wait_ready(std::chrono::milliseconds timeout);
     void supervise();
+    // Returns when `pidfd` signals the child's exit or stop() wakes the supervisor; reads
+    // INFO every info_interval until then.
+    void wait_for_exit(int pidfd);
+    void sample_info();
 
     embedded_redis_options opts_;
     std::string dir_;  // absolute data dir
@@ -61,6 +69,9 @@ private:
     bool stopping_ = false;
     int wake_fd_ = -1;  // eventfd: wakes the supervisor on stop()
     metrics::counter& restarts_;
+    metrics::gauge& memory_bytes_;
+    metrics::gauge& aof_bytes_;
+    metrics::gauge& aof_rewriting_;
 };
 
 }  // namespace posrelay::store
