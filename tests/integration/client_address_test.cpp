@@ -13,6 +13,7 @@
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/websocket.hpp>
 
 #include <filesystem>
 #include <string>
@@ -261,6 +262,29 @@ TEST_F(TerminalProxyProtocol, TheHeaderNamesTheClientForLogsAndTheAuthLimiter) {
               1);
     EXPECT_EQ(
         metric_value(m, R"(posrelay_terminal_proxy_protocol_refused_total{reason="missing"})"), 1);
+}
+
+// The WebSocket upgrade on the HTTP listener takes the request's client: X-Forwarded-For from a
+// trusted proxy names it in the handshake's log line.
+TEST_F(TerminalProxyProtocol, WebSocketTerminalsGetTheForwardedClient) {
+    start({"--terminal-listen", "off"});
+    for (const char* from : {trusted_ip, untrusted_ip}) {
+        asio::io_context ioc;
+        boost::beast::websocket::stream<asio::ip::tcp::socket> ws(ioc);
+        ws.next_layer().assign(asio::ip::tcp::v4(), connect_from(from, p_.port));
+        ws.set_option(boost::beast::websocket::stream_base::decorator(
+            [](boost::beast::websocket::request_type& req) {
+                req.set("X-Forwarded-For", "198.51.100.40");
+            }));
+        ws.handshake("127.0.0.1", "/v1/terminal");
+        const std::string terminal = from == trusted_ip ? "T-WS-1" : "T-WS-2";
+        const std::string hello = bad_hello(terminal);
+        ws.write(asio::buffer(hello.data(), hello.size() - 1));
+        const auto line = p_.proc->wait_for_line(R"("terminal_id":")" + terminal + '"');
+        const std::string expected =
+            from == trusted_ip ? R"("remote":"198.51.100.40")" : R"("remote":"127.0.0.1:)";
+        EXPECT_NE(line.find(expected), std::string::npos) << line;
+    }
 }
 
 TEST_F(TerminalProxyProtocol, OverTlsTheHeaderComesBeforeTheHandshake) {
