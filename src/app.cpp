@@ -79,6 +79,7 @@ struct app::impl {
         qr_limited = &qr_refused("rate_limited");
         notifications = std::make_unique<http::notification_route>(pool.size(), cfg.max_body_bytes,
                                                                    verifier, *sink, registry);
+        notifications->audit(cfg.audit_log);
         if (redis) operators = std::make_unique<http::operator_routes>(cfg.operator_token, *redis);
         auto http_opts = http::server_options::from(cfg);
         // The Midtrans client serves terminal charges and the poll fallback: both need the
@@ -118,8 +119,8 @@ struct app::impl {
             terminals =
                 std::make_unique<fanout::gateway>(pool, std::move(gw_opts), *redis, registry);
             http_opts.websocket_upgrade = [this](boost::asio::ip::tcp::socket sock,
-                                                 http::request req) {
-                terminals->accept_websocket(std::move(sock), std::move(req));
+                                                 http::request req, std::string client) {
+                terminals->accept_websocket(std::move(sock), std::move(req), std::move(client));
             };
         }
         server = std::make_unique<http::http_server>(pool, std::move(http_opts), routes, registry);
@@ -300,7 +301,7 @@ struct app::impl {
     // Token failures count towards the address's budget of failed authentications, shared with
     // terminal handshakes; past it every request from the address is answered 429.
     asio::awaitable<http::response> qr_image(http::request& req, const http::request_context& ctx) {
-        const std::string_view address = address_of(ctx.remote);
+        const std::string_view address = ctx.client;  // behind a trusted proxy: the client
         if (const auto wait = auth_failures->blocked_for(address); wait != wait.zero())
             co_return qr_rate_limited(wait);
         auto header = [&](auto f) {

@@ -2,6 +2,7 @@
 // POSRELAY_* environment and an INI-style file (in that precedence), then validated;
 // secrets come only from the environment or key files and never appear in messages.
 #include "posrelay/config.hpp"
+#include "posrelay/net/cidr.hpp"
 #include "posrelay/store/redis_connection.hpp"
 
 #include <fcntl.h>
@@ -299,6 +300,30 @@ const option_spec option_table[] = {
          if (!l) invalid(v, "expected debug, info, warn or error");
          s.cfg.log_level = *l;
      }},
+    {"audit-log", "BOOL", "true",
+     "true or false: one info line per accepted notification (\"msg\":\"notification\": "
+     "order_id, status, outcome, merchant, commit_ms, client, remote).",
+     [](settings& s, const value_source& v) { s.cfg.audit_log = boolean(v); }},
+    {"trusted-proxies", "CIDR[,CIDR...]", "none",
+     "Proxies believed about the client's address, e.g. 127.0.0.1/32,10.0.0.0/8,::1/128: "
+     "X-Forwarded-For from these peers names the client (walked right to left past them), "
+     "and only these may send a PROXY protocol header.",
+     [](settings& s, const value_source& v) {
+         try {
+             (void)net::parse_cidr_list(v.value);
+         } catch (const std::invalid_argument& e) {
+             invalid(v, e.what());
+         }
+         s.cfg.trusted_proxies = v.value == "none" ? std::string() : v.value;
+     }},
+    {"proxy-protocol", "BOOL", "false",
+     "true or false: --listen connections from --trusted-proxies must open with a PROXY "
+     "protocol header (v1 or v2), which names the client; other peers must not send one.",
+     [](settings& s, const value_source& v) { s.cfg.proxy_protocol = boolean(v); }},
+    {"terminal-proxy-protocol", "BOOL", "false",
+     "true or false: like --proxy-protocol for the terminal TCP and TLS listeners (the header "
+     "comes before the TLS handshake).",
+     [](settings& s, const value_source& v) { s.cfg.terminal_proxy_protocol = boolean(v); }},
     {"store", "KIND", "redis",
      "Where updates are committed: redis, or memory (tests and benchmarks only: lost on exit).",
      [](settings& s, const value_source& v) {
@@ -548,6 +573,14 @@ void check_admin_port(const config& c) {
                                std::to_string(port) +
                                ": give the admin listener a port of its own");
     }
+}
+
+// A PROXY header is accepted only from a trusted proxy: with none, the option is a mistake.
+void check_proxy_protocol(const config& c) {
+    if ((c.proxy_protocol || c.terminal_proxy_protocol) && c.trusted_proxies.empty())
+        throw config_error(
+            std::string(c.proxy_protocol ? "--proxy-protocol" : "--terminal-proxy-protocol") +
+            " needs --trusted-proxies: only those peers may send a PROXY header");
 }
 
 std::string env_name(std::string_view option) {
@@ -1058,6 +1091,7 @@ cli_result load_config(int argc, const char* const* argv, const char* const* env
     use_credentials(s, raw_env, envp);
     load_secrets(s, raw_env);
     check_admin_port(s.cfg);
+    check_proxy_protocol(s.cfg);
     result.cfg = std::move(s.cfg);
     return result;
 }

@@ -82,6 +82,12 @@ struct config {
     std::size_t max_header_bytes = 8 * 1024;
     std::size_t max_body_bytes = 64 * 1024;
     log::level log_level = log::level::info;
+    bool audit_log = true;  // one info line per accepted notification
+    // Peers believed about a client's address (X-Forwarded-For, PROXY headers): CIDR list,
+    // validated at load ("" = none; net::parse_cidr_list reads it).
+    std::string trusted_proxies;
+    bool proxy_protocol = false;           // --listen: PROXY header from trusted peers
+    bool terminal_proxy_protocol = false;  // terminal TCP/TLS listeners: likewise
 
     // Midtrans server keys: the default (POSRELAY_SERVER_KEY or --server-key-file) and
     // per merchant_id (POSRELAY_MERCHANT_KEYS or --merchant-keys-file).

@@ -19,6 +19,7 @@
 #include "posrelay/fanout/epoch.hpp"
 #include "posrelay/listen.hpp"
 #include "posrelay/log.hpp"
+#include "posrelay/net/proxy_protocol.hpp"
 #include "posrelay/store/keys.hpp"
 
 namespace posrelay::fanout {
@@ -46,6 +47,9 @@ gateway_options gateway_options::from(const config& c) {
     o.max_inflight = c.terminal_max_inflight;
     o.auth_failures_per_minute = c.terminal_auth_failures_per_minute;
     o.socket_send_buffer = c.terminal_socket_send_buffer;
+    o.trusted_proxies =
+        std::make_shared<const net::cidr_set>(net::parse_cidr_list(c.trusted_proxies));
+    o.proxy_protocol = c.terminal_proxy_protocol;
     char host[256] = {};
     ::gethostname(host, sizeof host - 1);
     o.node_name = host;
@@ -177,6 +181,20 @@ gateway_shared::gateway_shared(gateway_options o, store::redis_store& s, metrics
     }
     (void)labelled(disconnects_, "posrelay_terminal_disconnects_total",
                    "Terminal connections ended, by reason.", "reason", "slow_consumer");
+    if (!opts.trusted_proxies) opts.trusted_proxies = std::make_shared<const net::cidr_set>();
+    if (opts.proxy_protocol) {
+        for (auto reason : {"untrusted_peer", "missing", "malformed", "timeout"})
+            count_proxy_refused(reason, 0);
+    }
+}
+
+void gateway_shared::count_proxy_refused(std::string_view reason, int n) {
+    auto& c = labelled(proxy_refused_, "posrelay_terminal_proxy_protocol_refused_total",
+                       "Terminal TCP/TLS connections closed at their start: a PROXY header from "
+                       "a peer not in --trusted-proxies (untrusted_peer), none or a malformed one "
+                       "from a trusted peer, or none within the handshake timeout.",
+                       "reason", reason);
+    if (n > 0) c.inc();
 }
 
 metrics::gauge& gateway_shared::transport_gauge(std::string_view transport) {
@@ -284,18 +302,100 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
                 continue;
             }
             if (!admit(sock)) continue;
-            std::string remote = remote_of(sock);
-            if (use_tls) {
-                const auto ctx = tls.load();
-                auto s = std::make_shared<detail::terminal_session<detail::tls_transport>>(
-                    shared, thread, std::move(remote), std::move(sock), *ctx);
-                s->start();
-            } else {
-                auto s = std::make_shared<detail::terminal_session<detail::tcp_transport>>(
-                    shared, thread, std::move(remote), std::move(sock));
-                s->start();
+            if (shared->opts.proxy_protocol) {
+                // The header is awaited on its own coroutine: the accept loop goes on.
+                asio::co_spawn(acc.get_executor(),
+                               proxied_start(shared_from_this(), std::move(sock), thread, use_tls),
+                               [](std::exception_ptr e) { log::escaped(e, "terminal preamble"); });
+                continue;
+            }
+            detail::session_origin origin{peer_address(sock), remote_of(sock)};
+            start_session(std::move(sock), thread, use_tls, std::move(origin), {});
+        }
+    }
+
+    void start_session(tcp::socket sock, std::size_t thread, bool use_tls,
+                       detail::session_origin origin, std::string early) {
+        if (use_tls) {
+            const auto ctx = tls.load();
+            auto s = std::make_shared<detail::terminal_session<detail::tls_transport>>(
+                shared, thread, std::move(origin), std::move(sock), *ctx);
+            s->preload(std::move(early));
+            s->start();
+        } else {
+            auto s = std::make_shared<detail::terminal_session<detail::tcp_transport>>(
+                shared, thread, std::move(origin), std::move(sock));
+            s->preload(std::move(early));
+            s->start();
+        }
+    }
+
+    static std::string peer_address(const tcp::socket& s) {
+        beast::error_code ec;
+        const auto ep = s.remote_endpoint(ec);
+        return ec ? std::string("unknown") : net::canonical(ep.address()).to_string();
+    }
+
+    // --terminal-proxy-protocol: reads the connection's first bytes until decide_preamble()
+    // decides (within the handshake timeout), then starts the session with the client the
+    // header names and the bytes that followed it (plain frames, or the TLS ClientHello).
+    // A refused connection is counted, logged and closed.
+    static asio::awaitable<void> proxied_start(std::shared_ptr<impl> self, tcp::socket sock,
+                                               std::size_t thread, bool use_tls) {
+        const auto& sh = self->shared;
+        beast::error_code ec;
+        const auto peer = sock.remote_endpoint(ec);
+        const bool trusted = !ec && sh->opts.trusted_proxies->contains(peer.address());
+        std::string remote = self->remote_of(sock);
+        // The deadline: a flag the timer sets, checked on this same thread before touching sock.
+        auto expired = std::make_shared<bool>(false);
+        auto finished = std::make_shared<bool>(false);
+        asio::steady_timer deadline(sock.get_executor(), sh->opts.handshake_timeout);
+        deadline.async_wait([&sock, expired, finished](beast::error_code e) {
+            if (e || *finished) return;
+            *expired = true;
+            beast::error_code ignored;
+            sock.cancel(ignored);
+        });
+        std::string buf;
+        std::string_view refused;
+        net::preamble_decision d;
+        for (;;) {
+            d = net::decide_preamble(buf, trusted);
+            if (d.action != net::preamble_action::read_more) break;
+            const std::size_t have = buf.size();
+            buf.resize(net::proxy_max_bytes);
+            auto [rec, n] = co_await sock.async_read_some(
+                asio::buffer(buf.data() + have, buf.size() - have), nothrow);
+            buf.resize(have + n);
+            if (rec) {
+                if (*expired) refused = "timeout";
+                break;
             }
         }
+        *finished = true;
+        deadline.cancel();
+        if (d.action == net::preamble_action::refuse) refused = d.reason;
+        if (d.action != net::preamble_action::proceed) {
+            if (!refused.empty()) {
+                sh->count_proxy_refused(refused);
+                log::line(log::level::warn, "connection refused")
+                    .str("reason", refused)
+                    .str("what", "terminal_proxy_protocol")
+                    .str("remote", remote);
+            }
+            beast::error_code ignored;
+            sock.close(ignored);
+            sh->connection_closed();
+            co_return;
+        }
+        detail::session_origin origin{peer_address(sock), std::move(remote)};
+        if (d.client) {
+            origin.client = net::canonical(*d.client).to_string();
+            origin.remote = origin.client + ":" + std::to_string(d.client_port);
+        }
+        buf.erase(0, d.consumed);
+        self->start_session(std::move(sock), thread, use_tls, std::move(origin), std::move(buf));
     }
 
     void listen(const endpoint& where, bool use_tls, std::optional<tcp::endpoint>& bound) {
@@ -489,11 +589,14 @@ void gateway::set_token_secret(secret s) {
     impl_->shared->token_secret.set(std::move(s));
 }
 
-void gateway::accept_websocket(tcp::socket socket, http::request req) {
+void gateway::accept_websocket(tcp::socket socket, http::request req, std::string client) {
     if (!impl_->admit(socket)) return;
     const std::size_t thread = io_pool::current_index();
+    // Logs name the client; with its port when it is the peer itself.
+    detail::session_origin origin{client, impl_->remote_of(socket)};
+    if (impl::peer_address(socket) != client) origin.remote = std::move(client);
     auto s = std::make_shared<detail::terminal_session<detail::ws_transport>>(
-        impl_->shared, thread < impl_->pool.size() ? thread : 0, impl_->remote_of(socket),
+        impl_->shared, thread < impl_->pool.size() ? thread : 0, std::move(origin),
         std::move(socket), std::move(req));
     s->start();
 }

@@ -43,6 +43,9 @@ inline constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 template <class Stream>
 class line_framing {
 public:
+    // Bytes already read from the stream (after a PROXY header): framed before any new read.
+    void preload(std::string bytes) { buf_ = std::move(bytes); }
+
     // Reads one frame (without '\n' / "\r\n") into `out`. too_large: no '\n' within max bytes.
     asio::awaitable<beast::error_code> read_frame(Stream& s, std::string& out, std::size_t max,
                                                   bool& too_large) {
@@ -90,10 +93,24 @@ public:
 
     asio::awaitable<beast::error_code> handshake() {
         if constexpr (tls) {
+            if (!early_.empty()) {  // TLS bytes read with the PROXY header
+                auto [ec, used] = co_await s_.async_handshake(asio::ssl::stream_base::server,
+                                                              asio::buffer(early_), nothrow);
+                std::string().swap(early_);
+                co_return ec;
+            }
             auto [ec] = co_await s_.async_handshake(asio::ssl::stream_base::server, nothrow);
             co_return ec;
         } else {
             co_return beast::error_code{};
+        }
+    }
+    // Bytes read from the socket before the session started (what followed a PROXY header).
+    void preload(std::string bytes) {
+        if constexpr (tls) {
+            early_ = std::move(bytes);
+        } else {
+            framing_.preload(std::move(bytes));
         }
     }
     asio::awaitable<beast::error_code> read_frame(std::string& out, std::size_t max,
@@ -124,6 +141,7 @@ public:
 private:
     Stream s_;
     line_framing<Stream> framing_;
+    std::string early_;  // TLS: handshake bytes already read
 };
 
 using tcp_transport = line_transport<tcp::socket>;
@@ -180,17 +198,26 @@ private:
 
 // ---- the session ------------------------------------------------------------------------
 
+// Who a connection speaks for: `client` (an address, no port) keys the failed-handshake
+// limiter; `remote` names it in logs ("ip:port" when the port is known). Both are the TCP
+// peer's unless a trusted proxy named the client (PROXY header, X-Forwarded-For).
+struct session_origin {
+    std::string client;
+    std::string remote;
+};
+
 template <class Transport>
 class terminal_session final : public session_base,
                                public std::enable_shared_from_this<terminal_session<Transport>> {
 public:
     template <class... Args>
-    terminal_session(std::shared_ptr<gateway_shared> g, std::size_t thread, std::string remote,
+    terminal_session(std::shared_ptr<gateway_shared> g, std::size_t thread, session_origin origin,
                      Args&&... args)
         : t_(std::forward<Args>(args)...),
           g_(std::move(g)),
           thread_(thread),
-          remote_(std::move(remote)),
+          client_(std::move(origin.client)),
+          remote_(std::move(origin.remote)),
           timer_(t_.socket().get_executor()),
           watchdog_(t_.socket().get_executor()),
           room_(t_.socket().get_executor()),
@@ -206,6 +233,11 @@ public:
     }
 
     asio::any_io_executor executor() override { return t_.socket().get_executor(); }
+
+    // Bytes already read from the socket (after a PROXY header). Before start().
+    void preload(std::string bytes) {
+        if constexpr (requires { t_.preload(std::move(bytes)); }) t_.preload(std::move(bytes));
+    }
 
     void start() {
         auto self = this->shared_from_this();
@@ -436,7 +468,7 @@ private:
             kick(errc::handshake_required, "the first frame must be hello");
             co_return;
         }
-        const std::string ip = remote_.substr(0, remote_.rfind(':'));
+        const std::string& ip = client_;
         if (!g_->auth.allowed(ip)) {
             g_->count_handshake("rate_limited");
             kick(errc::rate_limited, "too many failed handshakes from this address; retry later");
@@ -905,6 +937,7 @@ private:
     Transport t_;
     std::shared_ptr<gateway_shared> g_;
     std::size_t thread_;
+    std::string client_;
     std::string remote_;
     asio::steady_timer timer_;     // the sender's sleep; cancelled to wake it
     asio::steady_timer watchdog_;  // handshake and write deadlines

@@ -81,6 +81,8 @@ struct gateway_shared {
     metrics::gauge& transport_gauge(std::string_view transport);
     void count_handshake(std::string_view outcome);
     void count_disconnect(std::string_view reason);
+    // --terminal-proxy-protocol refusals: posrelay_terminal_proxy_protocol_refused_total.
+    void count_proxy_refused(std::string_view reason, int n = 1);
     [[nodiscard]] frame_parser& parser(std::size_t thread) { return *parsers_[thread]; }
 
     void connection_opened() { connections.fetch_add(1); }
@@ -122,6 +124,7 @@ private:
     std::mutex counters_mutex_;
     std::vector<std::pair<std::string, metrics::counter*>> handshakes_;
     std::vector<std::pair<std::string, metrics::counter*>> disconnects_;
+    std::vector<std::pair<std::string, metrics::counter*>> proxy_refused_;
     std::vector<std::unique_ptr<frame_parser>> parsers_;
 };
 

@@ -4,6 +4,7 @@
 #include <boost/beast/http/field.hpp>
 
 #include <chrono>
+#include <cmath>
 
 #include "posrelay/ingest/notification_rules.hpp"
 #include "posrelay/log.hpp"
@@ -145,6 +146,14 @@ boost::asio::awaitable<response> notification_route::handle(request& req,
     u.source = ingest::update_source::notification;
     u.received_unix_ms = unix_ms_now();
     const std::string order_id(u.order_id());
+    // The audit line's fields, copied before the update moves into the commit.
+    const bool audit = audit_ && log::enabled(log::level::info);
+    std::string status, merchant;
+    if (audit) {
+        status = u.get(ingest::field::transaction_status);
+        merchant = u.get(ingest::field::merchant_id);
+    }
+    const auto commit_start = std::chrono::steady_clock::now();
     const ingest::commit_result r = co_await sink_.commit(std::move(u));
     if (!r.ec && r.outcome == ingest::commit_outcome::refused) {
         const auto why = refusal_of(r.mismatch);
@@ -159,6 +168,18 @@ boost::asio::awaitable<response> notification_route::handle(request& req,
         co_return res;
     }
     accepted_[static_cast<int>(r.outcome)]->inc();
+    if (audit) {
+        const std::chrono::duration<double, std::milli> took =
+            std::chrono::steady_clock::now() - commit_start;
+        log::line(log::level::info, "notification")
+            .str("order_id", order_id)
+            .str("status", status)
+            .str("outcome", ingest::to_string(r.outcome))
+            .str("merchant", merchant)
+            .dbl("commit_ms", std::round(took.count() * 1000) / 1000)  // to the microsecond
+            .str("client", ctx.client)
+            .str("remote", ctx.remote);
+    }
     if (r.outcome == ingest::commit_outcome::confirming && on_confirming_) on_confirming_(order_id);
     static constexpr std::string_view accepted = R"({"status":"accepted"})";
     co_return json_response(200, std::string(accepted));

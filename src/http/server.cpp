@@ -26,6 +26,8 @@
 
 #include "posrelay/listen.hpp"
 #include "posrelay/log.hpp"
+#include "posrelay/net/forwarded_for.hpp"
+#include "posrelay/net/proxy_protocol.hpp"
 
 namespace posrelay::http {
 
@@ -43,6 +45,9 @@ server_options server_options::from(const config& c) {
     o.write_timeout = c.write_timeout;
     o.max_header_bytes = c.max_header_bytes;
     o.max_body_bytes = c.max_body_bytes;
+    o.trusted_proxies =
+        std::make_shared<const net::cidr_set>(net::parse_cidr_list(c.trusted_proxies));
+    o.proxy_protocol = c.proxy_protocol;
     return o;
 }
 
@@ -51,6 +56,7 @@ server_options server_options::admin_from(const config& c) {
     o.listen = c.admin_listen.value();
     o.max_connections = c.admin_max_connections;
     o.metrics_name = "admin_http";
+    o.proxy_protocol = false;  // --proxy-protocol is the main listener's
     return o;
 }
 
@@ -68,7 +74,30 @@ struct http_server::shared {
           timeout_idle(timeout_counter(reg, "idle")),
           timeout_header(timeout_counter(reg, "header")),
           timeout_body(timeout_counter(reg, "body")),
-          timeout_write(timeout_counter(reg, "write")) {}
+          timeout_write(timeout_counter(reg, "write")),
+          forwarded_malformed(reg.add_counter(
+              name("forwarded_for_malformed_total"),
+              "Requests from a trusted proxy whose X-Forwarded-For was malformed (the peer's "
+              "address was used).")) {
+        if (!opts.trusted_proxies) opts.trusted_proxies = std::make_shared<const net::cidr_set>();
+        if (opts.proxy_protocol) {
+            for (auto reason : {"untrusted_peer", "missing", "malformed", "timeout"}) {
+                proxy_refused.emplace_back(
+                    reason, &reg.add_counter(name("proxy_protocol_refused_total"),
+                                             "Connections closed at their start: a PROXY header "
+                                             "from a peer not in --trusted-proxies "
+                                             "(untrusted_peer), none or a malformed one from a "
+                                             "trusted peer, or none within the header deadline.",
+                                             {{"reason", reason}}));
+            }
+        }
+    }
+
+    void count_proxy_refused(std::string_view reason) {
+        for (auto& [r, c] : proxy_refused) {
+            if (r == reason) c->inc();
+        }
+    }
 
     [[nodiscard]] std::string name(std::string_view what) const {
         return "posrelay_" + opts.metrics_name + "_" + std::string(what);
@@ -104,6 +133,8 @@ struct http_server::shared {
     metrics::counter& timeout_header;
     metrics::counter& timeout_body;
     metrics::counter& timeout_write;
+    metrics::counter& forwarded_malformed;
+    std::vector<std::pair<std::string_view, metrics::counter*>> proxy_refused;
     std::atomic<std::size_t> connections{0};
     std::atomic<bool> stopping{false};
     std::mutex drained_mutex;
@@ -177,6 +208,15 @@ public:
             std::shared_ptr<http_server::worker> w)
         : stream_(std::move(s)), shared_(std::move(sh)), worker_(std::move(w)) {
         remote_ = endpoint_string(stream_.socket());
+        beast::error_code ec;
+        const auto peer = stream_.socket().remote_endpoint(ec);
+        if (!ec) {
+            const auto a = net::canonical(peer.address());
+            peer_trusted_ = shared_->opts.trusted_proxies->contains(a);
+            set_connection_client(a);
+        } else {
+            connection_client_ = "unknown";
+        }
         worker_->sessions.insert(this);
     }
     ~session() {
@@ -198,6 +238,10 @@ public:
         // Reads ask for what the buffer can hold (at least 512 bytes): with room for a whole
         // notification (600 to 1,000 bytes) one read takes it, instead of two of 512.
         buffer_.reserve(4096);
+        if (o.proxy_protocol && !co_await read_preamble()) {
+            stream_.close();
+            co_return;
+        }
         for (bool first = true;; first = false) {
             if (stopping_ || shared_->stopping.load()) break;
             auto [ec, ph, started] = co_await read_request(first);
@@ -218,10 +262,12 @@ public:
                 // The connection now belongs to the terminal gateway.
                 busy_ = false;
                 stream_.socket().non_blocking(false, ignored);
-                shared_->opts.websocket_upgrade(stream_.release_socket(), std::move(req));
+                std::string client(client_of(req));
+                shared_->opts.websocket_upgrade(stream_.release_socket(), std::move(req),
+                                                std::move(client));
                 co_return;
             }
-            const request_context ctx{worker_->index, remote_, started};
+            const request_context ctx{worker_->index, remote_, client_of(req), started};
             response res = co_await shared_->routes.handle(req, ctx);
             const bool keep = req.keep_alive() && !stopping_ && !shared_->stopping.load();
             res.keep_alive(keep);
@@ -280,7 +326,8 @@ private:
         parser_->body_limit(o.max_body_bytes);
         parser_->eager(false);  // put() stops at the header's end: its size is counted exactly
         read_result r{{}, first ? phase::header : phase::idle, std::chrono::steady_clock::now()};
-        if (first) stream_.expires_after(o.header_timeout);
+        // The PROXY header, when read, started the first request's header deadline.
+        if (first && !o.proxy_protocol) stream_.expires_after(o.header_timeout);
         std::size_t header_bytes = 0;  // consumed by the parser while in the header
         for (;;) {
             if (buffer_.size() > 0) {
@@ -326,6 +373,63 @@ private:
             }
             buffer_.commit(n);
         }
+    }
+
+    void set_connection_client(const net::address& a) {
+        connection_client_ = a.to_string();
+        client_trusted_ = shared_->opts.trusted_proxies->contains(a);
+    }
+
+    // The request's client: X-Forwarded-For when the connection's client (the peer, or the
+    // PROXY header's source) is a trusted proxy, else that address. The view lives until the
+    // next call.
+    std::string_view client_of(const request& req) {
+        if (!client_trusted_) return connection_client_;
+        const auto range = req.equal_range("X-Forwarded-For");
+        if (range.first == range.second) return connection_client_;
+        std::string joined;  // several fields are one list (RFC 9110 5.3)
+        for (auto it = range.first; it != range.second; ++it) {
+            if (!joined.empty()) joined += ',';
+            joined.append(it->value().data(), it->value().size());
+        }
+        const auto f = net::client_from_forwarded_for(joined, *shared_->opts.trusted_proxies);
+        if (f.malformed) shared_->forwarded_malformed.inc();
+        if (!f.client) return connection_client_;
+        request_client_ = f.client->to_string();
+        return request_client_;
+    }
+
+    // --proxy-protocol: reads the connection's first bytes until decide_preamble() decides,
+    // under the header deadline (from the accept). Bytes past a header stay in buffer_ for the
+    // first request. False when the connection is to be closed (refused, counted, or gone).
+    asio::awaitable<bool> read_preamble() {
+        stream_.expires_after(shared_->opts.header_timeout);
+        for (;;) {
+            const auto data = buffer_.data();
+            const std::string_view got(static_cast<const char*>(data.data()), data.size());
+            const auto d = net::decide_preamble(got, peer_trusted_);
+            if (d.action == net::preamble_action::proceed) {
+                buffer_.consume(d.consumed);
+                if (d.client) set_connection_client(net::canonical(*d.client));
+                co_return true;
+            }
+            if (d.action == net::preamble_action::refuse) {
+                refuse_preamble(d.reason);
+                co_return false;
+            }
+            auto [ec, n] = co_await stream_.async_read_some(
+                buffer_.prepare(net::proxy_max_bytes - buffer_.size()), use_nothrow);
+            if (ec == beast::error::timeout) refuse_preamble("timeout");
+            if (ec) co_return false;
+            buffer_.commit(n);
+        }
+    }
+    void refuse_preamble(std::string_view reason) {
+        shared_->count_proxy_refused(reason);
+        log::line(log::level::warn, "connection refused")
+            .str("reason", reason)
+            .str("what", "proxy_protocol")
+            .str("remote", remote_);
     }
 
     // The header block (request line, fields and the empty line ending them) is over
@@ -430,6 +534,10 @@ private:
     std::shared_ptr<http_server::shared> shared_;
     std::shared_ptr<http_server::worker> worker_;
     std::string remote_;
+    std::string connection_client_;  // the peer, or the PROXY header's source
+    std::string request_client_;     // from X-Forwarded-For, for the current request
+    bool peer_trusted_ = false;      // the TCP peer is in --trusted-proxies
+    bool client_trusted_ = false;    // connection_client_ is (X-Forwarded-For is read)
     bool busy_ = false;
     bool stopping_ = false;
 };

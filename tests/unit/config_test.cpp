@@ -205,6 +205,32 @@ TEST(Config, ConfirmPaidIsOnByDefault) {
               "invalid value for --confirm-paid: 'off' (expected true or false)");
 }
 
+TEST(Config, AuditLogAndClientAddressOptions) {
+    const auto d = load({}).cfg;
+    EXPECT_TRUE(d.audit_log);
+    EXPECT_TRUE(d.trusted_proxies.empty());
+    EXPECT_FALSE(d.proxy_protocol);
+    EXPECT_FALSE(d.terminal_proxy_protocol);
+    EXPECT_FALSE(load({}, {"POSRELAY_AUDIT_LOG=false"}).cfg.audit_log);
+    const auto c = load({"--trusted-proxies=127.0.0.1/32,10.0.0.0/8,::1/128",
+                         "--proxy-protocol=true", "--terminal-proxy-protocol=true"})
+                       .cfg;
+    EXPECT_EQ(c.trusted_proxies, "127.0.0.1/32,10.0.0.0/8,::1/128");
+    EXPECT_TRUE(c.proxy_protocol);
+    EXPECT_TRUE(c.terminal_proxy_protocol);
+    EXPECT_EQ(error_of({"--trusted-proxies=10.0.0.1/8"}),
+              "invalid value for --trusted-proxies: '10.0.0.1/8' ('10.0.0.1/8': host bits are set "
+              "(the network address has low bits past the prefix))");
+    EXPECT_NE(error_of({}, {"POSRELAY_TRUSTED_PROXIES=10.0.0.0/8,nonsense"})
+                  .find("POSRELAY_TRUSTED_PROXIES"),
+              std::string::npos);
+    // A PROXY header is taken only from a trusted proxy: with none, the switch is a mistake.
+    EXPECT_EQ(error_of({"--terminal-proxy-protocol=true"}),
+              "--terminal-proxy-protocol needs --trusted-proxies: only those peers may send a "
+              "PROXY header");
+    EXPECT_NE(error_of({"--proxy-protocol=true", "--trusted-proxies=none"}), "");
+}
+
 TEST(Config, ErrorsNameTheEnvironmentVariableOrFileOption) {
     EXPECT_EQ(error_of({}, {"POSRELAY_IO_THREADS=abc"}),
               "invalid value for POSRELAY_IO_THREADS: 'abc' (expected a whole number)");

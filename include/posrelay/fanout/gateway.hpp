@@ -20,6 +20,7 @@
 #include "posrelay/http/types.hpp"
 #include "posrelay/io_pool.hpp"
 #include "posrelay/metrics/registry.hpp"
+#include "posrelay/net/cidr.hpp"
 #include "posrelay/store/redis_store.hpp"
 
 namespace posrelay::fanout {
@@ -44,7 +45,12 @@ struct gateway_options {
     // check of a terminal token); unset: the gateway's own, auth_failures_per_minute.
     std::shared_ptr<auth_limiter> auth_failures;
     std::size_t socket_send_buffer = 0;  // SO_SNDBUF for terminal sockets; 0: kernel default
-    std::string node_name;               // shown in welcome
+    // Peers believed about a client's address; with proxy_protocol, TCP and TLS connections
+    // from them open with a PROXY header (read before TLS, within handshake_timeout) naming the
+    // client; other peers must not send one (net/proxy_protocol.hpp).
+    std::shared_ptr<const net::cidr_set> trusted_proxies;
+    bool proxy_protocol = false;
+    std::string node_name;  // shown in welcome
     // Answers a terminal's request (charge, cancel, expire, status) with a result or error
     // frame: (terminal_id, store_id, request). Unset: requests are answered bad_request.
     std::function<boost::asio::awaitable<std::string>(std::string, std::string, request_frame)>
@@ -71,7 +77,9 @@ public:
 
     // A WebSocket upgrade request on the HTTP port (path /v1/terminal): takes the socket.
     // Called on the HTTP connection's io thread.
-    void accept_websocket(boost::asio::ip::tcp::socket socket, http::request req);
+    // `client`: the request's client address (X-Forwarded-For from a trusted proxy, or the peer).
+    void accept_websocket(boost::asio::ip::tcp::socket socket, http::request req,
+                          std::string client);
 
     // Stops accepting and tells every terminal to reconnect elsewhere (goaway), then closes.
     // `drained` is called when no terminal connection is left. Thread-safe; once.

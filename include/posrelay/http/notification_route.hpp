@@ -41,6 +41,10 @@ public:
     // starts the confirmation with Midtrans. Set before the server starts.
     void on_confirming(std::function<void(std::string)> f) { on_confirming_ = std::move(f); }
 
+    // --audit-log: one info line per accepted notification ("msg":"notification": order_id,
+    // status, outcome, merchant, commit_ms, client, remote). Set before the server starts.
+    void audit(bool on) noexcept { audit_ = on; }
+
 private:
     std::optional<response> refuse_unbelieved(ingest::status_update& u, const request_context& ctx);
     response reject(unsigned status, std::string_view reason, std::string_view message,
@@ -53,6 +57,7 @@ private:
     metrics::registry& registry_;
     metrics::counter* accepted_[ingest::commit_outcome_count] = {};  // by commit_outcome
     std::function<void(std::string)> on_confirming_;
+    bool audit_ = true;
     std::vector<std::pair<std::string, metrics::counter*>> rejected_;
 };
 

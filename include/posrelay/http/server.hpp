@@ -10,12 +10,14 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "posrelay/config.hpp"
 #include "posrelay/http/router.hpp"
 #include "posrelay/io_pool.hpp"
 #include "posrelay/metrics/registry.hpp"
+#include "posrelay/net/cidr.hpp"
 
 namespace posrelay::http {
 
@@ -31,7 +33,16 @@ struct server_options {
     // A WebSocket upgrade request for `websocket_path` is handed over with its socket
     // (the terminal gateway); unset: such requests are routed like any other.
     std::string websocket_path = "/v1/terminal";
-    std::function<void(boost::asio::ip::tcp::socket, request)> websocket_upgrade;
+    // `client`: the request's client address (request_context::client).
+    std::function<void(boost::asio::ip::tcp::socket, request, std::string client)>
+        websocket_upgrade;
+    // Peers believed about the client's address (X-Forwarded-For; PROXY headers when
+    // proxy_protocol); null or empty: none, the peer is the client.
+    std::shared_ptr<const net::cidr_set> trusted_proxies;
+    // Connections from trusted proxies open with a PROXY header (net/proxy_protocol.hpp),
+    // read under the header deadline; refusals counted in
+    // posrelay_<metrics_name>_proxy_protocol_refused_total{reason}.
+    bool proxy_protocol = false;
     // Names this server's connection metrics: posrelay_<metrics_name>_open_connections, ...
     // Each server of a registry needs its own.
     std::string metrics_name = "http";

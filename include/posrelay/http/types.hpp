@@ -25,6 +25,9 @@ inline constexpr auto use_nothrow = boost::asio::as_tuple(boost::asio::use_await
 struct request_context {
     std::size_t thread_index = 0;  // the io thread serving the connection
     std::string_view remote;       // "ip:port" of the peer, for logs
+    // The client's address (no port): the peer, a PROXY header's source, or X-Forwarded-For
+    // from a trusted proxy (--trusted-proxies). Keys per-client limits.
+    std::string_view client;
     std::chrono::steady_clock::time_point started;
 };
 
