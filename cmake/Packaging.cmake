@@ -105,8 +105,10 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # Redis instead, so it is a Recommends (installed by default, skippable), not a Depends.
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS redis-server)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS adduser)
+# The config is a conffile: an upgrade keeps the admin's edits.
+file(WRITE ${pkg_out}/conffiles "${conf_dir}/posrelay.conf\n")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
-    ${PROJECT_SOURCE_DIR}/deploy/debian/postinst ${PROJECT_SOURCE_DIR}/deploy/debian/prerm
+    ${pkg_out}/conffiles ${PROJECT_SOURCE_DIR}/deploy/debian/postinst ${PROJECT_SOURCE_DIR}/deploy/debian/prerm
     ${PROJECT_SOURCE_DIR}/deploy/debian/postrm)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 include(CPack)
