@@ -56,7 +56,7 @@ foreach(bin posrelay posrelay-terminal)
     endif()
     string(SUBSTRING \"\${id}\" 0 2 head)
     string(SUBSTRING \"\${id}\" 2 -1 tail)
-    set(dir \"\$ENV{DESTDIR}${CMAKE_INSTALL_FULL_LIBDIR}/debug/.build-id/\${head}\")
+    set(dir \"\$ENV{DESTDIR}${CMAKE_INSTALL_PREFIX}/lib/debug/.build-id/\${head}\")
     file(MAKE_DIRECTORY \"\${dir}\")
     message(STATUS \"Installing: \${dir}/\${tail}.debug\")
     execute_process(COMMAND ${POSRELAY_OBJCOPY} --only-keep-debug \"$<TARGET_FILE:${bin}>\"
