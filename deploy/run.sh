@@ -11,12 +11,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 deploy/install-deps.sh
-cmake --preset release >/dev/null
-cmake --build --preset release --target posrelay posrelay-terminal midtrans-sim
+# The server preset (Release, no tests/benchmarks): needs only install-deps.sh's packages.
+cmake --preset server >/dev/null
+cmake --build --preset server --target posrelay posrelay-terminal midtrans-sim
 
 export POSRELAY_LISTEN=${POSRELAY_LISTEN:-127.0.0.1:8080}
 export POSRELAY_TERMINAL_LISTEN=${POSRELAY_TERMINAL_LISTEN:-127.0.0.1:7070}
-bin=build/release/src
+bin=build/server/src
 pids=()
 stop() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null; }
 trap stop INT TERM EXIT

@@ -90,7 +90,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "posrelay: %s\n(see posrelay --help)\n", e.what());
         return 2;
     }
-    if (cli.action == posrelay::cli_action::help) {
+    if (cli.action == posrelay::cli_action::help ||
+        cli.action == posrelay::cli_action::example_config) {
         std::cout << cli.help_text;
         return 0;
     }

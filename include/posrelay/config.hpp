@@ -206,11 +206,13 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-enum class cli_action { run, help, version };
+enum class cli_action { run, help, version, example_config };
 struct cli_result {
     cli_action action = cli_action::run;
     config cfg;
-    std::string help_text;  // set for cli_action::help: every option with its default
+    // cli_action::help: every option with its default; cli_action::example_config: the
+    // environment file of --print-example-config.
+    std::string help_text;
 };
 
 // Reads flags (argv), the environment (envp, NULL-terminated like environ) and the
