@@ -13,7 +13,14 @@ if dpkg-query -W posrelay >/dev/null 2>&1 || [ -e /usr/bin/posrelay ]; then
 fi
 out=$(mktemp -d)
 installed=""
-cleanup() { [ -z "$installed" ] || dpkg --purge posrelay >/dev/null 2>&1 || true; rm -rf "$out"; }
+data_was_there=""
+[ ! -e /var/lib/posrelay ] || data_was_there=1
+cleanup() {
+  [ -z "$installed" ] || dpkg --purge posrelay >/dev/null 2>&1 || true
+  # purge keeps the data directory (order data); this test's own is removed.
+  [ -n "$data_was_there" ] || rm -rf /var/lib/posrelay
+  rm -rf "$out"
+}
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 cmake --build "$build" --target posrelay_install_files >/dev/null
@@ -28,8 +35,12 @@ dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles | grep -qx /etc/posrelay/po
   fail "posrelay.conf is not a conffile"
 installed=1
 dpkg -i "$deb" >"$out/dpkg.log" 2>&1 || { cat "$out/dpkg.log"; fail "dpkg -i"; }
+# A clean install says nothing alarming (adduser warned about a missing home directory once).
+if grep -i "warning" "$out/dpkg.log"; then fail "dpkg -i printed a warning"; fi
 /usr/bin/posrelay --version | grep -q "^posrelay $version " || fail "/usr/bin/posrelay --version"
 getent passwd posrelay >/dev/null || fail "no posrelay user after install"
+[ "$(stat -c '%U %a' /var/lib/posrelay)" = "posrelay 750" ] ||
+  fail "/var/lib/posrelay is $(stat -c '%U %a' /var/lib/posrelay), not posrelay 750"
 [ -f /etc/posrelay/posrelay.conf ] || fail "no /etc/posrelay/posrelay.conf"
 [ "$(stat -c %a /etc/posrelay/credentials)" = 700 ] || fail "credentials directory not 0700"
 size=$(stat -c %s /usr/bin/posrelay)
