@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <cctype>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -112,6 +115,61 @@ TEST(TokenCommand, SecretOnlyFromTheEnvironment) {
         EXPECT_EQ(r.status, 2);
         EXPECT_EQ(r.out, "");
         EXPECT_NE(r.err.find("POSRELAY_TERMINAL_SECRET is not set"), std::string::npos) << r.err;
+    }
+}
+
+// A secret in a file, as the server reads it (systemd credentials, Kubernetes secrets).
+class TokenSecretFile : public testing::Test {
+protected:
+    void SetUp() override {
+        std::string tmpl =
+            (std::filesystem::temp_directory_path() / "posrelay-token-XXXXXX").string();
+        ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+        dir_ = tmpl;
+    }
+    void TearDown() override { std::filesystem::remove_all(dir_); }
+    std::string write(const std::string& name, const std::string& text) {
+        const auto path = (dir_ / name).string();
+        std::ofstream(path, std::ios::binary) << text;
+        return path;
+    }
+    std::filesystem::path dir_;
+};
+
+TEST_F(TokenSecretFile, FromTheFileVariableWithItsNewlineIgnored) {
+    const auto path = write("secret", std::string{secret} + "\n");
+    const auto r =
+        run({"posrelay", "token", "T-9", "S-1"}, {"POSRELAY_TERMINAL_SECRET_FILE=" + path});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, std::string{token_t9_s1} + "\n");
+}
+
+TEST_F(TokenSecretFile, FromTheSystemdCredential) {
+    write("terminal-secret", std::string{secret});
+    const auto r =
+        run({"posrelay", "token", "T-9", "S-1"}, {"CREDENTIALS_DIRECTORY=" + dir_.string()});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, std::string{token_t9_s1} + "\n");
+}
+
+TEST_F(TokenSecretFile, VariableAndFileTogetherAreRefused) {
+    const auto path = write("secret", std::string{secret});
+    const auto r = run({"posrelay", "token", "T-9", "S-1"},
+                       {secret_env, "POSRELAY_TERMINAL_SECRET_FILE=" + path});
+    EXPECT_EQ(r.status, 2);
+    EXPECT_EQ(r.out, "");
+    EXPECT_NE(r.err.find("mutually exclusive"), std::string::npos) << r.err;
+}
+
+TEST_F(TokenSecretFile, EmptyOrMissingFileIsAnErrorThatNamesTheFileNotTheSecret) {
+    const auto empty = write("empty", "\n");
+    const auto missing = (dir_ / "missing").string();
+    for (const auto& path : {empty, missing}) {
+        const auto r =
+            run({"posrelay", "token", "T-9", "S-1"}, {"POSRELAY_TERMINAL_SECRET_FILE=" + path});
+        EXPECT_EQ(r.status, 2);
+        EXPECT_EQ(r.out, "");
+        EXPECT_NE(r.err.find(path), std::string::npos) << r.err;
     }
 }
 
