@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/container/small_vector.hpp>
 
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "posrelay/midtrans/api.hpp"
 #include "posrelay/midtrans/confirmation.hpp"
 #include "posrelay/poll/poll_script.hpp"
+#include "posrelay/store/lua_script.hpp"
 
 namespace posrelay::poll {
 
@@ -69,6 +71,7 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
          metrics::registry& reg)
         : pool(p),
           store(s),
+          poll_script(std::make_shared<const store::lua_script>("poll", detail::poll_script, reg)),
           api(a),
           opts(std::move(o)),
           merchant_auth(std::make_shared<const auth_map>(opts.merchant_auth)),
@@ -109,6 +112,7 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
               "From a notification's commit as a claim to the commit of Midtrans's confirming "
               "answer (the delay confirmation adds to a paid event).",
               metrics::latency_buckets())) {
+        store.add_script(poll_script);
         const std::string base = store.options().prefix + "{poll}:";
         due_key = base + "due";
         leases_key = base + "leases";
@@ -142,18 +146,21 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
                            [this] { return static_cast<double>(waited_ms.load()) / 1000.0; });
     }
 
-    // EVAL of the poll script with `keys` and `args` (a plain function: g++ 12 rejects
-    // braced lists inside co_await expressions).
-    static std::vector<std::string> eval(std::initializer_list<std::string> keys,
-                                         std::initializer_list<std::string> args) {
-        std::vector<std::string> cmd;
-        cmd.reserve(3 + keys.size() + args.size());
-        cmd.emplace_back("EVAL");
-        cmd.emplace_back(detail::poll_script);
-        cmd.push_back(std::to_string(keys.size()));
-        cmd.insert(cmd.end(), keys);
-        cmd.insert(cmd.end(), args);
-        return cmd;
+    // A call of the poll script: its keys and arguments, built by a plain function (g++ 12
+    // rejects braced lists inside co_await expressions).
+    struct script_call {
+        std::vector<std::string> keys, args;
+    };
+    static script_call eval(std::initializer_list<std::string> keys,
+                            std::initializer_list<std::string> args) {
+        return {keys, args};
+    }
+    // Runs `c` on this io thread's connection: EVALSHA, EVAL on NOSCRIPT (store::lua_script).
+    asio::awaitable<std::pair<boost::system::error_code, store::redis_reply>> run(
+        const script_call& c) {
+        const boost::container::small_vector<std::string_view, 4> k(c.keys.begin(), c.keys.end());
+        const boost::container::small_vector<std::string_view, 8> a(c.args.begin(), c.args.end());
+        co_return co_await poll_script->exec(store.local(), k, a);
     }
 
     // 'done' on the poll schedule (or, with `confirm`, the confirmation set): drops the entry,
@@ -163,7 +170,7 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
         auto cmd =
             eval({confirm ? confirm_key : due_key, confirm ? confirm_leases_key : leases_key},
                  {"done", id, next_due ? std::to_string(*next_due) : std::string()});
-        (void)co_await store.local().exec(std::move(cmd));
+        (void)co_await run(cmd);
     }
 
     // Waits for the fleet's rate limit on `t`. A `priority` call (a confirmation) may run up to
@@ -181,7 +188,7 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
         while (!stopping.load()) {
             auto cmd = eval({rate_key, pause_key},
                             {"take", std::to_string(interval_ms), std::to_string(tau_ms)});
-            auto [ec, r] = co_await store.local().exec(std::move(cmd));
+            auto [ec, r] = co_await run(cmd);
             std::int64_t wait = 500;
             if (!ec && r.type == store::redis_reply::kind::integer) wait = r.integer;
             if (wait == 0) co_return true;
@@ -200,7 +207,7 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
                                                        bool confirm, std::deque<claimed>& queue) {
         auto cmd = eval({set, leases}, {"claim", std::to_string(opts.lease.count()),
                                         std::to_string(max), opts.node});
-        auto [ec, r] = co_await store.local().exec(std::move(cmd));
+        auto [ec, r] = co_await run(cmd);
         std::optional<std::int64_t> next;
         if (ec || r.type != store::redis_reply::kind::array || r.elements.empty()) co_return next;
         const std::size_t pairs_end = r.elements.size() - 1;  // then the next due time
@@ -356,7 +363,7 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
             const auto ra =
                 midtrans::parse_retry_after(http.retry_after).value_or(std::chrono::seconds(2));
             auto cmd = eval({pause_key}, {"pause", std::to_string(ra.count() * 1000)});
-            (void)co_await store.local().exec(std::move(cmd));
+            (void)co_await run(cmd);
             delay = std::max<milliseconds>(delay, ra);
         }
         log::line(log::level::warn, "paid confirmation got no answer: retrying")
@@ -453,7 +460,7 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
                 log::line(log::level::warn, "midtrans rate limited polling: pausing the fleet")
                     .num("pause_ms", static_cast<std::int64_t>(ra.count() * 1000));
                 auto cmd = eval({pause_key}, {"pause", std::to_string(ra.count() * 1000)});
-                (void)co_await store.local().exec(std::move(cmd));
+                (void)co_await run(cmd);
                 next = now + ra.count() * 1000 + 100;
             } else if (a.verdict == midtrans::answer_class::ok) {
                 if (a.order_id.empty()) a.order_id = id;
@@ -520,6 +527,7 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
 
     io_pool& pool;
     store::redis_store& store;
+    std::shared_ptr<const store::lua_script> poll_script;  // loaded by the store on connect
     midtrans::client& api;
     poll_options opts;
     // opts.merchant_auth as a reload left it: each confirmation reads one snapshot.

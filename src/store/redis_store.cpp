@@ -1,7 +1,6 @@
-// The Redis store: the order script run by EVALSHA on each io thread's own connection.
+// The Redis store: the order script run by EVALSHA (lua_script) on each io thread's own
+// connection.
 #include "posrelay/store/redis_store.hpp"
-
-#include <openssl/evp.h>
 
 #include <boost/container/small_vector.hpp>
 
@@ -18,19 +17,6 @@
 namespace posrelay::store {
 
 namespace {
-
-std::string sha1_hex(std::string_view s) {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    EVP_Digest(s.data(), s.size(), md, &n, EVP_sha1(), nullptr);
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned i = 0; i < n; ++i) {
-        out += hex[md[i] >> 4];
-        out += hex[md[i] & 15];
-    }
-    return out;
-}
 
 // The fields of an update kept on the order record, besides its status, fraud status and
 // status code (which the script takes by position). Fewer fields make a cheaper commit: the
@@ -169,12 +155,10 @@ redis_store::redis_store(io_pool& pool, redis_options ropts, store_options sopts
       ropts_(std::move(ropts)),
       sopts_(std::move(sopts)),
       redis_metrics_(reg),
-      script_sha_(sha1_hex(detail::order_script)),
+      order_script_("order", detail::order_script, reg),
       commit_errors_(
           reg.add_counter("posrelay_commit_errors_total",
                           "Commits that failed (Redis down, timeout, bad reply): answered 503.")),
-      script_reloads_(reg.add_counter("posrelay_redis_script_loads_total",
-                                      "Times the order script was sent again after NOSCRIPT.")),
       commit_latency_(
           reg.add_histogram("posrelay_commit_duration_seconds",
                             "Time of one commit (the order script) in Redis, round trip.",
@@ -200,19 +184,22 @@ void redis_store::start() {
         auto c = std::make_shared<redis_connection>(pool_.context(i).get_executor(), ropts_,
                                                     redis_metrics_);
         redis_connection* raw = c.get();
-        // Load the script on every (re)connect so the first EVALSHA finds it.
-        c->start([raw]() -> boost::asio::awaitable<void> {
-            auto [ec, reply] = co_await raw->exec(
-                redis_command("SCRIPT", "LOAD", std::string(detail::order_script)));
-            if (ec || reply.is_error()) {
-                throw std::runtime_error("SCRIPT LOAD failed: " + (ec ? ec.message() : reply.str));
-            }
+        // Load the scripts on every (re)connect so the first EVALSHA finds them.
+        c->start([raw, this]() -> boost::asio::awaitable<void> {
+            co_await order_script_.load(*raw);
+            for (const auto& s : scripts_)
+                co_await s->load(*raw);
         });
         connections_.push_back(std::move(c));
     }
     log::line(log::level::info, "redis store started")
         .str("redis", ropts_.describe())
         .num("connections", static_cast<std::int64_t>(connections_.size()));
+}
+
+void redis_store::add_script(std::shared_ptr<const lua_script> s) {
+    if (!connections_.empty()) throw std::logic_error("redis_store::add_script after start()");
+    scripts_.push_back(std::move(s));
 }
 
 void redis_store::stop() {
@@ -249,22 +236,7 @@ boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> redis_
 
 boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> redis_store::eval_script(
     std::span<const std::string_view> keys, redis_args args) {
-    const decimal nkeys(keys.size());
-    // On the stack for the usual argument counts: a commit is the hot path.
-    boost::container::small_vector<std::string_view, 40> cmd{"EVALSHA", script_sha_, nkeys.view()};
-    cmd.insert(cmd.end(), keys.begin(), keys.end());
-    cmd.insert(cmd.end(), args.begin(), args.end());
-    redis_connection& conn = local();
-    auto result = co_await conn.exec(redis_args(cmd.data(), cmd.size()));
-    if (!result.first && result.second.is_error() && result.second.str.starts_with("NOSCRIPT")) {
-        // The script cache was flushed (SCRIPT FLUSH, a restart without persistence of it):
-        // EVAL sends the body and caches it again.
-        script_reloads_.inc();
-        cmd[0] = "EVAL";
-        cmd[1] = detail::order_script;
-        result = co_await conn.exec(redis_args(cmd.data(), cmd.size()));
-    }
-    co_return result;
+    co_return co_await order_script_.exec(local(), keys, args);
 }
 
 boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> redis_store::run_script(

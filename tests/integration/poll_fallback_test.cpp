@@ -113,6 +113,35 @@ protected:
     sim_process sim_;
 };
 
+// Calls of `command` Redis has counted (INFO commandstats); 0 when never called.
+std::int64_t command_calls(const redis_server& r, std::string_view command) {
+    const std::string info = r.cli({"INFO", "commandstats"});
+    const std::string key = "cmdstat_" + std::string(command) + ":calls=";
+    const auto at = info.find(key);
+    return at == std::string::npos ? 0 : std::stoll(info.substr(at + key.size()));
+}
+
+// Both scripts are loaded on connect and run by EVALSHA: the poll loop's calls never send the
+// body (they did, with EVAL, on every call). After SCRIPT FLUSH each script is sent once
+// more, counted per script, and polling and commits go on.
+TEST_F(PollFallback, ScriptsRunBySha1AndAreReloadedOnceAfterScriptFlush) {
+    auto n = start_node({"--poll-rate", "10"});
+    const auto evalsha_at_start = command_calls(redis_, "evalsha");
+    // The idle loop claims about once a second.
+    ASSERT_TRUE(wait_until([&] { return command_calls(redis_, "evalsha") >= evalsha_at_start + 3; },
+                           seconds(15)));
+    EXPECT_EQ(command_calls(redis_, "eval"), 0);
+
+    ASSERT_EQ(redis_.cli({"SCRIPT", "FLUSH"}), "OK");
+    auto t = charge_all(n, "F-", 1);
+    ASSERT_EQ(sim_pay(sim_.port, "F-0").result_int(), 200);
+    EXPECT_EQ(wait_for_status(*t, ids("F-", 1), "settlement", seconds(30)), 1u);
+    const auto m = http_client(n.p.port).get("/metrics").body();
+    EXPECT_EQ(metric_value(m, R"(posrelay_redis_script_loads_total{script="poll"})"), 1) << m;
+    EXPECT_EQ(metric_value(m, R"(posrelay_redis_script_loads_total{script="order"})"), 1);
+    EXPECT_EQ(command_calls(redis_, "eval"), 2);  // one body per script, then EVALSHA again
+}
+
 TEST_F(PollFallback, EveryPaidOrderReachesItsTerminalByPollWithinTheBudget) {
     auto n = start_node({"--poll-rate", "10"});
     auto t = charge_all(n, "P-", 20);

@@ -20,6 +20,9 @@
 #include "posrelay/ingest/notification_rules.hpp"
 #include "posrelay/io_pool.hpp"
 #include "posrelay/midtrans/confirmation.hpp"
+#include "posrelay/poll/poll_script.hpp"
+#include "posrelay/store/lua_script.hpp"
+#include "posrelay/store/order_script.hpp"
 #include "posrelay/store/redis_store.hpp"
 #include "process.hpp"
 #include "redis_server.hpp"
@@ -94,6 +97,33 @@ TEST_F(RedisStore, EveryCommitOutcome) {
     const auto ttl = std::stoll(redis_.cli({"TTL", "posrelay:{o:O1}"}));
     EXPECT_GT(ttl, store::store_options{}.dedup_ttl.count() - 60);
     EXPECT_LE(ttl, store::store_options{}.order_ttl.count());
+}
+
+// lua_script's SHA1 is the name Redis gives the script, for both scripts compiled in.
+TEST_F(RedisStore, ScriptShaIsWhatScriptLoadAnswers) {
+    metrics::registry reg;
+    const store::lua_script order("order", store::detail::order_script, reg);
+    const store::lua_script poll("poll", poll::detail::poll_script, reg);
+    EXPECT_EQ(redis_.cli({"SCRIPT", "LOAD", std::string(order.body())}), order.sha());
+    EXPECT_EQ(redis_.cli({"SCRIPT", "LOAD", std::string(poll.body())}), poll.sha());
+    EXPECT_EQ(order.sha().size(), 40u);
+}
+
+// After SCRIPT FLUSH the next commit still succeeds: one EVAL of the body, then EVALSHA.
+TEST_F(RedisStore, ACommitAfterScriptFlushReloadsTheScriptOnce) {
+    using ingest::commit_outcome;
+    ASSERT_EQ(commit("SF1", transaction_status::pending).outcome, commit_outcome::new_update);
+    const auto loads = [&] {
+        return metric_value(registry_.render(),
+                            R"(posrelay_redis_script_loads_total{script="order"})");
+    };
+    EXPECT_EQ(loads(), 0);
+    ASSERT_EQ(redis_.cli({"SCRIPT", "FLUSH"}), "OK");
+    EXPECT_EQ(commit("SF1", transaction_status::settlement).outcome, commit_outcome::new_update);
+    EXPECT_EQ(loads(), 1);
+    EXPECT_EQ(commit("SF2", transaction_status::pending).outcome, commit_outcome::new_update);
+    EXPECT_EQ(loads(), 1);
+    EXPECT_EQ(redis_.cli({"HGET", "posrelay:{o:SF1}", "transaction_status"}), "settlement");
 }
 
 // A short history: the oldest change is dropped; the rest read back in order.
@@ -584,7 +614,8 @@ TEST_F(RedisRelay, ScriptFlushMidRunRecovers) {
     ASSERT_EQ(redis_.cli({"SCRIPT", "FLUSH"}), "OK");
     for (int i = 2; i < 10; ++i)
         EXPECT_EQ(post("SF-" + std::to_string(i)), 200);
-    EXPECT_GE(metric_value(metrics(), "posrelay_redis_script_loads_total"), 1);
+    // One EVAL of the body re-cached it: the posts after the first went by EVALSHA again.
+    EXPECT_EQ(metric_value(metrics(), R"(posrelay_redis_script_loads_total{script="order"})"), 1);
     EXPECT_EQ(redis_.cli({"EXISTS", "posrelay:{o:SF-9}"}), "1");
 }
 

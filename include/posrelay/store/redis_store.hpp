@@ -19,6 +19,7 @@
 #include "posrelay/ingest/commit_sink.hpp"
 #include "posrelay/io_pool.hpp"
 #include "posrelay/metrics/registry.hpp"
+#include "posrelay/store/lua_script.hpp"
 #include "posrelay/store/redis_connection.hpp"
 
 namespace posrelay::store {
@@ -110,6 +111,9 @@ public:
 
     void start();
     void stop();
+    // Another script (the poll script) to SCRIPT LOAD on every connect, as the order script
+    // is, so that its first EVALSHA finds it. Before start() (std::logic_error after).
+    void add_script(std::shared_ptr<const lua_script> s);
 
     // Runs the order script's commit on the calling io thread's connection. Completes when
     // Redis has answered (the update is then in Redis), or with ec: not connected, timeout,
@@ -195,11 +199,11 @@ private:
     redis_options ropts_;
     store_options sopts_;
     redis_metrics redis_metrics_;
-    std::string script_sha_;
+    lua_script order_script_;
+    std::vector<std::shared_ptr<const lua_script>> scripts_;  // add_script(): loaded on connect too
     std::vector<std::shared_ptr<redis_connection>> connections_;
     metrics::counter* commits_[ingest::commit_outcome_count] = {};  // by commit_outcome
     metrics::counter& commit_errors_;
-    metrics::counter& script_reloads_;
     metrics::histogram& commit_latency_;
 };
 
