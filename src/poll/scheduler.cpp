@@ -160,7 +160,9 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
         const script_call& c) {
         const boost::container::small_vector<std::string_view, 4> k(c.keys.begin(), c.keys.end());
         const boost::container::small_vector<std::string_view, 8> a(c.args.begin(), c.args.end());
-        co_return co_await poll_script->exec(store.local(), k, a);
+        const std::string now = std::to_string(store::unix_ms_now());
+        const store::script_header header{store.options().prefix, now};
+        co_return co_await poll_script->exec(store.local(), k, header, a);
     }
 
     // 'done' on the poll schedule (or, with `confirm`, the confirmation set): drops the entry,

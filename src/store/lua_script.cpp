@@ -21,13 +21,16 @@ boost::asio::awaitable<void> lua_script::load(redis_connection& conn) const {
 }
 
 boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> lua_script::exec(
-    redis_connection& conn, std::span<const std::string_view> keys, redis_args args) const {
+    redis_connection& conn, std::span<const std::string_view> keys, const script_header& header,
+    redis_args args) const {
     char nkeys[24];
     const auto n = static_cast<std::size_t>(
         std::to_chars(nkeys, nkeys + sizeof nkeys, keys.size()).ptr - nkeys);
     // On the stack for the usual argument counts: a commit is the hot path.
     boost::container::small_vector<std::string_view, 40> cmd{"EVALSHA", sha_, {nkeys, n}};
     cmd.insert(cmd.end(), keys.begin(), keys.end());
+    cmd.push_back(header.prefix);
+    cmd.push_back(header.now_ms);
     cmd.insert(cmd.end(), args.begin(), args.end());
     auto result = co_await conn.exec(redis_args(cmd.data(), cmd.size()));
     if (needs_reload(result.first, result.second)) {

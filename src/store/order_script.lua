@@ -1,13 +1,16 @@
 -- posrelay order script: every write to an order is one atomic call of this script
--- (see proto-docs/redis-keys.md). The entry points, chosen by ARGV[1], are commit, register,
--- reserve, release and alert, and for a terminal's stream open and rotate (at the end):
+-- (see proto-docs/redis-keys.md). Every mode's ARGV starts with the same header (C++:
+-- store::script_header): ARGV[1] the key prefix, ARGV[2] now_ms (the node's clock, Unix ms),
+-- ARGV[3] the mode. The modes are commit, register, reserve, release and alert, and for a
+-- terminal's stream open and rotate (at the end). Below, "ARGV: P N 'mode' ..." lists them
+-- from ARGV[1] (P the prefix, N now_ms):
 --
 -- 'commit': dedup on (order, transaction_status, fraud_status), the transition check (the
 --   same table as src/midtrans/transaction_status.cpp; a test checks they agree on every
 --   pair), order record and bounded history update, and one event per recipient terminal,
 --   appended to that terminal's stream with its next sequence number (in the stream's epoch:
 --   a seq never names two events) and PUBLISHed.
---   ARGV: 'commit' now_ms ttl_s history_max stream_maxlen stream_ttl_s prefix order_id
+--   ARGV: P N 'commit' ttl_s history_max stream_maxlen stream_ttl_s order_id
 --         transaction_status fraud_status('' = absent) source status_code
 --         confirm_lease_ms ('' = paid is not confirmed) node
 --         then field name, value pairs to keep on the order (gross_amount, transaction_id, ...)
@@ -19,7 +22,7 @@
 --
 -- 'register': routes an order to a terminal and store (an order created outside posrelay,
 --   or charged through a terminal). If a status is already known, the new recipients get it.
---   ARGV: 'register' now_ms ttl_s stream_maxlen stream_ttl_s prefix order_id
+--   ARGV: P N 'register' ttl_s stream_maxlen stream_ttl_s order_id
 --         gross_amount terminal_id store_id expiry_ms first_poll_ms ('' = no polling)
 --   Returns {outcome, event_id}; outcome 'created' | 'exists' | 'conflict' (routed elsewhere:
 --   event_id then holds "terminal_id/store_id" of the existing route).
@@ -223,8 +226,8 @@ end
 -- to the order's terminals. `cur` holds the order's fields as commit() reads them (cur[2] on);
 -- `conflict` is the status_conflict report the event carries, or nil.
 local function apply(cur, status, fraud, source, status_code, conflict)
-  local key, now, ttl, history_max = KEYS[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-  local stream_maxlen, stream_ttl, prefix, order_id = ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+  local key, now, ttl, history_max = KEYS[1], ARGV[2], ARGV[4], tonumber(ARGV[5])
+  local stream_maxlen, stream_ttl, prefix, order_id = ARGV[6], ARGV[7], ARGV[1], ARGV[8]
   local mark = 'seen:' .. status .. '|' .. fraud
   -- Every field written costs Redis time: paid, source, updated_ms and status_code are
   -- not stored, GET /v1/orders derives them from the status and the newest history entry.
@@ -266,10 +269,10 @@ local function needs_confirmation(cur, cur_fraud, status, fraud)
   return is_paid(status, fraud) ~= is_paid(cur, cur_fraud)
 end
 local function claim(mark, status, fraud, status_code, conflict)
-  local key, now, prefix, order_id = KEYS[1], ARGV[2], ARGV[7], ARGV[8]
+  local key, now, prefix, order_id = KEYS[1], ARGV[2], ARGV[1], ARGV[8]
   redis.call('HSET', key, mark, now, 'claim', table.concat({status, fraud, status_code, now,
              conflict and '1' or '0', update_field('merchant_id')}, '|'))
-  redis.call('EXPIRE', key, ARGV[3])
+  redis.call('EXPIRE', key, ARGV[4])
   redis.call('ZADD', prefix .. '{poll}:confirm', tonumber(now) + tonumber(ARGV[13]), order_id)
   redis.call('HSET', prefix .. '{poll}:confirm_leases', order_id, ARGV[14])
   return {'confirming', '', 0}
@@ -307,7 +310,7 @@ end
 --   Returns {outcome, event_id, recipients, conflict ('1' or ''), previous_status};
 --   outcome 'new' (applied) | 'unchanged' | 'superseded'.
 local function confirm()
-  local key, prefix, order_id, status, fraud = KEYS[1], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+  local key, prefix, order_id, status, fraud = KEYS[1], ARGV[1], ARGV[8], ARGV[9], ARGV[10]
   local cur = redis.call('HMGET', key, 'claim', 'transaction_status', 'fraud_status', 'changes',
                          'created_ms', 'terminal_id', 'store_id', 'gross_amount', 'transaction_id')
   if cur[1] ~= ARGV[13] then return {'superseded', '', 0, '', ''} end
@@ -334,7 +337,7 @@ local function confirm()
   if not conflict or (not cur[6] and not cur[7]) then
     return {'unchanged', '', 0, flag, prev or ''}  -- nothing to report, or no one to tell
   end
-  local event_id, recipients = emit(prefix, ARGV[5], ARGV[6], cur[6], cur[7], {
+  local event_id, recipients = emit(prefix, ARGV[6], ARGV[7], cur[6], cur[7], {
     store_id = cur[7] or '', order_id = order_id, transaction_status = prev or 'pending',
     fraud_status = prev_fraud, gross_amount = cur[8] or '', transaction_id = cur[9] or '',
     source = ARGV[11], event_time_ms = tonumber(ARGV[2]), paid = is_paid(prev, prev_fraud),
@@ -343,9 +346,9 @@ local function confirm()
 end
 
 local function register()
-  local key, now, ttl = KEYS[1], ARGV[2], ARGV[3]
-  local stream_maxlen, stream_ttl = ARGV[4], ARGV[5]
-  local prefix, order_id, gross = ARGV[6], ARGV[7], ARGV[8]
+  local key, now, ttl = KEYS[1], ARGV[2], ARGV[4]
+  local stream_maxlen, stream_ttl = ARGV[5], ARGV[6]
+  local prefix, order_id, gross = ARGV[1], ARGV[7], ARGV[8]
   local terminal, store, expiry_ms = ARGV[9], ARGV[10], ARGV[11]
   local cur = redis.call('HMGET', key, 'terminal_id', 'store_id', 'transaction_status',
                          'fraud_status', 'gross_amount', 'transaction_id', 'source')
@@ -375,7 +378,7 @@ end
 --   called, and enrols it for polling. Refused when posrelay already knows the order (a route
 --   or a status): an order_id is charged once through posrelay, so that no late notification
 --   of an earlier transaction with the same order_id can be taken for the new one.
---   ARGV: 'reserve' now_ms ttl_s order_id gross_amount terminal_id store_id expiry_ms prefix
+--   ARGV: P N 'reserve' ttl_s order_id gross_amount terminal_id store_id expiry_ms
 --         first_poll_ms ('' = no polling) signer (whose key charges it; '' = none)
 --   Returns {'created', ''} or {'taken', <status, or the state when no status yet>}.
 local function reserve()
@@ -384,39 +387,39 @@ local function reserve()
     local cur = redis.call('HMGET', key, 'transaction_status', 'state')
     return {'taken', cur[1] or cur[2] or 'registered'}
   end
-  redis.call('HSET', key, 'order_id', ARGV[4], 'gross_amount', ARGV[5],
-             'terminal_id', ARGV[6], 'store_id', ARGV[7], 'expiry_ms', ARGV[8],
+  redis.call('HSET', key, 'order_id', ARGV[5], 'gross_amount', ARGV[6],
+             'terminal_id', ARGV[7], 'store_id', ARGV[8], 'expiry_ms', ARGV[9],
              'state', 'charging', 'created_ms', ARGV[2], 'registered_ms', ARGV[2])
   if ARGV[11] and ARGV[11] ~= '' then redis.call('HSET', key, 'signer', ARGV[11]) end
-  redis.call('EXPIRE', key, ARGV[3])
-  schedule(ARGV[9], ARGV[4], ARGV[10])
+  redis.call('EXPIRE', key, ARGV[4])
+  schedule(ARGV[1], ARGV[5], ARGV[10])
   return {'created', ''}
 end
 
 -- 'release': undoes a reservation whose charge Midtrans did not create. Only while the order
 --   is still 'charging' for this terminal and no status is known.
---   ARGV: 'release' terminal_id prefix order_id. Returns {'released' | 'kept', ''}.
+--   ARGV: P N 'release' terminal_id order_id. Returns {'released' | 'kept', ''}.
 local function release()
   local cur = redis.call('HMGET', KEYS[1], 'transaction_status', 'state', 'terminal_id')
-  if cur[1] or cur[2] ~= 'charging' or cur[3] ~= ARGV[2] then return {'kept', ''} end
+  if cur[1] or cur[2] ~= 'charging' or cur[3] ~= ARGV[4] then return {'kept', ''} end
   redis.call('DEL', KEYS[1])
-  unschedule(ARGV[3], ARGV[4])
+  unschedule(ARGV[1], ARGV[5])
   return {'released', ''}
 end
 
 -- 'alert': the poll scheduler gave up on an order (past expiry and grace, no final status):
 --   marks it 'unknown', takes it off the schedule and tells its terminals with an event
 --   whose status_unknown is true (paid false).
---   ARGV: 'alert' now_ms stream_maxlen stream_ttl_s prefix order_id. Returns {'alerted', event_id}.
+--   ARGV: P N 'alert' stream_maxlen stream_ttl_s order_id. Returns {'alerted', event_id}.
 local function alert()
-  local key, now, prefix, order_id = KEYS[1], ARGV[2], ARGV[5], ARGV[6]
+  local key, now, prefix, order_id = KEYS[1], ARGV[2], ARGV[1], ARGV[6]
   local cur = redis.call('HMGET', key, 'terminal_id', 'store_id', 'transaction_status',
                          'fraud_status', 'gross_amount', 'transaction_id')
   unschedule(prefix, order_id)
   if redis.call('EXISTS', key) == 0 then return {'missing', ''} end
   redis.call('HSET', key, 'state', 'unknown')
   if not cur[1] and not cur[2] then return {'alerted', ''} end
-  local event_id = emit(prefix, ARGV[3], ARGV[4], cur[1], cur[2], {
+  local event_id = emit(prefix, ARGV[4], ARGV[5], cur[1], cur[2], {
     store_id = cur[2] or '', order_id = order_id, transaction_status = cur[3] or 'pending',
     fraud_status = cur[4] or '', gross_amount = cur[5] or '', transaction_id = cur[6] or '',
     source = 'poll', event_time_ms = tonumber(now), paid = false, status_unknown = true})
@@ -426,13 +429,13 @@ end
 -- 'open': a terminal's hello. Makes its counter (a new epoch) if it has none, and renews its
 --   store subscription (scored by now) or ends it.
 --   KEYS: the terminal's counter, its stream, its store's subscribers.
---   ARGV: 'open' now_ms subscribe('1'|'0') terminal_id stream_ttl_s. Returns {seq, epoch}.
+--   ARGV: P N 'open' subscribe('1'|'0') terminal_id stream_ttl_s. Returns {seq, epoch}.
 local function open()
-  local seq, epoch = position(KEYS[1], KEYS[2], ARGV[5])
-  if ARGV[3] == '1' then
-    redis.call('ZADD', KEYS[3], ARGV[2], ARGV[4])
+  local seq, epoch = position(KEYS[1], KEYS[2], ARGV[6])
+  if ARGV[4] == '1' then
+    redis.call('ZADD', KEYS[3], ARGV[2], ARGV[5])
   else
-    redis.call('ZREM', KEYS[3], ARGV[4])
+    redis.call('ZREM', KEYS[3], ARGV[5])
   end
   return {seq, epoch}
 end
@@ -440,21 +443,21 @@ end
 -- 'rotate': the gateway found the terminal's stream behind what was handed out (or a seq
 --   naming another event): a new epoch, carrying over the events made after after_eid —
 --   unless the epoch is no longer `expected` (someone rotated it already).
---   KEYS: the terminal's counter, its stream. ARGV: 'rotate' expected_epoch after_eid stream_ttl_s.
+--   KEYS: the terminal's counter, its stream. ARGV: P N 'rotate' expected_epoch after_eid stream_ttl_s.
 --   Returns {seq, epoch, 'rotated' | 'kept'}.
 local function rotate_mode()
   local cur = redis.call('HMGET', KEYS[1], 'seq', 'epoch')
-  if cur[2] and cur[2] ~= ARGV[2] then return {tonumber(cur[1]) or 0, cur[2], 'kept'} end
-  local seq, epoch = rotate(KEYS[1], KEYS[2], ARGV[3], ARGV[4])
+  if cur[2] and cur[2] ~= ARGV[4] then return {tonumber(cur[1]) or 0, cur[2], 'kept'} end
+  local seq, epoch = rotate(KEYS[1], KEYS[2], ARGV[5], ARGV[6])
   return {seq, epoch, 'rotated'}
 end
 
-if ARGV[1] == 'commit' then return commit() end
-if ARGV[1] == 'confirm' then return confirm() end
-if ARGV[1] == 'register' then return register() end
-if ARGV[1] == 'reserve' then return reserve() end
-if ARGV[1] == 'release' then return release() end
-if ARGV[1] == 'alert' then return alert() end
-if ARGV[1] == 'open' then return open() end
-if ARGV[1] == 'rotate' then return rotate_mode() end
-return redis.error_reply('posrelay: unknown mode ' .. tostring(ARGV[1]))
+if ARGV[3] == 'commit' then return commit() end
+if ARGV[3] == 'confirm' then return confirm() end
+if ARGV[3] == 'register' then return register() end
+if ARGV[3] == 'reserve' then return reserve() end
+if ARGV[3] == 'release' then return release() end
+if ARGV[3] == 'alert' then return alert() end
+if ARGV[3] == 'open' then return open() end
+if ARGV[3] == 'rotate' then return rotate_mode() end
+return redis.error_reply('posrelay: unknown mode ' .. tostring(ARGV[3]))

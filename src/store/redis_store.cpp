@@ -42,9 +42,10 @@ private:
     std::size_t size_ = 0;
 };
 
-// The order script's arguments for an update, shared by its modes 'commit' and 'confirm': the
-// mode, the positional header (ARGV[2..12]), the mode's own two (ARGV[13], ARGV[14]), then the
-// update's kept fields and its signer. Views: everything passed must outlive the call.
+// The order script's arguments for an update after the header (prefix, now_ms), shared by its
+// modes 'commit' and 'confirm': the mode (ARGV[3]), the positional arguments (ARGV[4..12]), the
+// mode's own two (ARGV[13], ARGV[14]), then the update's kept fields and its signer. Views:
+// everything passed must outlive the call.
 struct update_header {
     std::string_view mode;
     std::string_view order_id, status, source;  // status "" when the update names none
@@ -55,15 +56,13 @@ using update_args =
 struct update_numbers {
     decimal now_ms, ttl, history_max, stream_maxlen, stream_ttl;
 };
-update_args script_args(const update_header& h, const update_numbers& n, std::string_view prefix,
+update_args script_args(const update_header& h, const update_numbers& n,
                         const ingest::status_update& u) {
     update_args args{h.mode,
-                     n.now_ms.view(),
                      n.ttl.view(),
                      n.history_max.view(),
                      n.stream_maxlen.view(),
                      n.stream_ttl.view(),
-                     prefix,
                      h.order_id,
                      h.status,
                      u.fraud ? midtrans::to_string(*u.fraud) : std::string_view{},
@@ -228,21 +227,22 @@ std::string redis_store::order_key(std::string_view order_id) const {
 }
 
 boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> redis_store::run_script(
-    std::string_view order_id, redis_args args) {
+    std::string_view order_id, std::string_view now_ms, redis_args args) {
     const std::string key = order_key(order_id);
     const std::string_view keys[] = {key};
-    co_return co_await eval_script(keys, args);
+    co_return co_await eval_script(keys, now_ms, args);
 }
 
 boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> redis_store::eval_script(
-    std::span<const std::string_view> keys, redis_args args) {
-    co_return co_await order_script_.exec(local(), keys, args);
+    std::span<const std::string_view> keys, std::string_view now_ms, redis_args args) {
+    const script_header header{sopts_.prefix, now_ms};
+    co_return co_await order_script_.exec(local(), keys, header, args);
 }
 
 boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> redis_store::run_script(
-    std::string_view order_id, const std::vector<std::string>& args) {
+    std::string_view order_id, std::string_view now_ms, const std::vector<std::string>& args) {
     const std::vector<std::string_view> views(args.begin(), args.end());
-    co_return co_await run_script(order_id, redis_args(views));
+    co_return co_await run_script(order_id, now_ms, redis_args(views));
 }
 
 boost::asio::awaitable<ingest::commit_result> redis_store::commit(ingest::status_update u) {
@@ -255,8 +255,9 @@ boost::asio::awaitable<ingest::commit_result> redis_store::commit(ingest::status
     const auto args = script_args(
         {"commit", u.order_id(), midtrans::to_string(u.status), ingest::to_string(u.source),
          sopts_.confirm_lease.count() > 0 ? lease.view() : std::string_view{}, sopts_.node},
-        n, sopts_.prefix, u);
-    auto [ec, reply] = co_await run_script(u.order_id(), redis_args(args.data(), args.size()));
+        n, u);
+    auto [ec, reply] =
+        co_await run_script(u.order_id(), n.now_ms.view(), redis_args(args.data(), args.size()));
     ingest::commit_result r;
     if (!ec && (reply.type != redis_reply::kind::array || reply.elements.size() < 2)) {
         ec = make_error_code(redis_errc::protocol_error);
@@ -295,8 +296,9 @@ boost::asio::awaitable<resolve_result> redis_store::resolve_claim(claim_resoluti
     const auto args = script_args(
         {"confirm", c.order_id, c.midtrans ? midtrans::to_string(u.status) : std::string_view{},
          ingest::to_string(ingest::update_source::poll), c.claim, c.denied ? "1" : "0"},
-        n, sopts_.prefix, u);
-    auto [ec, reply] = co_await run_script(c.order_id, redis_args(args.data(), args.size()));
+        n, u);
+    auto [ec, reply] =
+        co_await run_script(c.order_id, n.now_ms.view(), redis_args(args.data(), args.size()));
     resolve_result r;
     if (!ec && (reply.type != redis_reply::kind::array || reply.elements.size() < 5)) {
         ec = make_error_code(redis_errc::protocol_error);
@@ -315,20 +317,19 @@ boost::asio::awaitable<resolve_result> redis_store::resolve_claim(claim_resoluti
 }
 
 boost::asio::awaitable<register_result> redis_store::register_order(order_registration reg) {
+    const decimal now(unix_ms_now());
     std::vector<std::string> args;
     args.emplace_back("register");
-    args.push_back(std::to_string(unix_ms_now()));
     args.push_back(std::to_string(key_ttl().count()));
     args.push_back(std::to_string(sopts_.stream_maxlen));
     args.push_back(std::to_string(sopts_.stream_ttl.count()));
-    args.push_back(sopts_.prefix);
     args.push_back(reg.order_id);
     args.push_back(reg.gross_amount);
     args.push_back(reg.terminal_id);
     args.push_back(reg.store_id);
     args.push_back(std::to_string(reg.expiry_ms));
     args.push_back(first_poll_ms());
-    auto [ec, reply] = co_await run_script(reg.order_id, args);
+    auto [ec, reply] = co_await run_script(reg.order_id, now.view(), args);
     register_result r;
     if (!ec && (reply.type != redis_reply::kind::array || reply.elements.size() < 2)) {
         ec = make_error_code(redis_errc::protocol_error);
@@ -346,19 +347,18 @@ boost::asio::awaitable<register_result> redis_store::register_order(order_regist
 }
 
 boost::asio::awaitable<reserve_result> redis_store::reserve_charge(order_registration reg) {
+    const decimal now(unix_ms_now());
     std::vector<std::string> args;
     args.emplace_back("reserve");
-    args.push_back(std::to_string(unix_ms_now()));
     args.push_back(std::to_string(key_ttl().count()));
     args.push_back(reg.order_id);
     args.push_back(reg.gross_amount);
     args.push_back(reg.terminal_id);
     args.push_back(reg.store_id);
     args.push_back(std::to_string(reg.expiry_ms));
-    args.push_back(sopts_.prefix);
     args.push_back(first_poll_ms());
     args.push_back(reg.signer);
-    auto [ec, reply] = co_await run_script(reg.order_id, args);
+    auto [ec, reply] = co_await run_script(reg.order_id, now.view(), args);
     reserve_result r;
     if (!ec && (reply.type != redis_reply::kind::array || reply.elements.size() < 2)) {
         ec = make_error_code(redis_errc::protocol_error);
@@ -375,20 +375,18 @@ boost::asio::awaitable<reserve_result> redis_store::reserve_charge(order_registr
 
 boost::asio::awaitable<boost::system::error_code> redis_store::release_charge(
     std::string order_id, std::string terminal_id) {
-    std::vector<std::string> args{"release", std::move(terminal_id), sopts_.prefix, order_id};
-    auto [ec, reply] = co_await run_script(order_id, args);
+    const decimal now(unix_ms_now());
+    std::vector<std::string> args{"release", std::move(terminal_id), order_id};
+    auto [ec, reply] = co_await run_script(order_id, now.view(), args);
     if (!ec && reply.is_error()) ec = make_error_code(redis_errc::protocol_error);
     co_return ec;
 }
 
 boost::asio::awaitable<boost::system::error_code> redis_store::alert_unknown(std::string order_id) {
-    std::vector<std::string> args{"alert",
-                                  std::to_string(unix_ms_now()),
-                                  std::to_string(sopts_.stream_maxlen),
-                                  std::to_string(sopts_.stream_ttl.count()),
-                                  sopts_.prefix,
-                                  order_id};
-    auto [ec, reply] = co_await run_script(order_id, args);
+    const decimal now(unix_ms_now());
+    std::vector<std::string> args{"alert", std::to_string(sopts_.stream_maxlen),
+                                  std::to_string(sopts_.stream_ttl.count()), order_id};
+    auto [ec, reply] = co_await run_script(order_id, now.view(), args);
     if (!ec && reply.is_error()) ec = make_error_code(redis_errc::protocol_error);
     co_return ec;
 }

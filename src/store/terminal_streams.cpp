@@ -32,8 +32,8 @@ redis_store::open_terminal(std::string store, std::string terminal, bool subscri
     const std::string now = std::to_string(unix_ms_now());
     const std::string ttl = std::to_string(sopts_.stream_ttl.count());
     const std::string_view k[] = {counter, stream, subs};
-    const std::string_view a[] = {"open", now, subscribe ? "1" : "0", terminal, ttl};
-    auto [ec, reply] = co_await eval_script(k, a);
+    const std::string_view a[] = {"open", subscribe ? "1" : "0", terminal, ttl};
+    auto [ec, reply] = co_await eval_script(k, now, a);
     co_return to_position(ec, reply);
 }
 
@@ -44,8 +44,9 @@ redis_store::rotate_epoch(std::string store, std::string terminal, std::string e
     const std::string stream = keys::terminal_stream(sopts_.prefix, store, terminal);
     const std::string ttl = std::to_string(sopts_.stream_ttl.count());
     const std::string_view k[] = {counter, stream};
+    const std::string now = std::to_string(unix_ms_now());
     const std::string_view a[] = {"rotate", expected, after_eid, ttl};
-    auto [ec, reply] = co_await eval_script(k, a);
+    auto [ec, reply] = co_await eval_script(k, now, a);
     co_return to_position(ec, reply);
 }
 

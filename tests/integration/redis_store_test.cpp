@@ -107,6 +107,11 @@ TEST_F(RedisStore, ScriptShaIsWhatScriptLoadAnswers) {
     EXPECT_EQ(redis_.cli({"SCRIPT", "LOAD", std::string(order.body())}), order.sha());
     EXPECT_EQ(redis_.cli({"SCRIPT", "LOAD", std::string(poll.body())}), poll.sha());
     EXPECT_EQ(order.sha().size(), 40u);
+    // Both take the same ARGV header (prefix, now_ms) and then the mode, ARGV[3].
+    for (const auto* sha : {&order.sha(), &poll.sha()}) {
+        const auto r = redis_.cli({"EVALSHA", *sha, "0", "posrelay:", "1", "no-such-mode"});
+        EXPECT_NE(r.find("unknown mode no-such-mode"), std::string::npos) << r;
+    }
 }
 
 // After SCRIPT FLUSH the next commit still succeeds: one EVAL of the body, then EVALSHA.

@@ -23,6 +23,14 @@ namespace posrelay::store {
 [[nodiscard]] bool needs_reload(const boost::system::error_code& ec,
                                 const redis_reply& reply) noexcept;
 
+// The head of every script call's ARGV, the same for every mode of every script: ARGV[1] the
+// key prefix, ARGV[2] now in Unix ms (the node's clock; a script may use Redis's TIME instead,
+// as the poll script does). ARGV[3] is the mode, then the mode's own arguments.
+struct script_header {
+    std::string_view prefix;
+    std::string_view now_ms;
+};
+
 class lua_script {
 public:
     // `name` labels posrelay_redis_script_loads_total{script}; `body` must outlive the
@@ -39,11 +47,13 @@ public:
     // refuses it or names it by another SHA1 than sha().
     boost::asio::awaitable<void> load(redis_connection& conn) const;
 
-    // EVALSHA with `keys` and `args` on `conn`; on NOSCRIPT, EVAL with the body (counted as a
-    // reload). The views need only live until the returned awaitable is awaited. Thread-safe:
-    // one script may run on the connections of several io threads at once.
+    // EVALSHA with `keys` and ARGV = `header`, then `args` (the mode first) on `conn`; on
+    // NOSCRIPT, EVAL with the body (counted as a reload). The views need only live until the
+    // returned awaitable is awaited. Thread-safe: one script may run on the connections of
+    // several io threads at once.
     boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> exec(
-        redis_connection& conn, std::span<const std::string_view> keys, redis_args args) const;
+        redis_connection& conn, std::span<const std::string_view> keys, const script_header& header,
+        redis_args args) const;
 
 private:
     std::string name_;

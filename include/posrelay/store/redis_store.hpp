@@ -182,15 +182,16 @@ private:
     [[nodiscard]] std::chrono::seconds key_ttl() const noexcept {
         return std::max(sopts_.order_ttl, sopts_.dedup_ttl);
     }
-    // EVALSHA the order script with `args` (after "EVALSHA sha 1 key"); EVAL on NOSCRIPT.
-    // The views need only live until the returned awaitable is awaited.
+    // EVALSHA the order script on the order's key with ARGV = the header (the prefix,
+    // `now_ms`), then `args` (the mode first); EVAL on NOSCRIPT (lua_script). The views need
+    // only live until the returned awaitable is awaited.
     boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> run_script(
-        std::string_view order_id, redis_args args);
+        std::string_view order_id, std::string_view now_ms, redis_args args);
     boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> run_script(
-        std::string_view order_id, const std::vector<std::string>& args);
-    // EVALSHA the order script with `keys` and `args`; EVAL on NOSCRIPT.
+        std::string_view order_id, std::string_view now_ms, const std::vector<std::string>& args);
+    // The same with `keys`.
     boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> eval_script(
-        std::span<const std::string_view> keys, redis_args args);
+        std::span<const std::string_view> keys, std::string_view now_ms, redis_args args);
 
     // "now + poll_first_delay" in Unix ms, or "" when orders are not enrolled.
     [[nodiscard]] std::string first_poll_ms() const;
