@@ -114,6 +114,13 @@ TEST_F(RedisStore, ScriptShaIsWhatScriptLoadAnswers) {
     }
 }
 
+// A script added once the connections run would not be loaded on them: refused.
+TEST_F(RedisStore, AddScriptAfterStartIsRefused) {
+    metrics::registry reg;
+    auto late = std::make_shared<const store::lua_script>("late", "return 1", reg);
+    EXPECT_THROW(store_->add_script(late), std::logic_error);
+}
+
 // After SCRIPT FLUSH the next commit still succeeds: one EVAL of the body, then EVALSHA.
 TEST_F(RedisStore, ACommitAfterScriptFlushReloadsTheScriptOnce) {
     using ingest::commit_outcome;
