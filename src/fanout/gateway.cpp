@@ -183,7 +183,7 @@ gateway_shared::gateway_shared(gateway_options o, store::redis_store& s, metrics
                    "Terminal connections ended, by reason.", "reason", "slow_consumer");
     if (!opts.trusted_proxies) opts.trusted_proxies = std::make_shared<const net::cidr_set>();
     if (opts.proxy_protocol) {
-        for (auto reason : {"untrusted_peer", "missing", "malformed", "timeout"})
+        for (const auto reason : net::proxy_refusal_reasons)
             count_proxy_refused(reason, 0);
     }
 }
@@ -369,7 +369,7 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
                 asio::buffer(buf.data() + have, buf.size() - have), nothrow);
             buf.resize(have + n);
             if (rec) {
-                if (*expired) refused = "timeout";
+                if (*expired) refused = net::refused_timeout;
                 break;
             }
         }

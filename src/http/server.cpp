@@ -81,14 +81,14 @@ struct http_server::shared {
               "address was used).")) {
         if (!opts.trusted_proxies) opts.trusted_proxies = std::make_shared<const net::cidr_set>();
         if (opts.proxy_protocol) {
-            for (auto reason : {"untrusted_peer", "missing", "malformed", "timeout"}) {
+            for (const auto reason : net::proxy_refusal_reasons) {
                 proxy_refused.emplace_back(
                     reason, &reg.add_counter(name("proxy_protocol_refused_total"),
                                              "Connections closed at their start: a PROXY header "
                                              "from a peer not in --trusted-proxies "
                                              "(untrusted_peer), none or a malformed one from a "
                                              "trusted peer, or none within the header deadline.",
-                                             {{"reason", reason}}));
+                                             {{"reason", std::string(reason)}}));
             }
         }
     }
@@ -419,7 +419,7 @@ private:
             }
             auto [ec, n] = co_await stream_.async_read_some(
                 buffer_.prepare(net::proxy_max_bytes - buffer_.size()), use_nothrow);
-            if (ec == beast::error::timeout) refuse_preamble("timeout");
+            if (ec == beast::error::timeout) refuse_preamble(net::refused_timeout);
             if (ec) co_return false;
             buffer_.commit(n);
         }

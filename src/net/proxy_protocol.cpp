@@ -157,7 +157,7 @@ preamble_decision decide_preamble(std::string_view received, bool peer_trusted) 
         const auto m = match_signature(received, received[0] == 'P' ? v1_signature : v2_signature);
         if (m == proxy_status::need_more) return d;
         d.action = m == proxy_status::done ? preamble_action::refuse : preamble_action::proceed;
-        if (m == proxy_status::done) d.reason = "untrusted_peer";
+        if (m == proxy_status::done) d.reason = refused_untrusted_peer;
         return d;
     }
     const auto p = parse_proxy_header(received);
@@ -166,11 +166,11 @@ preamble_decision decide_preamble(std::string_view received, bool peer_trusted) 
             return d;
         case proxy_status::not_proxy:
             d.action = preamble_action::refuse;
-            d.reason = "missing";
+            d.reason = refused_missing;
             return d;
         case proxy_status::invalid:
             d.action = preamble_action::refuse;
-            d.reason = "malformed";
+            d.reason = refused_malformed;
             return d;
         case proxy_status::done:
             break;

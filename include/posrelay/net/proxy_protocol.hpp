@@ -8,6 +8,7 @@
 // Header sizes are bounded: v1 ≤ 107 bytes, v2 ≤ 16 + proxy_v2_max_payload.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -57,6 +58,14 @@ struct preamble_decision {
     // trusted peer sent no header), malformed.
     std::string_view reason;
 };
+// Every reason a listener refuses a connection at its start: decide_preamble()'s, and timeout
+// (no decision within the listener's deadline). The label values of the listeners' counters.
+inline constexpr std::string_view refused_untrusted_peer = "untrusted_peer";
+inline constexpr std::string_view refused_missing = "missing";
+inline constexpr std::string_view refused_malformed = "malformed";
+inline constexpr std::string_view refused_timeout = "timeout";
+inline constexpr std::array<std::string_view, 4> proxy_refusal_reasons = {
+    refused_untrusted_peer, refused_missing, refused_malformed, refused_timeout};
 [[nodiscard]] preamble_decision decide_preamble(std::string_view received,
                                                 bool peer_trusted) noexcept;
 
