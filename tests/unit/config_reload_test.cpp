@@ -11,8 +11,10 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "load_config_args.hpp"
 #include "posrelay/config.hpp"
 
 using posrelay::config_error;
@@ -22,16 +24,7 @@ namespace {
 namespace fs = std::filesystem;
 
 posrelay::config load(std::vector<std::string> args, std::vector<std::string> env = {}) {
-    args.insert(args.begin(), "posrelay");
-    std::vector<const char*> argv;
-    for (const auto& a : args)
-        argv.push_back(a.c_str());
-    argv.push_back(nullptr);
-    std::vector<const char*> envp;
-    for (const auto& e : env)
-        envp.push_back(e.c_str());
-    envp.push_back(nullptr);
-    return posrelay::load_config(static_cast<int>(args.size()), argv.data(), envp.data()).cfg;
+    return posrelay::test_support::load_config_args(std::move(args), env).cfg;
 }
 
 std::string error_of(std::vector<std::string> args, std::vector<std::string> env = {}) {

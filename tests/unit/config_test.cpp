@@ -9,8 +9,10 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "load_config_args.hpp"
 #include "posrelay/config.hpp"
 
 using namespace std::chrono_literals;
@@ -23,16 +25,7 @@ namespace {
 constexpr const char* secret_value = "SB-Mid-server-TOPSECRET123";
 
 cli_result load(std::vector<std::string> args, std::vector<std::string> env = {}) {
-    args.insert(args.begin(), "posrelay");
-    std::vector<const char*> argv;
-    for (const auto& a : args)
-        argv.push_back(a.c_str());
-    argv.push_back(nullptr);
-    std::vector<const char*> envp;
-    for (const auto& e : env)
-        envp.push_back(e.c_str());
-    envp.push_back(nullptr);
-    return posrelay::load_config(static_cast<int>(args.size()), argv.data(), envp.data());
+    return posrelay::test_support::load_config_args(std::move(args), env);
 }
 
 // The config_error message of a load that must fail ("" if it did not fail).

@@ -4,23 +4,16 @@
 
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "load_config_args.hpp"
 #include "posrelay/config.hpp"
 
 namespace {
 
 posrelay::cli_result load(std::vector<std::string> args, const std::vector<std::string>& env) {
-    args.insert(args.begin(), "posrelay");
-    std::vector<const char*> argv;
-    for (const auto& a : args)
-        argv.push_back(a.c_str());
-    argv.push_back(nullptr);
-    std::vector<const char*> envp;
-    for (const auto& e : env)
-        envp.push_back(e.c_str());
-    envp.push_back(nullptr);
-    return posrelay::load_config(static_cast<int>(args.size()), argv.data(), envp.data());
+    return posrelay::test_support::load_config_args(std::move(args), env);
 }
 
 // The option names of --help ("  --NAME VALUE" lines), without the command-line-only flags.
