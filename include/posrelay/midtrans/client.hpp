@@ -46,27 +46,45 @@ struct http_result {
     [[nodiscard]] bool ok_transport() const noexcept { return !ec; }
 };
 
-class client {
+// The Midtrans calls the order service and the poll scheduler make (client below; unit tests
+// use a fake).
+class api_calls {
+public:
+    virtual ~api_calls() = default;
+    [[nodiscard]] virtual boost::asio::awaitable<http_result> charge(std::string body) = 0;
+    // `authorization`: the Authorization header to send instead of the default key's (an order
+    // of another merchant account); "" = the default.
+    [[nodiscard]] virtual boost::asio::awaitable<http_result> status(std::string id,
+                                                                     std::string authorization) = 0;
+    [[nodiscard]] boost::asio::awaitable<http_result> status(std::string id) {
+        return status(std::move(id), std::string());
+    }
+    [[nodiscard]] virtual boost::asio::awaitable<http_result> cancel(std::string id) = 0;
+    [[nodiscard]] virtual boost::asio::awaitable<http_result> expire(std::string id) = 0;
+    // GET an absolute URL Midtrans handed out (an action URL such as generate-qr-code). The
+    // server key is sent only when the URL is on the API's own scheme, host and port.
+    [[nodiscard]] virtual boost::asio::awaitable<http_result> fetch(std::string url) = 0;
+    [[nodiscard]] virtual const client_options& options() const noexcept = 0;
+};
+
+class client final : public api_calls {
 public:
     // Throws config_error when the base URL is not usable (scheme, host, plain HTTP to a
     // non-loopback host).
     client(io_pool& pool, client_options o, metrics::registry& reg);
-    ~client();
+    ~client() override;
     client(const client&) = delete;
     client& operator=(const client&) = delete;
 
-    [[nodiscard]] boost::asio::awaitable<http_result> charge(std::string body);
-    // `authorization`: the Authorization header to send instead of the default key's (an order
-    // of another merchant account); "" = the default.
+    using api_calls::status;
+    [[nodiscard]] boost::asio::awaitable<http_result> charge(std::string body) override;
     [[nodiscard]] boost::asio::awaitable<http_result> status(std::string id,
-                                                             std::string authorization = {});
-    [[nodiscard]] boost::asio::awaitable<http_result> cancel(std::string id);
-    [[nodiscard]] boost::asio::awaitable<http_result> expire(std::string id);
-    // GET an absolute URL Midtrans handed out (an action URL such as generate-qr-code). The
-    // server key is sent only when the URL is on the API's own scheme, host and port.
-    [[nodiscard]] boost::asio::awaitable<http_result> fetch(std::string url);
+                                                             std::string authorization) override;
+    [[nodiscard]] boost::asio::awaitable<http_result> cancel(std::string id) override;
+    [[nodiscard]] boost::asio::awaitable<http_result> expire(std::string id) override;
+    [[nodiscard]] boost::asio::awaitable<http_result> fetch(std::string url) override;
 
-    [[nodiscard]] const client_options& options() const noexcept;
+    [[nodiscard]] const client_options& options() const noexcept override;
     // A reload's default server key: calls started from now on send it. Thread-safe.
     void set_server_key(const secret& key);
 
