@@ -24,10 +24,11 @@
 #include <vector>
 
 #include "gateway_shared.hpp"
+#include "gateway_stream.hpp"
 #include "posrelay/fanout/epoch.hpp"
 #include "posrelay/fanout/protocol.hpp"
 #include "posrelay/log.hpp"
-#include "posrelay/store/keys.hpp"
+#include "posrelay/store/terminal_streams.hpp"
 
 namespace posrelay::fanout::detail {
 
@@ -307,10 +308,8 @@ public:
         asio::co_spawn(
             executor(),
             [self]() -> asio::awaitable<void> {
-                const auto& prefix = self->g_->store.options().prefix;
-                (void)co_await self->g_->store.local().exec(store::redis_command(
-                    "ZADD", store::keys::store_subscribers(prefix, self->store_id_),
-                    std::to_string(store::unix_ms_now()), self->terminal_id_));
+                (void)co_await self->g_->streams.renew_subscription(self->store_id_,
+                                                                    self->terminal_id_);
             },
             asio::detached);
     }
@@ -531,50 +530,34 @@ private:
         std::uint64_t last_seq = 0;
     };
     // Opens the terminal's stream (its counter, its store subscription) and decides the resume
-    // (fanout/epoch.hpp): resume, fresh start, resume_gap, or resync — after a new epoch when
+    // (gateway_stream.hpp): resume, fresh start, resume_gap, or resync — after a new epoch when
     // the stream is behind what the terminal saw in this one. nullopt: an error frame is queued.
     asio::awaitable<std::optional<start_point>> position(const hello_frame& h) {
-        auto [ec, pos] = co_await g_->store.open_terminal(store_id_, terminal_id_, subscribed_);
-        if (closing_) co_return std::nullopt;
-        if (ec) co_return unavailable();
         const resume_claim claim{h.resume_from,
                                  h.epoch ? std::optional<std::string_view>(*h.epoch) : std::nullopt,
                                  h.resume_eid};
-        const stream_head head{pos.seq, pos.epoch};
-        auto act = decide_resume(claim, head, nullptr);
-        stream_probe probe;
-        if (act == resume_action::probe) {
-            if (!co_await probe_stream(*h.resume_from, pos.epoch, probe)) co_return std::nullopt;
-            act = decide_resume(claim, head, &probe);
-        }
-        if (act == resume_action::rotate) {
-            const auto eid = h.resume_eid ? std::to_string(*h.resume_eid) : std::string();
-            auto [rec, rotated] = co_await rotate(pos.epoch, eid);
-            if (closing_) co_return std::nullopt;
-            if (rec) co_return unavailable();
-            pos = std::move(rotated);
-            act = resume_action::resync;
-        }
-        switch (act) {
-            case resume_action::fresh:
-            case resume_action::resume:
+        auto r = co_await open_stream(g_->streams, store_id_, terminal_id_, subscribed_, claim);
+        if (r.rotated_from) note_rotation(*r.rotated_from, r.pos);
+        if (closing_) co_return std::nullopt;
+        switch (r.verdict) {
+            case open_verdict::start:
                 break;
-            case resume_action::probe:
-            case resume_action::gap:
+            case open_verdict::unavailable:
+                co_return unavailable();
+            case open_verdict::gap:
                 g_->count_handshake("resume_gap");
                 kick(errc::resume_gap,
                      "events after resume_from are no longer kept: re-sync order status, then "
                      "reconnect without resume_from");
                 co_return std::nullopt;
-            case resume_action::rotate:
-            case resume_action::resync:
+            case open_verdict::resync:
                 g_->count_handshake(aware_ ? "resync" : "resume_gap");
-                end_resync(pos.epoch, pos.seq);
+                end_resync(r.pos.epoch, r.pos.seq);
                 co_return std::nullopt;
         }
-        epoch_ = pos.epoch;
-        live_max_ = std::max(live_max_, pos.seq);
-        co_return start_point{act == resume_action::fresh ? pos.seq : *h.resume_from, pos.seq};
+        epoch_ = r.pos.epoch;
+        live_max_ = std::max(live_max_, r.pos.seq);
+        co_return start_point{r.after, r.pos.seq};
     }
 
     std::optional<start_point> unavailable() {
@@ -583,42 +566,15 @@ private:
         return std::nullopt;
     }
 
-    // Reads the entries at `from` and `from + 1` of the terminal's stream (in `epoch`).
-    asio::awaitable<bool> probe_stream(std::uint64_t from, std::string_view epoch,
-                                       stream_probe& p) {
-        const auto key =
-            store::keys::terminal_stream(g_->store.options().prefix, store_id_, terminal_id_);
-        auto [ec, r] = co_await g_->store.local().exec(
-            store::redis_command("XRANGE", key, std::to_string(std::max<std::uint64_t>(from, 1)),
-                                 std::to_string(from + 1), "COUNT", "2"));
-        if (closing_) co_return false;
-        if (ec || r.type != store::redis_reply::kind::array) co_return unavailable().has_value();
-        for (const auto& entry : r.elements) {
-            if (entry_epoch(entry) != epoch) {
-                // A new epoch began during the handshake: a retry gets the right answer.
-                co_return unavailable().has_value();
-            }
-            const std::uint64_t seq = entry_seq(entry);
-            if (seq == from) p.eid_at_resume = entry_eid(entry);
-            if (seq == from + 1) p.next_kept = true;
-        }
-        co_return true;
-    }
-
-    // Starts a new epoch of the terminal's stream (unless one began since `expected`).
-    asio::awaitable<std::pair<boost::system::error_code, store::terminal_position>> rotate(
-        std::string expected, std::string after_eid) {
-        auto r = co_await g_->store.rotate_epoch(store_id_, terminal_id_, expected, after_eid);
-        if (!r.first && r.second.rotated) {
-            g_->rotations.inc();
-            log::line(log::level::warn, "terminal stream behind what was sent: new epoch")
-                .str("terminal_id", terminal_id_)
-                .str("store_id", store_id_)
-                .str("old_epoch", expected)
-                .str("epoch", r.second.epoch)
-                .num("carried", static_cast<std::int64_t>(r.second.seq));
-        }
-        co_return r;
+    // A new epoch of the terminal's stream began here (it was behind what was sent).
+    void note_rotation(std::string_view old_epoch, const store::terminal_position& pos) {
+        g_->rotations.inc();
+        log::line(log::level::warn, "terminal stream behind what was sent: new epoch")
+            .str("terminal_id", terminal_id_)
+            .str("store_id", store_id_)
+            .str("old_epoch", old_epoch)
+            .str("epoch", pos.epoch)
+            .num("carried", static_cast<std::int64_t>(pos.seq));
     }
 
     // Tells the terminal its position is in an old epoch (fatal): it re-reads its orders'
@@ -682,57 +638,21 @@ private:
 
     // False when the store could not answer (retry).
     asio::awaitable<bool> verify_stream(bool reused) {
-        const auto& prefix = g_->store.options().prefix;
-        auto& redis = g_->store.local();
-        auto [ec, r] = co_await redis.exec(store::redis_command(
-            "HMGET", store::keys::terminal_counter(prefix, store_id_, terminal_id_), "seq",
-            "epoch"));
+        auto r = co_await recheck_stream(g_->streams, store_id_, terminal_id_, epoch_, fsm_.sent(),
+                                         ring_, reused);
+        if (r.rotated_from) note_rotation(*r.rotated_from, r.pos);
         if (closing_) co_return true;
-        if (ec || r.type != store::redis_reply::kind::array || r.elements.size() < 2)
-            co_return false;
-        const std::string epoch = r.elements[1].str;
-        const stream_head head{std::strtoull(r.elements[0].str.c_str(), nullptr, 10), epoch};
-        const std::uint64_t sent = fsm_.sent();
-        std::optional<std::uint64_t> eid_at_sent;
-        if (sent > 0 && head.epoch == epoch_ && head.last_seq >= sent) {
-            auto [xec, x] = co_await redis.exec(store::redis_command(
-                "XRANGE", store::keys::terminal_stream(prefix, store_id_, terminal_id_),
-                std::to_string(sent), std::to_string(sent)));
-            if (closing_) co_return true;
-            if (xec) co_return false;
-            if (!x.elements.empty()) eid_at_sent = entry_eid(x.elements[0]);
+        switch (r.verdict) {
+            case recheck_verdict::retry:
+                co_return false;
+            case recheck_verdict::ok:
+                if (r.pos.seq > live_max_) live_max_ = r.pos.seq;
+                co_return true;
+            case recheck_verdict::resync:
+                break;
         }
-        auto act = check_stream(head, epoch_, sent, eid_at_sent, ring_);
-        if (reused && act == verify_action::ok) act = verify_action::rotate;
-        if (act == verify_action::ok) {
-            if (head.last_seq > live_max_) live_max_ = head.last_seq;
-            co_return true;
-        }
-        store::terminal_position pos{head.last_seq, epoch, false};
-        if (act == verify_action::rotate) {
-            auto [rec, rotated] = co_await rotate(epoch_, std::to_string(ring_.last_eid()));
-            if (closing_) co_return true;
-            if (rec) co_return false;
-            pos = std::move(rotated);
-        }
-        end_resync(pos.epoch, pos.seq);
+        end_resync(r.pos.epoch, r.pos.seq);
         co_return true;
-    }
-
-    // A stream entry: [id "SEQ-EID", [epoch, event JSON]].
-    static std::string_view entry_epoch(const store::redis_reply& entry) {
-        if (entry.elements.size() < 2 || entry.elements[1].elements.empty()) return {};
-        return entry.elements[1].elements[0].str;
-    }
-    static std::uint64_t entry_eid(const store::redis_reply& entry) {
-        if (entry.elements.empty()) return 0;
-        return eid_of_entry_id(entry.elements[0].str).value_or(0);
-    }
-
-    static std::uint64_t entry_seq(const store::redis_reply& entry) {
-        // [id, [field, value...]] with id "SEQ-0"
-        if (entry.elements.empty()) return 0;
-        return std::strtoull(entry.elements[0].str.c_str(), nullptr, 10);
     }
 
     bool parse(std::string& frame, client_frame& f, parse_failure& err) {
@@ -818,21 +738,16 @@ private:
     // Fetches [from, to] from the terminal's stream and queues them in order.
     // Returns false when the session must stop (gap, slow consumer, store error → retry later).
     asio::awaitable<bool> fetch(std::uint64_t from, std::uint64_t to) {
-        auto& redis = g_->store.local();
-        const std::string key =
-            store::keys::terminal_stream(g_->store.options().prefix, store_id_, terminal_id_);
         const std::uint64_t count = std::min<std::uint64_t>(to - from + 1, 256);
-        auto [ec, r] = co_await redis.exec(store::redis_command("XRANGE", key, std::to_string(from),
-                                                                std::to_string(to), "COUNT",
-                                                                std::to_string(count)));
+        auto [ec, entries] =
+            co_await g_->streams.read_range(store_id_, terminal_id_, from, to, count);
         if (closing_) co_return false;
-        if (ec || r.type != store::redis_reply::kind::array) {
+        if (ec) {
             fetch_error_ = true;  // store unreachable: try again on the next tick
             co_return true;
         }
         fetch_error_ = false;
-        if (r.elements.empty() || entry_seq(r.elements[0]) != fsm_.sent() + 1 ||
-            entry_epoch(r.elements[0]) != epoch_) {
+        if (entries.empty() || entries[0].seq != fsm_.sent() + 1 || entries[0].epoch != epoch_) {
             // Renumbered in a new epoch (resync), or really gone (resume_gap).
             (void)co_await verify_stream(false);
             kick(errc::resume_gap,
@@ -840,16 +755,14 @@ private:
                  "resume_from");
             co_return false;
         }
-        for (const auto& entry : r.elements) {
-            const std::uint64_t seq = entry_seq(entry);
+        for (const auto& entry : entries) {
+            const std::uint64_t seq = entry.seq;
             if (seq != fsm_.sent() + 1 || !fsm_.can_send() || !room()) break;
-            if (entry.elements.size() < 2 || entry.elements[1].elements.size() < 2) break;
-            if (entry_epoch(entry) != epoch_) break;
-            push_event(
-                std::make_shared<const std::string>(event_frame(entry.elements[1].elements[1].str)),
-                0);
+            if (!entry.complete) break;
+            if (entry.epoch != epoch_) break;
+            push_event(std::make_shared<const std::string>(event_frame(entry.event)), 0);
             sent(seq);
-            ring_.push(seq, entry_eid(entry));
+            ring_.push(seq, entry.eid);
             g_->replayed.inc();
         }
         co_return true;

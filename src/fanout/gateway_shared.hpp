@@ -91,6 +91,9 @@ struct gateway_shared {
     gateway_options opts;
     secret_slot token_secret;  // opts.token_secret, replaced by a reload
     store::redis_store& store;
+    // What a terminal session reads and writes of the store (its stream, its counter, its
+    // subscription): sessions use only this.
+    store::terminal_streams& streams = store;
     metrics::registry& registry;
     session_hub hub;
     std::shared_ptr<auth_limiter> auth_owner;  // opts.auth_failures, or the gateway's own

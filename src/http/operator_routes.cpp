@@ -5,13 +5,93 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
+#include <algorithm>
+#include <cstdlib>
+#include <utility>
+#include <vector>
+
 #include "posrelay/fanout/protocol.hpp"
 #include "posrelay/log.hpp"
 #include "posrelay/midtrans/signature.hpp"
+#include "posrelay/midtrans/transaction_status.hpp"
 
 namespace posrelay::http {
 
 namespace {
+
+// ---- GET /v1/orders/{id}: the stored record as JSON ---------------------------------------
+
+bool is_numeric_field(std::string_view name) {
+    return name.ends_with("_ms");
+}
+
+std::string_view json_ms(std::string_view digits) {
+    const bool ok = !digits.empty() && digits.find_first_not_of("0123456789") == digits.npos;
+    return ok ? digits : "null";
+}
+
+// A history entry as the order script writes it: "at_ms|source|status|fraud|status_code".
+struct history_entry {
+    std::string_view at_ms, source, status, fraud, status_code;
+};
+
+history_entry parse_history_entry(std::string_view entry) {
+    std::string_view part[4];
+    for (auto& p : part) {
+        const auto bar = entry.find('|');
+        p = entry.substr(0, bar);
+        entry = bar == std::string_view::npos ? std::string_view{} : entry.substr(bar + 1);
+    }
+    return {part[0], part[1], part[2], part[3], entry};  // the status code last: whatever it holds
+}
+
+// One history entry as the JSON object GET /v1/orders shows.
+void append_history_entry(std::string& json, std::string_view entry) {
+    const history_entry h = parse_history_entry(entry);
+    json += R"({"at_ms":)";
+    json += json_ms(h.at_ms);
+    json += ',';
+    log::append_json_member(json, "source", h.source);
+    json += ',';
+    log::append_json_member(json, "transaction_status", h.status);
+    json += ',';
+    log::append_json_member(json, "fraud_status", h.fraud);
+    json += ',';
+    log::append_json_member(json, "status_code", h.status_code);
+    json += '}';
+}
+
+// The record's fields the newest change tells: source, updated_ms, status_code.
+void append_latest_change(std::string& json, std::string_view entry) {
+    const history_entry h = parse_history_entry(entry);
+    json += ',';
+    log::append_json_member(json, "source", h.source);
+    json += R"(,"updated_ms":)";
+    json += json_ms(h.at_ms);
+    json += ',';
+    log::append_json_member(json, "status_code", h.status_code);
+}
+
+// The script's own fields, and the ones derived from the status and the history.
+bool hidden_field(std::string_view name) {
+    return name.starts_with("seen:") || name == "changes" || name == "order_id" || name == "paid" ||
+           name == "source" || name == "updated_ms" || name == "status_code";
+}
+
+void append_field(std::string& json, std::string_view name, std::string_view value) {
+    json += ",\"";
+    log::append_json_escaped(json, name);
+    json += "\":";
+    if (is_numeric_field(name)) {
+        json += json_ms(value);
+    } else if (name == "fraud_status" && value.empty()) {
+        json += "null";
+    } else {
+        json += '"';
+        log::append_json_escaped(json, value);
+        json += '"';
+    }
+}
 
 // Percent-decoding is not needed: valid ids contain no reserved characters, and anything
 // else is refused by valid_order_id.
@@ -32,7 +112,38 @@ response store_unavailable() {
 
 }  // namespace
 
-operator_routes::operator_routes(secret token, store::redis_store& store)
+std::string order_json(std::string_view order_id, const store::order_record& record) {
+    std::string json = R"({"order_id":")";
+    log::append_json_escaped(json, order_id);
+    json += '"';
+    std::optional<midtrans::transaction_status> status;
+    std::optional<midtrans::fraud_status> fraud;
+    std::vector<std::pair<unsigned long, std::string_view>> history;  // (N, entry) of 'h:N'
+    for (const auto& [name, value] : record) {
+        if (name.starts_with("h:")) {
+            history.emplace_back(std::strtoul(name.c_str() + 2, nullptr, 10), value);
+            continue;
+        }
+        if (hidden_field(name)) continue;
+        if (name == "transaction_status") status = midtrans::parse_transaction_status(value);
+        if (name == "fraud_status") fraud = midtrans::parse_fraud_status(value);
+        append_field(json, name, value);
+    }
+    if (!status) json += R"(,"transaction_status":null)";
+    json += R"(,"paid":)";
+    json += status && midtrans::is_paid(*status, fraud) ? "true" : "false";
+    std::sort(history.begin(), history.end());
+    if (!history.empty()) append_latest_change(json, history.back().second);
+    json += R"(,"history":[)";
+    for (std::size_t i = 0; i < history.size(); ++i) {
+        if (i) json += ',';
+        append_history_entry(json, history[i].second);
+    }
+    json += "]}";
+    return json;
+}
+
+operator_routes::operator_routes(secret token, store::order_store& store)
     : token_(std::move(token)), store_(store) {}
 
 std::optional<response> operator_routes::authorise(const request& req,
@@ -67,12 +178,12 @@ boost::asio::awaitable<response> operator_routes::get_order(request& req,
         co_return json_error(400, "invalid_value", "order_id must be 1-50 of A-Z a-z 0-9 - _ ~ .",
                              "order_id");
     }
-    auto [ec, json] = co_await store_.order_json(std::string(id));
+    auto [ec, record] = co_await store_.read_order_record(std::string(id));
     if (ec) {
         co_return store_unavailable();
     }
-    if (!json) co_return json_error(404, "order_not_found", "no such order");
-    co_return json_response(200, std::move(*json));
+    if (!record) co_return json_error(404, "order_not_found", "no such order");
+    co_return json_response(200, order_json(id, *record));
 }
 
 boost::asio::awaitable<response> operator_routes::register_order(request& req,

@@ -107,7 +107,7 @@ struct order_service::request_ctx {
     }
 };
 
-order_service::order_service(store::redis_store& store, midtrans::client& api, service_options o,
+order_service::order_service(store::order_store& store, midtrans::api_calls& api, service_options o,
                              metrics::registry& reg)
     : store_(store),
       api_(api),

@@ -16,8 +16,7 @@
 #include "posrelay/log.hpp"
 #include "posrelay/midtrans/api.hpp"
 #include "posrelay/midtrans/confirmation.hpp"
-#include "posrelay/poll/poll_script.hpp"
-#include "posrelay/store/lua_script.hpp"
+#include "posrelay/store/redis_poll_schedule.hpp"
 
 namespace posrelay::poll {
 
@@ -67,11 +66,11 @@ struct claimed {
 }  // namespace
 
 struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
-    impl(io_pool& p, store::redis_store& s, midtrans::client& a, poll_options o,
-         metrics::registry& reg)
+    impl(io_pool& p, store::order_store& s, store::poll_schedule& ps, midtrans::api_calls& a,
+         poll_options o, metrics::registry& reg)
         : pool(p),
           store(s),
-          poll_script(std::make_shared<const store::lua_script>("poll", detail::poll_script, reg)),
+          schedule(ps),
           api(a),
           opts(std::move(o)),
           merchant_auth(std::make_shared<const auth_map>(opts.merchant_auth)),
@@ -112,12 +111,6 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
               "From a notification's commit as a claim to the commit of Midtrans's confirming "
               "answer (the delay confirmation adds to a paid event).",
               metrics::latency_buckets())) {
-        store.add_script(poll_script);
-        const std::string base = store.options().prefix + "{poll}:";
-        due_key = base + "due";
-        leases_key = base + "leases";
-        confirm_key = base + "confirm";
-        confirm_leases_key = base + "confirm_leases";
         for (auto v : {confirmation_verdict::confirmed, confirmation_verdict::denied,
                        confirmation_verdict::retry}) {
             confirmations[static_cast<int>(v)] = &reg.add_counter(
@@ -134,8 +127,6 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
                 "and reported to terminals, by resolution (applied: Midtrans said so; rejected).",
                 {{"resolution", applied ? "applied" : "rejected"}});
         }
-        rate_key = base + "rate";
-        pause_key = base + "pause";
         for (auto outcome : {"pending", "final", "not_found", "rate_limited", "error", "expired"}) {
             calls[outcome] = &reg.add_counter(
                 "posrelay_poll_calls_total",
@@ -146,33 +137,12 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
                            [this] { return static_cast<double>(waited_ms.load()) / 1000.0; });
     }
 
-    // A call of the poll script: its keys and arguments, built by a plain function (g++ 12
-    // rejects braced lists inside co_await expressions).
-    struct script_call {
-        std::vector<std::string> keys, args;
-    };
-    static script_call eval(std::initializer_list<std::string> keys,
-                            std::initializer_list<std::string> args) {
-        return {keys, args};
-    }
-    // Runs `c` on this io thread's connection: EVALSHA, EVAL on NOSCRIPT (store::lua_script).
-    asio::awaitable<std::pair<boost::system::error_code, store::redis_reply>> run(
-        const script_call& c) {
-        const boost::container::small_vector<std::string_view, 4> k(c.keys.begin(), c.keys.end());
-        const boost::container::small_vector<std::string_view, 8> a(c.args.begin(), c.args.end());
-        const std::string now = std::to_string(store::unix_ms_now());
-        const store::script_header header{store.options().prefix, now};
-        co_return co_await poll_script->exec(store.local(), k, header, a);
-    }
-
     // 'done' on the poll schedule (or, with `confirm`, the confirmation set): drops the entry,
     // or makes it due again at `next_due`, and releases its lease.
     asio::awaitable<void> done(const std::string& id, std::optional<std::int64_t> next_due,
                                bool confirm = false) {
-        auto cmd =
-            eval({confirm ? confirm_key : due_key, confirm ? confirm_leases_key : leases_key},
-                 {"done", id, next_due ? std::to_string(*next_due) : std::string()});
-        (void)co_await run(cmd);
+        (void)co_await schedule.done(confirm ? store::poll_set::confirm : store::poll_set::due, id,
+                                     next_due);
     }
 
     // Waits for the fleet's rate limit on `t`. A `priority` call (a confirmation) may run up to
@@ -188,13 +158,9 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
         auto tau_ms = interval_ms * (static_cast<std::int64_t>(opts.burst) - 1);
         if (priority) tau_ms += interval_ms * static_cast<std::int64_t>(opts.rate);
         while (!stopping.load()) {
-            auto cmd = eval({rate_key, pause_key},
-                            {"take", std::to_string(interval_ms), std::to_string(tau_ms)});
-            auto [ec, r] = co_await run(cmd);
-            std::int64_t wait = 500;
-            if (!ec && r.type == store::redis_reply::kind::integer) wait = r.integer;
+            auto [ec, granted] = co_await schedule.take(interval_ms, tau_ms);
+            const std::int64_t wait = ec ? 500 : std::min<std::int64_t>(granted, 5000);
             if (wait == 0) co_return true;
-            wait = std::min<std::int64_t>(wait, 5000);
             waited_ms += static_cast<std::uint64_t>(wait);
             t.expires_after(milliseconds(wait));
             (void)co_await t.async_wait(nothrow);
@@ -202,27 +168,22 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
         co_return false;
     }
 
-    // Claims up to `max` due entries of `set` (leases in `leases`) into `queue`: confirmations
-    // in front, polls behind. Returns the set's earliest due time left (Unix ms), if any.
-    asio::awaitable<std::optional<std::int64_t>> claim(const std::string& set,
-                                                       const std::string& leases, unsigned max,
-                                                       bool confirm, std::deque<claimed>& queue) {
-        auto cmd = eval({set, leases}, {"claim", std::to_string(opts.lease.count()),
-                                        std::to_string(max), opts.node});
-        auto [ec, r] = co_await run(cmd);
-        std::optional<std::int64_t> next;
-        if (ec || r.type != store::redis_reply::kind::array || r.elements.empty()) co_return next;
-        const std::size_t pairs_end = r.elements.size() - 1;  // then the next due time
-        for (std::size_t i = 0; i + 1 < pairs_end; i += 2) {
-            claimed c{r.elements[i].str, r.elements[i + 1].str, confirm};
+    // Claims up to `max` due entries of `set` into `queue`: confirmations in front, polls
+    // behind. Returns the set's earliest due time left (Unix ms), if any.
+    asio::awaitable<std::optional<std::int64_t>> claim(store::poll_set set, unsigned max,
+                                                       std::deque<claimed>& queue) {
+        const bool confirm = set == store::poll_set::confirm;
+        auto [ec, batch] = co_await schedule.claim(set, opts.lease, max, opts.node);
+        if (ec) co_return std::nullopt;
+        for (auto& e : batch.entries) {
+            claimed c{std::move(e.order_id), std::move(e.previous), confirm};
             if (confirm) {
                 queue.push_front(std::move(c));
             } else {
                 queue.push_back(std::move(c));
             }
         }
-        if (!r.elements.back().str.empty()) next = store::to_int64(r.elements.back().str);
-        co_return next;
+        co_return batch.next_due_ms;
     }
 
     asio::awaitable<void> loop() {
@@ -238,7 +199,7 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
             // Lapsed confirmations first (their node died), looked for at least once a second.
             if (opts.confirm_paid &&
                 (queue.empty() || now - last_confirm > std::chrono::seconds(1))) {
-                (void)co_await claim(confirm_key, confirm_leases_key, 16, true, queue);
+                (void)co_await claim(store::poll_set::confirm, 16, queue);
                 last_confirm = now;
             }
             if (queue.empty()) {
@@ -246,7 +207,7 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
                 if (opts.rate > 0) {
                     // About a second of the fleet's budget: short waits, so leases never lapse.
                     const auto batch = std::clamp<unsigned>(opts.rate, 1, 200);
-                    if (auto next = co_await claim(due_key, leases_key, batch, false, queue))
+                    if (auto next = co_await claim(store::poll_set::due, batch, queue))
                         sleep_ms = std::clamp<std::int64_t>(*next - store::unix_ms_now(), 10, 1000);
                 }
                 if (queue.empty()) {
@@ -289,17 +250,14 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
     }
 
     asio::awaitable<void> update_stats() {
-        auto [ec, n] = co_await store.local().exec(store::redis_command("ZCARD", due_key));
-        if (!ec && n.type == store::redis_reply::kind::integer) due_gauge.set(n.integer);
-        auto [ec2, first] = co_await store.local().exec(
-            store::redis_command("ZRANGE", due_key, "0", "0", "WITHSCORES"));
+        auto [ec, st] = co_await schedule.stats();
+        if (ec) co_return;
+        due_gauge.set(st.due);
         std::int64_t late = 0;
-        if (!ec2 && first.elements.size() == 2)
-            late = std::max<std::int64_t>(
-                0, store::unix_ms_now() - store::to_int64(first.elements[1].str));
+        if (st.oldest_due_ms)
+            late = std::max<std::int64_t>(0, store::unix_ms_now() - *st.oldest_due_ms);
         overdue_gauge.set(late / 1000);
-        auto [ec3, c] = co_await store.local().exec(store::redis_command("ZCARD", confirm_key));
-        if (!ec3 && c.type == store::redis_reply::kind::integer) confirm_due_gauge.set(c.integer);
+        confirm_due_gauge.set(st.confirm);
     }
 
     // Confirms the claim of order `id` with Midtrans's GET status and commits the answer (see
@@ -357,15 +315,13 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
                                         const midtrans::http_result& http,
                                         const std::optional<midtrans::api_answer>& a) {
         confirmations[static_cast<int>(confirmation_verdict::retry)]->inc();
-        (void)co_await store.local().exec(
-            store::redis_command("HINCRBY", store.order_key(id), "confirm_attempts", "1"));
+        (void)co_await store.count_attempt(id, "confirm_attempts");
         auto delay = midtrans::confirmation_retry_delay(
             static_cast<std::uint64_t>(int_field(f, "confirm_attempts")), opts.max_interval);
         if (http.status == 429 || (a && a->status_code == "429")) {
             const auto ra =
                 midtrans::parse_retry_after(http.retry_after).value_or(std::chrono::seconds(2));
-            auto cmd = eval({pause_key}, {"pause", std::to_string(ra.count() * 1000)});
-            (void)co_await run(cmd);
+            (void)co_await schedule.pause(ra);
             delay = std::max<milliseconds>(delay, ra);
         }
         log::line(log::level::warn, "paid confirmation got no answer: retrying")
@@ -420,6 +376,10 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
             co_return;
         }
         const auto& f = *order;
+        // A claim whose commit's node died before adding it to the confirmation set (a
+        // separate call, another slot): added now, due at once (kept as is when present).
+        if (opts.confirm_paid && !field_of(f, "claim").empty())
+            (void)co_await schedule.enrol(store::poll_set::confirm, id, store::unix_ms_now(), "");
         const std::string st = field_of(f, "transaction_status");
         if (!st.empty()) {
             if (auto s = midtrans::parse_transaction_status(st);
@@ -434,8 +394,7 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
         if (expiry == 0) expiry = created + 15 * 60'000;
         const bool short_expiry = expiry - created < opts.expire_below.count();
         const std::uint64_t attempts = static_cast<std::uint64_t>(int_field(f, "poll_attempts"));
-        (void)co_await store.local().exec(
-            store::redis_command("HINCRBY", store.order_key(id), "poll_attempts", "1"));
+        (void)co_await store.count_attempt(id, "poll_attempts");
 
         // Expire at the deadline, once: after a 412 (it changed meanwhile, e.g. Midtrans
         // expired it itself) the status call tells what it became.
@@ -461,8 +420,7 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
                     midtrans::parse_retry_after(http.retry_after).value_or(std::chrono::seconds(2));
                 log::line(log::level::warn, "midtrans rate limited polling: pausing the fleet")
                     .num("pause_ms", static_cast<std::int64_t>(ra.count() * 1000));
-                auto cmd = eval({pause_key}, {"pause", std::to_string(ra.count() * 1000)});
-                (void)co_await run(cmd);
+                (void)co_await schedule.pause(ra);
                 next = now + ra.count() * 1000 + 100;
             } else if (a.verdict == midtrans::answer_class::ok) {
                 if (a.order_id.empty()) a.order_id = id;
@@ -528,9 +486,10 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
     }
 
     io_pool& pool;
-    store::redis_store& store;
-    std::shared_ptr<const store::lua_script> poll_script;  // loaded by the store on connect
-    midtrans::client& api;
+    store::order_store& store;
+    store::poll_schedule& schedule;
+    std::shared_ptr<store::poll_schedule> schedule_owner;  // the Redis one, when made here
+    midtrans::api_calls& api;
     poll_options opts;
     // opts.merchant_auth as a reload left it: each confirmation reads one snapshot.
     using auth_map = std::map<std::string, std::string, std::less<>>;
@@ -538,7 +497,6 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
     asio::steady_timer timer;
     asio::steady_timer slot;  // woken when a poll finishes
     std::mt19937_64 rng;
-    std::string due_key, leases_key, rate_key, pause_key, confirm_key, confirm_leases_key;
     std::atomic<bool> stopping{false};
     std::size_t inflight = 0;
     std::atomic<std::uint64_t> waited_ms{0};
@@ -565,8 +523,15 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
 };
 
 scheduler::scheduler(io_pool& pool, store::redis_store& store, midtrans::client& api,
-                     poll_options o, metrics::registry& reg)
-    : impl_(std::make_shared<impl>(pool, store, api, std::move(o), reg)) {}
+                     poll_options o, metrics::registry& reg) {
+    auto schedule = std::make_shared<store::redis_poll_schedule>(store, reg);
+    impl_ = std::make_shared<impl>(pool, store, *schedule, api, std::move(o), reg);
+    impl_->schedule_owner = std::move(schedule);
+}
+
+scheduler::scheduler(io_pool& pool, store::order_store& store, store::poll_schedule& schedule,
+                     midtrans::api_calls& api, poll_options o, metrics::registry& reg)
+    : impl_(std::make_shared<impl>(pool, store, schedule, api, std::move(o), reg)) {}
 
 scheduler::~scheduler() {
     stop();

@@ -1,6 +1,9 @@
 // posrelay's Redis key names (proto-docs/redis-keys.md).
 #include "posrelay/store/keys.hpp"
 
+#include <cstdint>
+#include <optional>
+
 namespace posrelay::store::keys {
 
 namespace {
@@ -56,6 +59,65 @@ std::string events_channel(std::string_view prefix) {
     std::string k(prefix);
     k += "events";
     return k;
+}
+
+// ---- the poll schedule ---------------------------------------------------------------------
+
+unsigned poll_bucket(std::string_view order_id) noexcept {
+    std::uint32_t h = 2166136261u;
+    for (unsigned char c : order_id) {
+        h ^= c;
+        h *= 16777619u;
+    }
+    return h % poll_buckets;
+}
+
+namespace {
+
+std::string poll_key(std::string_view prefix, std::optional<unsigned> bucket,
+                     std::string_view name) {
+    std::string k(prefix);
+    k += "{poll";
+    if (bucket) {
+        k += ':';
+        k += std::to_string(*bucket);
+    }
+    k += "}:";
+    k += name;
+    return k;
+}
+
+}  // namespace
+
+std::string poll_due(std::string_view prefix, unsigned bucket) {
+    return poll_key(prefix, bucket, "due");
+}
+std::string poll_leases(std::string_view prefix, unsigned bucket) {
+    return poll_key(prefix, bucket, "leases");
+}
+std::string poll_confirm(std::string_view prefix, unsigned bucket) {
+    return poll_key(prefix, bucket, "confirm");
+}
+std::string poll_confirm_leases(std::string_view prefix, unsigned bucket) {
+    return poll_key(prefix, bucket, "confirm_leases");
+}
+std::string poll_rate(std::string_view prefix) {
+    return poll_key(prefix, std::nullopt, "rate");
+}
+std::string poll_pause(std::string_view prefix) {
+    return poll_key(prefix, std::nullopt, "pause");
+}
+std::string legacy_poll_due(std::string_view prefix) {
+    return poll_key(prefix, std::nullopt, "due");
+}
+std::string legacy_poll_leases(std::string_view prefix) {
+    return poll_key(prefix, std::nullopt, "leases");
+}
+std::string legacy_poll_confirm(std::string_view prefix) {
+    return poll_key(prefix, std::nullopt, "confirm");
+}
+std::string legacy_poll_confirm_leases(std::string_view prefix) {
+    return poll_key(prefix, std::nullopt, "confirm_leases");
 }
 
 }  // namespace posrelay::store::keys

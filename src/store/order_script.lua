@@ -23,7 +23,7 @@
 -- 'register': routes an order to a terminal and store (an order created outside posrelay,
 --   or charged through a terminal). If a status is already known, the new recipients get it.
 --   ARGV: P N 'register' ttl_s stream_maxlen stream_ttl_s order_id
---         gross_amount terminal_id store_id expiry_ms first_poll_ms ('' = no polling)
+--         gross_amount terminal_id store_id expiry_ms first_poll_ms (unused: the store enrols it)
 --   Returns {outcome, event_id}; outcome 'created' | 'exists' | 'conflict' (routed elsewhere:
 --   event_id then holds "terminal_id/store_id" of the existing route).
 --
@@ -182,14 +182,10 @@ local function update_field(name)
   return ''
 end
 
--- The fleet's poll schedule (src/poll/poll_script.lua): enrol an order, or take it off.
-local function schedule(prefix, order_id, due_ms)
-  if due_ms ~= '' then redis.call('ZADD', prefix .. '{poll}:due', 'NX', due_ms, order_id) end
-end
-local function unschedule(prefix, order_id)
-  redis.call('ZREM', prefix .. '{poll}:due', order_id)
-  redis.call('HDEL', prefix .. '{poll}:leases', order_id)
-end
+-- The fleet's poll schedule (P{poll:N}:*, src/poll/poll_script.lua) lives in other slots: this
+-- script never touches it. The store enrols an order before 'reserve'/'register' and takes it
+-- off after a commit past pending, a release or an alert; it adds a claim to the confirmation
+-- set after a 'confirming' commit and removes it after 'confirm' (src/store/redis_store.cpp).
 
 -- An amount in cents as a digit string ('500000' and '500000.00' are both '50000000');
 -- the text itself when it is not an amount. Same rule as ingest::amount_cents.
@@ -222,7 +218,7 @@ local function check_binding(key, signer, gross, txid)
   return nil
 end
 
--- Writes an update to the order (record, bounded history, poll schedule) and emits its event
+-- Writes an update to the order (record, bounded history) and emits its event
 -- to the order's terminals. `cur` holds the order's fields as commit() reads them (cur[2] on);
 -- `conflict` is the status_conflict report the event carries, or nil.
 local function apply(cur, status, fraud, source, status_code, conflict)
@@ -244,8 +240,6 @@ local function apply(cur, status, fraud, source, status_code, conflict)
   -- The history keeps the last history_max changes.
   if n > history_max then redis.call('HDEL', key, 'h:' .. (n - history_max)) end
   redis.call('EXPIRE', key, ttl)
-  -- Past pending: nothing left to poll for (in the same atomic step as the commit).
-  if status ~= 'pending' then unschedule(prefix, order_id) end
 
   if not cur[6] and not cur[7] then return {'new', '', 0} end  -- not routed: no recipients
   local gross = update_field('gross_amount')
@@ -269,12 +263,10 @@ local function needs_confirmation(cur, cur_fraud, status, fraud)
   return is_paid(status, fraud) ~= is_paid(cur, cur_fraud)
 end
 local function claim(mark, status, fraud, status_code, conflict)
-  local key, now, prefix, order_id = KEYS[1], ARGV[2], ARGV[1], ARGV[8]
+  local key, now = KEYS[1], ARGV[2]
   redis.call('HSET', key, mark, now, 'claim', table.concat({status, fraud, status_code, now,
              conflict and '1' or '0', update_field('merchant_id')}, '|'))
   redis.call('EXPIRE', key, ARGV[4])
-  redis.call('ZADD', prefix .. '{poll}:confirm', tonumber(now) + tonumber(ARGV[13]), order_id)
-  redis.call('HSET', prefix .. '{poll}:confirm_leases', order_id, ARGV[14])
   return {'confirming', '', 0}
 end
 
@@ -317,8 +309,6 @@ local function confirm()
   local c = {}
   for part in string.gmatch(cur[1] .. '|', '([^|]*)|') do c[#c + 1] = part end
   redis.call('HDEL', key, 'claim', 'confirm_attempts')
-  redis.call('ZREM', prefix .. '{poll}:confirm', order_id)
-  redis.call('HDEL', prefix .. '{poll}:confirm_leases', order_id)
   if ARGV[14] == '1' then redis.call('HDEL', key, 'seen:' .. c[1] .. '|' .. c[2]) end
   local prev, prev_fraud = cur[2], cur[3] or ''
   local outcome = status == '' and 'duplicate' or classify(prev, prev_fraud, status, fraud)
@@ -361,7 +351,6 @@ local function register()
   redis.call('HSETNX', key, 'gross_amount', gross)
   redis.call('HSETNX', key, 'created_ms', now)
   redis.call('EXPIRE', key, ttl)
-  if not cur[3] or cur[3] == 'pending' then schedule(prefix, order_id, ARGV[12]) end
   local event_id = ''
   if cur[3] then
     -- A status arrived before the route was known: the terminal gets it now.
@@ -375,11 +364,11 @@ local function register()
 end
 
 -- 'reserve': claims an order_id for a charge made through a terminal, before Midtrans is
---   called, and enrols it for polling. Refused when posrelay already knows the order (a route
+--   called (the store enrols it for polling). Refused when posrelay already knows the order (a route
 --   or a status): an order_id is charged once through posrelay, so that no late notification
 --   of an earlier transaction with the same order_id can be taken for the new one.
 --   ARGV: P N 'reserve' ttl_s order_id gross_amount terminal_id store_id expiry_ms
---         first_poll_ms ('' = no polling) signer (whose key charges it; '' = none)
+--         first_poll_ms (unused: the store enrols it) signer (whose key charges it; '' = none)
 --   Returns {'created', ''} or {'taken', <status, or the state when no status yet>}.
 local function reserve()
   local key = KEYS[1]
@@ -392,7 +381,6 @@ local function reserve()
              'state', 'charging', 'created_ms', ARGV[2], 'registered_ms', ARGV[2])
   if ARGV[11] and ARGV[11] ~= '' then redis.call('HSET', key, 'signer', ARGV[11]) end
   redis.call('EXPIRE', key, ARGV[4])
-  schedule(ARGV[1], ARGV[5], ARGV[10])
   return {'created', ''}
 end
 
@@ -403,19 +391,17 @@ local function release()
   local cur = redis.call('HMGET', KEYS[1], 'transaction_status', 'state', 'terminal_id')
   if cur[1] or cur[2] ~= 'charging' or cur[3] ~= ARGV[4] then return {'kept', ''} end
   redis.call('DEL', KEYS[1])
-  unschedule(ARGV[1], ARGV[5])
   return {'released', ''}
 end
 
 -- 'alert': the poll scheduler gave up on an order (past expiry and grace, no final status):
---   marks it 'unknown', takes it off the schedule and tells its terminals with an event
+--   marks it 'unknown' (the store takes it off the schedule) and tells its terminals with an event
 --   whose status_unknown is true (paid false).
 --   ARGV: P N 'alert' stream_maxlen stream_ttl_s order_id. Returns {'alerted', event_id}.
 local function alert()
   local key, now, prefix, order_id = KEYS[1], ARGV[2], ARGV[1], ARGV[6]
   local cur = redis.call('HMGET', key, 'terminal_id', 'store_id', 'transaction_status',
                          'fraud_status', 'gross_amount', 'transaction_id')
-  unschedule(prefix, order_id)
   if redis.call('EXISTS', key) == 0 then return {'missing', ''} end
   redis.call('HSET', key, 'state', 'unknown')
   if not cur[1] and not cur[2] then return {'alerted', ''} end

@@ -82,10 +82,6 @@ update_args script_args(const update_header& h, const update_numbers& n,
     return args;
 }
 
-bool is_numeric_field(std::string_view name) {
-    return name.ends_with("_ms");
-}
-
 // A history entry as the script writes it: "at_ms|source|status|fraud|status_code".
 struct history_entry {
     std::string_view at_ms, source, status, fraud, status_code;
@@ -99,38 +95,6 @@ history_entry parse_history_entry(std::string_view entry) {
         entry = bar == std::string_view::npos ? std::string_view{} : entry.substr(bar + 1);
     }
     return {part[0], part[1], part[2], part[3], entry};  // the status code last: whatever it holds
-}
-
-std::string_view json_ms(std::string_view digits) {
-    const bool ok = !digits.empty() && digits.find_first_not_of("0123456789") == digits.npos;
-    return ok ? digits : "null";
-}
-
-// One history entry as the JSON object GET /v1/orders shows.
-void append_history_entry(std::string& json, std::string_view entry) {
-    const history_entry h = parse_history_entry(entry);
-    json += R"({"at_ms":)";
-    json += json_ms(h.at_ms);
-    json += ',';
-    log::append_json_member(json, "source", h.source);
-    json += ',';
-    log::append_json_member(json, "transaction_status", h.status);
-    json += ',';
-    log::append_json_member(json, "fraud_status", h.fraud);
-    json += ',';
-    log::append_json_member(json, "status_code", h.status_code);
-    json += '}';
-}
-
-// The record's fields the newest change tells: source, updated_ms, status_code.
-void append_latest_change(std::string& json, std::string_view entry) {
-    const history_entry h = parse_history_entry(entry);
-    json += ',';
-    log::append_json_member(json, "source", h.source);
-    json += R"(,"updated_ms":)";
-    json += json_ms(h.at_ms);
-    json += ',';
-    log::append_json_member(json, "status_code", h.status_code);
 }
 
 // A poll or API answer refused by the order's binding: no HTTP answer reports it, so the
@@ -282,6 +246,13 @@ boost::asio::awaitable<ingest::commit_result> redis_store::commit(ingest::status
         r.event_id = std::move(reply.elements[1].str);
     }
     commits_[static_cast<int>(r.outcome)]->inc();
+    if (r.outcome == ingest::commit_outcome::new_update &&
+        u.status != midtrans::transaction_status::pending) {
+        co_await unschedule(std::string(u.order_id()), false);  // nothing left to poll for
+    } else if (r.outcome == ingest::commit_outcome::confirming) {
+        co_await add_claim(std::string(u.order_id()),
+                           to_int64(n.now_ms.view()) + sopts_.confirm_lease.count());
+    }
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
     commit_latency_.observe(took.count());
     co_return r;
@@ -313,6 +284,10 @@ boost::asio::awaitable<resolve_result> redis_store::resolve_claim(claim_resoluti
     r.event_id = std::move(reply.elements[1].str);
     r.conflict = reply.elements[3].str == "1";
     r.previous_status = std::move(reply.elements[4].str);
+    if (r.outcome == "superseded") co_return r;  // the newer claim keeps its entry
+    co_await unschedule(c.order_id, true);
+    if (r.outcome == "new" && u.status != midtrans::transaction_status::pending)
+        co_await unschedule(c.order_id, false);
     co_return r;
 }
 
@@ -328,7 +303,11 @@ boost::asio::awaitable<register_result> redis_store::register_order(order_regist
     args.push_back(reg.terminal_id);
     args.push_back(reg.store_id);
     args.push_back(std::to_string(reg.expiry_ms));
-    args.push_back(first_poll_ms());
+    const std::string due = first_poll_ms();
+    args.push_back(due);
+    // Enrolled first: a crash after the script leaves no pending order off the schedule (an
+    // entry of an order that turns out final is dropped by the scheduler's first look).
+    (void)co_await enrol_due(reg.order_id, due);
     auto [ec, reply] = co_await run_script(reg.order_id, now.view(), args);
     register_result r;
     if (!ec && (reply.type != redis_reply::kind::array || reply.elements.size() < 2)) {
@@ -343,6 +322,8 @@ boost::asio::awaitable<register_result> redis_store::register_order(order_regist
                 : outcome == "exists" ? register_outcome::exists
                                       : register_outcome::conflict;
     r.detail = std::move(reply.elements[1].str);
+    // Not created: the order was routed already (pending: it belongs on the schedule; final:
+    // the scheduler drops the entry when it first looks), so the entry stays.
     co_return r;
 }
 
@@ -356,8 +337,10 @@ boost::asio::awaitable<reserve_result> redis_store::reserve_charge(order_registr
     args.push_back(reg.terminal_id);
     args.push_back(reg.store_id);
     args.push_back(std::to_string(reg.expiry_ms));
-    args.push_back(first_poll_ms());
+    const std::string due = first_poll_ms();
+    args.push_back(due);
     args.push_back(reg.signer);
+    const bool enrolled = co_await enrol_due(reg.order_id, due);  // first: as register_order
     auto [ec, reply] = co_await run_script(reg.order_id, now.view(), args);
     reserve_result r;
     if (!ec && (reply.type != redis_reply::kind::array || reply.elements.size() < 2)) {
@@ -370,6 +353,10 @@ boost::asio::awaitable<reserve_result> redis_store::reserve_charge(order_registr
     r.outcome =
         reply.elements[0].str == "created" ? reserve_outcome::created : reserve_outcome::taken;
     r.current = std::move(reply.elements[1].str);
+    // Taken by a reservation still charging (another charge of this order_id right now): its
+    // entry, kept. Otherwise the entry added here goes (the order was not ours to enrol).
+    if (enrolled && r.outcome == reserve_outcome::taken && r.current != "charging")
+        co_await unschedule(reg.order_id, false);
     co_return r;
 }
 
@@ -379,6 +366,8 @@ boost::asio::awaitable<boost::system::error_code> redis_store::release_charge(
     std::vector<std::string> args{"release", std::move(terminal_id), order_id};
     auto [ec, reply] = co_await run_script(order_id, now.view(), args);
     if (!ec && reply.is_error()) ec = make_error_code(redis_errc::protocol_error);
+    if (!ec && !reply.elements.empty() && reply.elements[0].str == "released")
+        co_await unschedule(order_id, false);
     co_return ec;
 }
 
@@ -388,12 +377,45 @@ boost::asio::awaitable<boost::system::error_code> redis_store::alert_unknown(std
                                   std::to_string(sopts_.stream_ttl.count()), order_id};
     auto [ec, reply] = co_await run_script(order_id, now.view(), args);
     if (!ec && reply.is_error()) ec = make_error_code(redis_errc::protocol_error);
+    if (!ec) co_await unschedule(order_id, false);
     co_return ec;
 }
 
 std::string redis_store::first_poll_ms() const {
     if (sopts_.poll_first_delay.count() <= 0) return {};
     return std::to_string(unix_ms_now() + sopts_.poll_first_delay.count());
+}
+
+boost::asio::awaitable<bool> redis_store::enrol_due(const std::string& order_id,
+                                                    const std::string& due_ms) {
+    if (due_ms.empty()) co_return false;
+    const std::string key = keys::poll_due(sopts_.prefix, keys::poll_bucket(order_id));
+    auto [ec, r] = co_await local().exec(redis_command("ZADD", key, "NX", due_ms, order_id));
+    co_return !ec && r.type == redis_reply::kind::integer && r.integer == 1;
+}
+
+// Errors are left alone: an entry left behind is dropped by the scheduler when it finds the
+// order final (or gone).
+boost::asio::awaitable<void> redis_store::unschedule(const std::string& order_id, bool confirm) {
+    const unsigned b = keys::poll_bucket(order_id);
+    const std::string set =
+        confirm ? keys::poll_confirm(sopts_.prefix, b) : keys::poll_due(sopts_.prefix, b);
+    const std::string leases =
+        confirm ? keys::poll_confirm_leases(sopts_.prefix, b) : keys::poll_leases(sopts_.prefix, b);
+    (void)co_await local().exec(redis_command("ZREM", set, order_id));
+    (void)co_await local().exec(redis_command("HDEL", leases, order_id));
+}
+
+// A claim is confirmed at once by this node (its lease); another node takes it over when the
+// lease lapses. Lost only if this node dies between the commit and here: the scheduler's poll of
+// the order then finds the claim and adds it (scheduler.cpp, poll_one).
+boost::asio::awaitable<void> redis_store::add_claim(const std::string& order_id,
+                                                    std::int64_t due_ms) {
+    const unsigned b = keys::poll_bucket(order_id);
+    (void)co_await local().exec(redis_command("ZADD", keys::poll_confirm(sopts_.prefix, b),
+                                              std::to_string(due_ms), order_id));
+    (void)co_await local().exec(
+        redis_command("HSET", keys::poll_confirm_leases(sopts_.prefix, b), order_id, sopts_.node));
 }
 
 boost::asio::awaitable<boost::system::error_code> redis_store::set_order_fields(
@@ -439,58 +461,26 @@ redis_store::read_order(std::string order_id) {
     co_return std::pair{boost::system::error_code{}, std::optional<order_fields>{std::move(f)}};
 }
 
-boost::asio::awaitable<std::pair<boost::system::error_code, std::optional<std::string>>>
-redis_store::order_json(std::string order_id) {
+boost::asio::awaitable<std::pair<boost::system::error_code, std::optional<order_record>>>
+redis_store::read_order_record(std::string order_id) {
     auto [ec, fields] = co_await local().exec(redis_command("HGETALL", order_key(order_id)));
-    if (ec) co_return std::pair{ec, std::optional<std::string>{}};
+    if (ec) co_return std::pair{ec, std::optional<order_record>{}};
     if (fields.type != redis_reply::kind::array || fields.elements.empty()) {
-        co_return std::pair{boost::system::error_code{}, std::optional<std::string>{}};
+        co_return std::pair{boost::system::error_code{}, std::optional<order_record>{}};
     }
-    std::string json = R"({"order_id":")";
-    log::append_json_escaped(json, order_id);
-    json += '"';
-    std::optional<midtrans::transaction_status> status;
-    std::optional<midtrans::fraud_status> fraud;
-    std::vector<std::pair<unsigned long, std::string_view>> history;  // (N, entry) of 'h:N'
-    for (std::size_t i = 0; i + 1 < fields.elements.size(); i += 2) {
-        const std::string& name = fields.elements[i].str;
-        const std::string& value = fields.elements[i + 1].str;
-        if (name.starts_with("h:")) {
-            history.emplace_back(std::strtoul(name.c_str() + 2, nullptr, 10), value);
-            continue;
-        }
-        // The script's own fields, and the ones derived below.
-        if (name.starts_with("seen:") || name == "changes" || name == "order_id" ||
-            name == "paid" || name == "source" || name == "updated_ms" || name == "status_code") {
-            continue;
-        }
-        if (name == "transaction_status") status = midtrans::parse_transaction_status(value);
-        if (name == "fraud_status") fraud = midtrans::parse_fraud_status(value);
-        json += ",\"";
-        log::append_json_escaped(json, name);
-        json += "\":";
-        if (is_numeric_field(name)) {
-            json += json_ms(value);
-        } else if (name == "fraud_status" && value.empty()) {
-            json += "null";
-        } else {
-            json += '"';
-            log::append_json_escaped(json, value);
-            json += '"';
-        }
-    }
-    if (!status) json += R"(,"transaction_status":null)";
-    json += R"(,"paid":)";
-    json += status && midtrans::is_paid(*status, fraud) ? "true" : "false";
-    std::sort(history.begin(), history.end());
-    if (!history.empty()) append_latest_change(json, history.back().second);
-    json += R"(,"history":[)";
-    for (std::size_t i = 0; i < history.size(); ++i) {
-        if (i) json += ',';
-        append_history_entry(json, history[i].second);
-    }
-    json += "]}";
-    co_return std::pair{boost::system::error_code{}, std::optional<std::string>{std::move(json)}};
+    order_record r;
+    r.reserve(fields.elements.size() / 2);
+    for (std::size_t i = 0; i + 1 < fields.elements.size(); i += 2)
+        r.emplace_back(std::move(fields.elements[i].str), std::move(fields.elements[i + 1].str));
+    co_return std::pair{boost::system::error_code{}, std::optional<order_record>{std::move(r)}};
+}
+
+boost::asio::awaitable<boost::system::error_code> redis_store::count_attempt(std::string order_id,
+                                                                             std::string field) {
+    auto [ec, reply] =
+        co_await local().exec(redis_command("HINCRBY", order_key(order_id), field, "1"));
+    if (!ec && reply.is_error()) ec = make_error_code(redis_errc::protocol_error);
+    co_return ec;
 }
 
 std::int64_t unix_ms_now() noexcept {

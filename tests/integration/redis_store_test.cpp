@@ -17,10 +17,12 @@
 #include <thread>
 
 #include "http_client.hpp"
+#include "posrelay/http/operator_routes.hpp"
 #include "posrelay/ingest/notification_rules.hpp"
 #include "posrelay/io_pool.hpp"
 #include "posrelay/midtrans/confirmation.hpp"
 #include "posrelay/poll/poll_script.hpp"
+#include "posrelay/store/keys.hpp"
 #include "posrelay/store/lua_script.hpp"
 #include "posrelay/store/order_script.hpp"
 #include "posrelay/store/redis_store.hpp"
@@ -70,11 +72,12 @@ protected:
     }
 
     std::string order_json(std::string order_id) {
-        auto [ec, json] = boost::asio::co_spawn(pool_.context(0), store_->order_json(order_id),
-                                                boost::asio::use_future)
-                              .get();
+        auto [ec, record] =
+            boost::asio::co_spawn(pool_.context(0), store_->read_order_record(order_id),
+                                  boost::asio::use_future)
+                .get();
         EXPECT_FALSE(ec) << ec.message();
-        return json.value_or("(not found)");
+        return record ? posrelay::http::order_json(order_id, *record) : "(not found)";
     }
 
     store::store_options store_options_;
@@ -242,7 +245,12 @@ TEST_F(RedisStoreConfirming, LuaClaimRuleAgreesWithCppOnEveryPair) {
         }
     }
     // Every claim is in the fleet's confirmation set; a claim changed no order's status.
-    EXPECT_EQ(redis_.cli({"ZCARD", "posrelay:{poll}:confirm"}), std::to_string(claims));
+    // (A set of 16 buckets, each in its own slot; the single set of key schema v2 is unused.)
+    long long in_set = 0;
+    for (unsigned b = 0; b < store::keys::poll_buckets; ++b)
+        in_set += std::stoll(redis_.cli({"ZCARD", store::keys::poll_confirm("posrelay:", b)}));
+    EXPECT_EQ(in_set, claims);
+    EXPECT_EQ(redis_.cli({"ZCARD", "posrelay:{poll}:confirm"}), "0");
     EXPECT_EQ(redis_.cli({"HGET", "posrelay:{o:CL-12}", "transaction_status"}),
               "pending");  // pending, then a settlement claim
     // The first status of an order that would make it paid is a claim too; a poll never is.

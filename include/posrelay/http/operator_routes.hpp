@@ -11,7 +11,7 @@
 #include "posrelay/config.hpp"
 #include "posrelay/http/types.hpp"
 #include "posrelay/midtrans/api.hpp"
-#include "posrelay/store/redis_store.hpp"
+#include "posrelay/store/order_store.hpp"
 
 namespace posrelay::http {
 
@@ -19,10 +19,14 @@ using midtrans::normalise_gross_amount;
 using midtrans::parse_midtrans_time;
 using midtrans::valid_order_id;
 
+// GET /v1/orders/{id}'s body: the stored record as a JSON object with its history (the
+// store's bookkeeping fields left out; paid, source, updated_ms and status_code derived).
+[[nodiscard]] std::string order_json(std::string_view order_id, const store::order_record& record);
+
 class operator_routes {
 public:
     // `token` empty: every call answers 403 (the API is disabled).
-    operator_routes(secret token, store::redis_store& store);
+    operator_routes(secret token, store::order_store& store);
     // A reload's new token; calls authorised from now on check it. Thread-safe.
     void set_token(secret token) { token_.set(std::move(token)); }
 
@@ -37,7 +41,7 @@ private:
                                                     const request_context& ctx) const;
 
     secret_slot token_;
-    store::redis_store& store_;
+    store::order_store& store_;
 };
 
 }  // namespace posrelay::http

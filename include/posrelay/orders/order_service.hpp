@@ -24,7 +24,7 @@
 #include "posrelay/metrics/registry.hpp"
 #include "posrelay/midtrans/api.hpp"
 #include "posrelay/midtrans/client.hpp"
-#include "posrelay/store/redis_store.hpp"
+#include "posrelay/store/order_store.hpp"
 
 namespace posrelay::orders {
 
@@ -56,7 +56,7 @@ private:
 
 class order_service {
 public:
-    order_service(store::redis_store& store, midtrans::client& api, service_options o,
+    order_service(store::order_store& store, midtrans::api_calls& api, service_options o,
                   metrics::registry& reg);
 
     // Answers one request of an authenticated terminal: a `result` frame or a non-fatal
@@ -97,8 +97,8 @@ private:
                                              midtrans::api_answer a);
     void count(std::string_view op, std::string_view outcome);
 
-    store::redis_store& store_;
-    midtrans::client& api_;
+    store::order_store& store_;
+    midtrans::api_calls& api_;
     service_options opts_;
     qr_cache qr_;
     metrics::registry& reg_;

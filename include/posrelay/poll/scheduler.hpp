@@ -30,6 +30,8 @@
 #include "posrelay/io_pool.hpp"
 #include "posrelay/metrics/registry.hpp"
 #include "posrelay/midtrans/client.hpp"
+#include "posrelay/store/order_store.hpp"
+#include "posrelay/store/poll_schedule.hpp"
 #include "posrelay/store/redis_store.hpp"
 
 namespace posrelay::poll {
@@ -59,8 +61,13 @@ struct poll_options {
 
 class scheduler {
 public:
+    // On Redis: the poll schedule is the store's (store::redis_poll_schedule; its script is
+    // added to the store, so before store.start()).
     scheduler(io_pool& pool, store::redis_store& store, midtrans::client& api, poll_options o,
               metrics::registry& reg);
+    // On any order store and poll schedule (unit tests: the fakes of tests/support).
+    scheduler(io_pool& pool, store::order_store& store, store::poll_schedule& schedule,
+              midtrans::api_calls& api, poll_options o, metrics::registry& reg);
     ~scheduler();
     scheduler(const scheduler&) = delete;
     scheduler& operator=(const scheduler&) = delete;

@@ -20,7 +20,9 @@
 #include "posrelay/io_pool.hpp"
 #include "posrelay/metrics/registry.hpp"
 #include "posrelay/store/lua_script.hpp"
+#include "posrelay/store/order_store.hpp"
 #include "posrelay/store/redis_connection.hpp"
+#include "posrelay/store/terminal_streams.hpp"
 
 namespace posrelay::store {
 
@@ -43,67 +45,10 @@ struct store_options {
     std::string node;
 };
 
-// Midtrans's answer to an order's claim, for redis_store::resolve_claim.
-struct claim_resolution {
-    std::string order_id;
-    std::string claim;  // the order's `claim` field as read before asking Midtrans
-    bool denied = false;
-    // Midtrans's status as an update (source poll); nullopt when it named none (404).
-    std::optional<ingest::status_update> midtrans;
-};
-struct resolve_result {
-    boost::system::error_code ec;
-    std::string outcome;          // new (Midtrans's status applied) | unchanged | superseded
-    std::string event_id;         // the event sent for it, "" when none
-    bool conflict = false;        // the claim or the answer was a status conflict (reported)
-    std::string previous_status;  // the order's status before ("" when none)
-};
+class redis_poll_schedule;
 
-// An order created outside posrelay (or charged through a terminal), to route its updates.
-struct order_registration {
-    std::string order_id;
-    std::string gross_amount;
-    std::string terminal_id;
-    std::string store_id;
-    std::int64_t expiry_ms = 0;  // Unix ms; 0 when unknown
-    // Whose server key charges it ("default", or "m:" + merchant_id): the order is bound to
-    // that merchant (reserve only; "" = none, the first notification binds it).
-    std::string signer = {};
-};
-
-enum class register_outcome : std::uint8_t { created, exists, conflict };
-
-struct register_result {
-    boost::system::error_code ec;
-    register_outcome outcome = register_outcome::created;
-    std::string detail;  // event id for created (when a status was already known); existing route
-                         // for conflict
-};
-
-enum class reserve_outcome : std::uint8_t { created, taken };
-struct reserve_result {
-    boost::system::error_code ec;
-    reserve_outcome outcome = reserve_outcome::created;
-    std::string current;  // taken: the order's status, or its state when it has none
-};
-// Where a terminal's stream stands: its counter (the newest seq) and the epoch it counts in
-// (proto-docs/redis-keys.md). `rotated`: this call started the epoch.
-struct terminal_position {
-    std::uint64_t seq = 0;
-    std::string epoch;
-    bool rotated = false;
-};
-
-using order_fields = std::map<std::string, std::string, std::less<>>;
-// A field of an order record, "" when absent; as a whole number, 0 when absent or not one.
-[[nodiscard]] std::string field_of(const order_fields& f, std::string_view name);
-[[nodiscard]] std::int64_t int_field(const order_fields& f, std::string_view name);
-// A whole number stored as decimal text (a field, a sorted-set score); 0 when not one.
-[[nodiscard]] std::int64_t to_int64(std::string_view s) noexcept;
-// The wall clock in Unix ms (the times stored on orders).
-[[nodiscard]] std::int64_t unix_ms_now() noexcept;
-
-class redis_store final : public ingest::commit_sink {
+// The order store and the terminal streams on Redis.
+class redis_store final : public order_store, public terminal_streams {
 public:
     // One connection per io thread of `pool`, created by start().
     redis_store(io_pool& pool, redis_options ropts, store_options sopts, metrics::registry& reg);
@@ -123,39 +68,26 @@ public:
     // True while every io thread's connection is up.
     [[nodiscard]] bool ready() const noexcept override;
 
-    [[nodiscard]] boost::asio::awaitable<register_result> register_order(order_registration r);
-
-    // Commits Midtrans's answer to an order's claim (the order script's 'confirm'); clears the
-    // claim and takes the order out of the confirmation set, unless a newer claim came.
-    [[nodiscard]] boost::asio::awaitable<resolve_result> resolve_claim(claim_resolution r);
-
-    // Claims order_id for a charge by a terminal (state 'charging'); `taken` when the order
-    // is already known (proto-docs/redis-keys.md).
-    [[nodiscard]] boost::asio::awaitable<reserve_result> reserve_charge(order_registration r);
-    // Removes a reservation whose charge Midtrans did not create (still 'charging', no
-    // status, same terminal); otherwise leaves the order alone.
+    // order_store (include/posrelay/store/order_store.hpp).
+    [[nodiscard]] boost::asio::awaitable<register_result> register_order(
+        order_registration r) override;
+    [[nodiscard]] boost::asio::awaitable<resolve_result> resolve_claim(claim_resolution r) override;
+    [[nodiscard]] boost::asio::awaitable<reserve_result> reserve_charge(
+        order_registration r) override;
     [[nodiscard]] boost::asio::awaitable<boost::system::error_code> release_charge(
-        std::string order_id, std::string terminal_id);
-    // The poll scheduler gave up on the order: marks it unknown, takes it off the schedule
-    // and sends its terminals an event with status_unknown (proto-docs/redis-keys.md).
+        std::string order_id, std::string terminal_id) override;
     [[nodiscard]] boost::asio::awaitable<boost::system::error_code> alert_unknown(
-        std::string order_id);
-    // Sets fields of an existing order record (one HSET).
+        std::string order_id) override;
     [[nodiscard]] boost::asio::awaitable<boost::system::error_code> set_order_fields(
-        std::string order_id, order_fields fields);
-    // The order record's fields, plus the ones derived from its status and newest history
-    // entry (paid "1"/"0", source, updated_ms, status_code); nullopt (and no ec) when unknown.
+        std::string order_id, order_fields fields) override;
+    [[nodiscard]] boost::asio::awaitable<boost::system::error_code> count_attempt(
+        std::string order_id, std::string field) override;
     [[nodiscard]] boost::asio::awaitable<
         std::pair<boost::system::error_code, std::optional<order_fields>>>
-    read_order(std::string order_id);
-
-    // The stored order as a JSON object with its history; nullopt (and no ec) when unknown.
+    read_order(std::string order_id) override;
     [[nodiscard]] boost::asio::awaitable<
-        std::pair<boost::system::error_code, std::optional<std::string>>>
-    order_json(std::string order_id);
-
-    // The calling io thread's connection (for other Redis users on the same thread).
-    [[nodiscard]] redis_connection& local();
+        std::pair<boost::system::error_code, std::optional<order_record>>>
+    read_order_record(std::string order_id) override;
 
     [[nodiscard]] const store_options& options() const noexcept { return sopts_; }
     [[nodiscard]] const redis_options& connection_options() const noexcept { return ropts_; }
@@ -165,19 +97,28 @@ public:
     // Key names (also used by tests and documented in proto-docs/redis-keys.md).
     [[nodiscard]] std::string order_key(std::string_view order_id) const;
 
-    // A terminal's hello: its position (a counter made, in a new epoch, when it has none; a
-    // counter lost beside its stream starts a new epoch carrying the stream over), and its
-    // store subscription renewed (`subscribe`) or ended. One atomic script call.
+    // terminal_streams (include/posrelay/store/terminal_streams.hpp).
     [[nodiscard]] boost::asio::awaitable<std::pair<boost::system::error_code, terminal_position>>
-    open_terminal(std::string store, std::string terminal, bool subscribe);
-    // Starts a new epoch of the terminal's stream unless its epoch is no longer `expected`
-    // (then the current position, rotated false). The events made after `after_eid` ("": all)
-    // are carried into the new epoch, renumbered from 1.
+    open_terminal(std::string store, std::string terminal, bool subscribe) override;
     [[nodiscard]] boost::asio::awaitable<std::pair<boost::system::error_code, terminal_position>>
     rotate_epoch(std::string store, std::string terminal, std::string expected,
-                 std::string after_eid);
+                 std::string after_eid) override;
+    [[nodiscard]] boost::asio::awaitable<std::pair<boost::system::error_code, terminal_position>>
+    read_position(std::string store, std::string terminal) override;
+    [[nodiscard]] boost::asio::awaitable<
+        std::pair<boost::system::error_code, std::vector<stream_entry>>>
+    read_range(std::string store, std::string terminal, std::uint64_t from, std::uint64_t to,
+               std::uint64_t count) override;
+    [[nodiscard]] boost::asio::awaitable<boost::system::error_code> renew_subscription(
+        std::string store, std::string terminal) override;
 
 private:
+    // The Redis users inside src/store (the poll schedule) run their commands on the same
+    // connections.
+    friend class redis_poll_schedule;
+    // The calling io thread's connection. Internal to src/store: every other user goes through
+    // the interfaces.
+    [[nodiscard]] redis_connection& local();
     // The TTL of an order's key: it holds the record, its history and its dedup marks.
     [[nodiscard]] std::chrono::seconds key_ttl() const noexcept {
         return std::max(sopts_.order_ttl, sopts_.dedup_ttl);
@@ -195,6 +136,12 @@ private:
 
     // "now + poll_first_delay" in Unix ms, or "" when orders are not enrolled.
     [[nodiscard]] std::string first_poll_ms() const;
+    // The poll schedule's buckets live in other Redis Cluster slots than the order: these are
+    // separate calls around the order script's (keys::poll_due ...). enrol_due: ZADD NX, true
+    // when added; unschedule: ZREM + HDEL of the lease; the confirmation set likewise.
+    boost::asio::awaitable<bool> enrol_due(const std::string& order_id, const std::string& due_ms);
+    boost::asio::awaitable<void> unschedule(const std::string& order_id, bool confirm);
+    boost::asio::awaitable<void> add_claim(const std::string& order_id, std::int64_t due_ms);
 
     io_pool& pool_;
     redis_options ropts_;
