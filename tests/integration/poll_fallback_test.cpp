@@ -10,6 +10,7 @@
 
 #include "midtrans_sim.hpp"
 #include "posrelay/fanout/protocol.hpp"
+#include "posrelay/store/keys.hpp"
 #include "process.hpp"
 #include "redis_server.hpp"
 #include "terminal_conn.hpp"
@@ -180,6 +181,32 @@ TEST_F(PollFallback, RestartMidScheduleLosesNoSchedule) {
     terminal_conn t(again.terminal_port);
     t.hello("T-P", "S-P", std::uint64_t{0});
     EXPECT_EQ(wait_for_status(t, ids("S-", 10), "settlement", seconds(50)), 10u);
+}
+
+// Key schema v2 kept the schedule in one set, P{poll}:due (a Redis Cluster hot spot): entries a
+// node of that version left there, leases included, are moved into the buckets and polled.
+TEST_F(PollFallback, EntriesOfTheSingleV2ScheduleAreMovedIntoBucketsAndPolled) {
+    auto n = start_node({"--poll-rate", "10", "--poll-first-delay", "60s"});
+    { auto t = charge_all(n, "M-", 5); }
+    n.p.proc->signal(SIGTERM);
+    ASSERT_TRUE(n.p.proc->wait_exit(seconds(15)).has_value());
+    for (int i = 0; i < 5; ++i) {
+        const std::string id = "M-" + std::to_string(i);
+        const std::string bucket = store::keys::poll_due("posrelay:", store::keys::poll_bucket(id));
+        ASSERT_EQ(redis_.cli({"ZREM", bucket, id}), "1") << bucket;  // enrolled in its bucket
+        ASSERT_EQ(redis_.cli({"ZADD", "posrelay:{poll}:due", "0", id}), "1");
+        ASSERT_EQ(sim_pay(sim_.port, id).result_int(), 200);
+    }
+    // One of them claimed by a node that died.
+    ASSERT_EQ(redis_.cli({"HSET", "posrelay:{poll}:leases", "M-0", "gone:1"}), "1");
+    auto again = start_node({"--poll-rate", "10"});
+    terminal_conn t(again.terminal_port);
+    t.hello("T-P", "S-P", std::uint64_t{0});
+    EXPECT_EQ(wait_for_status(t, ids("M-", 5), "settlement", seconds(30)), 5u);
+    EXPECT_EQ(redis_.cli({"ZCARD", "posrelay:{poll}:due"}), "0");
+    EXPECT_EQ(redis_.cli({"HLEN", "posrelay:{poll}:leases"}), "0");
+    const auto m = http_client(again.p.port).get("/metrics").body();
+    EXPECT_EQ(metric_value(m, "posrelay_poll_lease_takeovers_total"), 1) << m;
 }
 
 TEST_F(PollFallback, A429StormSlowsPollingAndNothingBreaks) {
