@@ -246,7 +246,10 @@ TEST_F(PaidConfirmation, ConfirmationSurvivesTheNodeThatCommittedIt) {
     const auto e = event_for(t, "FC-5", seconds(20));
     ASSERT_TRUE(e.has_value());
     EXPECT_TRUE(e->at("paid").as_bool());
-    EXPECT_GE(metric(b.p.port, R"(posrelay_paid_confirmations_total{outcome="confirmed"})"), 1);
+    // Counted once the confirm step returned: after its event went out (the confirmation set
+    // entry is removed by a further call, in its own slot), so waited for.
+    EXPECT_TRUE(
+        wait_metric(b.p.port, R"(posrelay_paid_confirmations_total{outcome="confirmed"})", 1));
 }
 
 // With polling off (--poll-rate 0) paid is still confirmed: confirmations are not metered.
