@@ -17,6 +17,8 @@ tools and injects the faults). Three steps, each one command:
            attempts, as Midtrans retries. Touches WORK/sent-25, -50, -75 when that share of the orders
            was sent once; an order first sent after WORK/fault-done exists counts as after the fault.
            Writes WORK/sent.jsonl: order, codes (every answer; 0 = no answer), after_fault.
+  bodies   OUT N PREFIX DUP
+           N signed bodies of fresh orders for wrk (bench/ingest_cluster_compare.sh).
   count    WORK PORT0 FAULT ACKS
            GET /v1/orders/{id} of every order, reads the load tools' --events-out files
            (WORK/events-*.jsonl) and summaries (WORK/load-*.json), prints one JSON line.
@@ -283,6 +285,34 @@ def cmd_count(work, port0, fault, acks):
     print(json.dumps(out))
 
 
+def cmd_bodies(out, n, prefix, dup):
+    """N signed notification bodies for fresh orders PREFIX<i> (key from POSRELAY_SERVER_KEY),
+    the mix of ../shared/bench/gen_notifications.py: 4 in 5 settlement, 1 in 5 expire, a
+    share DUP of bodies repeating the previous one (Midtrans's retries)."""
+    key = os.environ["POSRELAY_SERVER_KEY"]
+    n, dup = int(n), float(dup)
+    rnd = random.Random(prefix)
+    prev = None
+    with open(out, "w") as f:
+        for i in range(n):
+            if prev and rnd.random() < dup:
+                f.write(prev + "\n")
+                continue
+            order = f"{prefix}{i:09d}"
+            status, code = ("settlement", "200") if i % 5 else ("expire", "407")
+            gross = f"{rnd.randint(1, 5000) * 1000}.00"
+            sig = hashlib.sha512((order + code + gross + key).encode()).hexdigest()
+            prev = json.dumps({
+                "transaction_time": "2026-11-24 10:00:00", "transaction_status": status,
+                "transaction_id": f"{i:08x}-2a48-47a9-8cb1-fb36060b88f3",
+                "status_message": "midtrans payment notification", "status_code": code,
+                "signature_key": sig, "settlement_time": "2026-11-24 10:00:09",
+                "payment_type": "gopay", "order_id": order, "merchant_id": "G000000001",
+                "gross_amount": gross, "fraud_status": "accept", "currency": "IDR"},
+                separators=(",", ":"))
+            f.write(prev + "\n")
+
+
 # Which figures must hold, per fault and setting (see bench/fault_suite.sh's header).
 MUST_NOT_LOSE = {("cluster-kill", 1), ("sentinel-kill", 1), ("cluster-reshard", 0), ("cluster-reshard", 1)}
 
@@ -387,4 +417,4 @@ def cmd_selftest():
 
 if __name__ == "__main__":
     {"orders": cmd_orders, "register": cmd_register, "stream": cmd_stream,
-     "count": cmd_count, "verdict": cmd_verdict, "selftest": cmd_selftest}[sys.argv[1]](*sys.argv[2:])
+     "count": cmd_count, "bodies": cmd_bodies, "verdict": cmd_verdict, "selftest": cmd_selftest}[sys.argv[1]](*sys.argv[2:])

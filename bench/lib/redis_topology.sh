@@ -12,7 +12,8 @@
 #   rt_single                            -> RT_SINGLE (port)
 #   rt_replicated N                      -> RT_PRIMARY, RT_REPLICAS (array of ports)
 #   rt_sentinels NAME                    -> RT_SENTINELS (3 ports; quorum 2) watching RT_PRIMARY
-#   rt_cluster                           -> RT_CLUSTER (6 ports), cluster_state:ok everywhere
+#   rt_cluster [R]                       -> RT_CLUSTER (3 + 3R ports; R replicas per primary,
+#                                        default 1), cluster_state:ok everywhere
 #   rt_cluster_kill_primary              SIGKILL a primary holding slots, wait for the failover
 #   rt_sentinel_kill_primary NAME        SIGKILL RT_PRIMARY, wait until the sentinels and the
 #                                        promoted replica agree; RT_PRIMARY becomes it
@@ -218,10 +219,11 @@ rt_cluster_ok() {  # every live cluster node: cluster_state ok and all 16384 slo
   done
 }
 
-rt_cluster() {  # 3 primaries + 3 replicas; node timeout 1 s
-  local p hosts=()
+rt_cluster() {  # [REPLICAS_PER_PRIMARY (1)]: 3 primaries (+ 3 replicas); node timeout 1 s
+  local per=${1:-1} p hosts=()
   RT_CLUSTER=()
-  for _ in 1 2 3 4 5 6; do
+  RT_CLUSTER_REPLICAS=$((3 * per))
+  for _ in $(seq $((3 + RT_CLUSTER_REPLICAS))); do
     p=$(rt_free_port)
     # The cluster bus is port + 10000: it must be free too.
     while [ "$p" -gt 55535 ] || ! python3 -c "import socket,sys; s=socket.socket(); s.bind(('127.0.0.1',$p+10000))" 2>/dev/null; do
@@ -232,7 +234,7 @@ rt_cluster() {  # 3 primaries + 3 replicas; node timeout 1 s
     RT_CLUSTER+=("$p")
     hosts+=("127.0.0.1:$p")
   done
-  "$RT_REDIS_CLI" --cluster create "${hosts[@]}" --cluster-replicas 1 --cluster-yes >"$RT_DIR/cluster-create.log" 2>&1 ||
+  "$RT_REDIS_CLI" --cluster create "${hosts[@]}" --cluster-replicas "$per" --cluster-yes >"$RT_DIR/cluster-create.log" 2>&1 ||
     { rt_log "redis-cli --cluster create failed"; cat "$RT_DIR/cluster-create.log" >&2; return 1; }
   rt_wait "$((RT_DEADLINE * 2))" "cluster_state:ok on every node" rt_cluster_ok || return 1
   # A replica that never finished its first sync cannot be promoted: wait for all three.
@@ -246,7 +248,7 @@ rt_cluster_replicas_synced() {
     rt_replica_synced "$p" "$(rt_info "$p" replication master_port)" || return 1
     n=$((n + 1))
   done
-  [ "$n" = 3 ]
+  [ "$n" = "$RT_CLUSTER_REPLICAS" ]
 }
 
 # CLUSTER NODES of a live node, as "id port flags master_id slots..." lines.
