@@ -10,6 +10,7 @@
 # retries); the fault is injected when half of them were sent, the stream goes on, then a
 # drain (until every order answered 200 reached its terminal, or DRAIN seconds).
 #   usage: bench/fault_suite.sh [--short] [--only FAULT[,FAULT...]] [--acks 0|1|0,1]
+#                               [--runs FAULT:ACKS[,FAULT:ACKS...]]  (instead of --only/--acks)
 #   faults: cluster-kill      Cluster 3 primaries + 3 replicas; SIGKILL a primary, wait for
 #                             its replica's promotion, restart it (it rejoins as a replica)
 #           sentinel-kill     1 primary + 1 replica + 3 sentinels (quorum 2); SIGKILL the
@@ -19,8 +20,9 @@
 #                             primary is SIGKILLed and its address served from that replica's
 #                             older copy (SAVE, new redis-server on the same port): a failover
 #                             to a replica that was behind, the epochs' case
-#           cluster-reshard   Cluster 3+3; redis-cli --cluster reshard of SLOTS slots between
-#                             two primaries under the stream
+#           cluster-reshard   Cluster 3+3; redis-cli --cluster reshard of 2,000 slots (short:
+#                             1,000) between two primaries under the stream
+#                             (reshard_keys_moved: the keys the moved slots held)
 #   --short: 200 terminals, 20 stores, 100 notifications/s for 8 s (CI); default 1,000
 #            terminals, 100 stores, 200/s for 20 s.
 #   env: POSRELAY_BIN, LOAD_BIN (the release build's), KEEP_DIR (copy each run's logs,
@@ -51,20 +53,22 @@ cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib/redis_topology.sh
 source bench/lib/redis_topology.sh
 
-short=0 only="cluster-kill,sentinel-kill,lagging-promote,cluster-reshard" acks_list="0,1"
+short=0 only="cluster-kill,sentinel-kill,lagging-promote,cluster-reshard" acks_list="0,1" runs=""
+usage="usage: bench/fault_suite.sh [--short] [--only FAULT[,FAULT...]] [--acks 0|1|0,1] [--runs FAULT:ACKS[,...]]"
 while [ $# -gt 0 ]; do
   case $1 in
     --short) short=1 ;;
-    --only) only=$2; shift ;;
-    --acks) acks_list=$2; shift ;;
-    *) echo "usage: bench/fault_suite.sh [--short] [--only FAULT[,FAULT...]] [--acks 0|1|0,1]" >&2; exit 2 ;;
+    --only) only=${2:?$usage}; shift ;;
+    --acks) acks_list=${2:?$usage}; shift ;;
+    --runs) runs=${2:?$usage}; shift ;;
+    *) echo "$usage" >&2; exit 2 ;;
   esac
   shift
 done
 if [ "$short" = 1 ]; then
-  terms=200 stores=20 rate=100 secs=8 slots=200
+  terms=200 stores=20 rate=100 secs=8 slots=1000
 else
-  terms=1000 stores=100 rate=200 secs=20 slots=1000
+  terms=1000 stores=100 rate=200 secs=20 slots=2000
 fi
 per_node=$((terms / 2)) stores_per_node=$((stores / 2)) orders=$((rate * secs)) tail=$((rate * 3))
 # Orders registered: the stream's N plus room for it to go on until TAIL were sent after the
@@ -172,11 +176,12 @@ topology() {  # FAULT: starts its Redis; prints the URL posrelay gets
       TOPO_URL="redis-cluster://$(IFS=,; echo "${seeds[*]}")"
       ;;
     sentinel-kill)
-      rt_replicated 1 && rt_sentinels posrelay || return 1
+      rt_replicated 1 || { rt_log "primary + replica did not come up"; return 1; }
+      rt_sentinels posrelay || { rt_log "sentinels did not come up"; return 1; }
       TOPO_URL="redis-sentinel://127.0.0.1:${RT_SENTINELS[0]},127.0.0.1:${RT_SENTINELS[1]},127.0.0.1:${RT_SENTINELS[2]}/posrelay"
       # FAULT_PLAIN_URL=1: redis:// at the primary instead (checks the harness with a build
       # that has no Sentinel client: posrelay stays on the dead address).
-      [ -n "${FAULT_PLAIN_URL:-}" ] && TOPO_URL="redis://127.0.0.1:$RT_PRIMARY"
+      if [ -n "${FAULT_PLAIN_URL:-}" ]; then TOPO_URL="redis://127.0.0.1:$RT_PRIMARY"; fi
       ;;
     lagging-promote)
       rt_replicated 2 || return 1
@@ -239,26 +244,38 @@ run_one() {  # FAULT ACKS
   for n in 0 1; do wait "${loads[n]}" 2>/dev/null || true; done
   local line
   line=$(python3 bench/fault_suite.py count "$work" "${NODE_HTTP[0]}" "$fault" "$acks")
-  line=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d["fault_injected"]=sys.argv[2]=="1"; d["fault_ms"]=int(sys.argv[3]); d["server_resyncs"]=int(float(sys.argv[4])); print(json.dumps(d))' \
+  line=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d["fault_injected"]=sys.argv[2]=="1"; d["fault_ms"]=int(sys.argv[3]); d["server_resyncs"]=int(float(sys.argv[4]))
+if sys.argv[5]: d["reshard_keys_moved"]=int(sys.argv[5])
+print(json.dumps(d))' \
     "$line" "$fault_ok" "$(((${t1:-0} - ${t0:-0}) / 1000000))" \
-    "$(($(metric_sum "${NODE_HTTP[0]}" '^posrelay_terminal_resyncs_total$') + $(metric_sum "${NODE_HTTP[1]}" '^posrelay_terminal_resyncs_total$')))")
+    "$(($(metric_sum "${NODE_HTTP[0]}" '^posrelay_terminal_resyncs_total$') + $(metric_sum "${NODE_HTTP[1]}" '^posrelay_terminal_resyncs_total$')))" \
+    "${RT_RESHARD_KEYS:-}")
   emit "$line"
   if [ -n "${KEEP_DIR:-}" ]; then
     mkdir -p "$KEEP_DIR/$fault-$acks" && cp -r "$work"/. "$KEEP_DIR/$fault-$acks"/ 2>/dev/null || true
   fi
 }
 
-IFS=, read -r -a faults <<<"$only"
-IFS=, read -r -a settings <<<"$acks_list"
-for fault in "${faults[@]}"; do
-  case $fault in cluster-kill | sentinel-kill | lagging-promote | cluster-reshard) ;;
-    *) echo "unknown fault: $fault" >&2; exit 2 ;;
+plan=()
+if [ -n "$runs" ]; then
+  IFS=, read -r -a plan <<<"$runs"
+else
+  IFS=, read -r -a faults <<<"$only"
+  IFS=, read -r -a settings <<<"$acks_list"
+  for fault in "${faults[@]}"; do for acks in "${settings[@]}"; do plan+=("$fault:$acks"); done; done
+fi
+for item in "${plan[@]}"; do
+  case ${item%%:*} in cluster-kill | sentinel-kill | lagging-promote | cluster-reshard) ;;
+    *) echo "unknown fault: ${item%%:*}" >&2; exit 2 ;;
   esac
-  for acks in "${settings[@]}"; do
-    run_one "$fault" "$acks"
-    rt_cleanup
-  done
+  case ${item#*:} in 0 | 1) ;; *) echo "--redis-min-replicas-ack must be 0 or 1 here: $item" >&2; exit 2 ;; esac
 done
+start_s=$(date +%s)
+for item in "${plan[@]}"; do
+  run_one "${item%%:*}" "${item#*:}"
+  rt_cleanup
+done
+rt_log "fault suite: ${#plan[@]} runs in $(($(date +%s) - start_s)) s"
 status=0
 python3 bench/fault_suite.py verdict "$results" >&2 || status=1
 cat "$results"

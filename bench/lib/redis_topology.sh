@@ -51,7 +51,7 @@ rt_cleanup() {
   for p in "${RT_PID[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
   for p in "${RT_PID[@]}"; do wait "$p" 2>/dev/null || true; done
   RT_PID=() RT_ARGS=()
-  RT_SINGLE="" RT_PRIMARY="" RT_REPLICAS=() RT_SENTINELS=() RT_CLUSTER=()
+  RT_SINGLE="" RT_PRIMARY="" RT_REPLICAS=() RT_SENTINELS=() RT_CLUSTER=() RT_RESHARD_KEYS=""
   [ -n "$RT_DIR" ] && [ -z "${RT_KEEP:-}" ] && rm -rf "$RT_DIR"
   RT_DIR=""
 }
@@ -292,7 +292,8 @@ rt_cluster_rejoined() {
 
 # rt_cluster_reshard N: move N slots from the first primary to the second with redis-cli
 # (MIGRATE of their keys, then the slot's new owner announced); waits for the cluster to be
-# whole. Sets RT_RESHARD_FROM / RT_RESHARD_TO (ports).
+# whole. Sets RT_RESHARD_FROM / RT_RESHARD_TO (ports) and RT_RESHARD_KEYS (keys now in the
+# moved slots).
 rt_cluster_reshard() {
   local n=$1 primaries from to
   mapfile -t primaries < <(rt_cluster_primaries)
@@ -303,7 +304,10 @@ rt_cluster_reshard() {
     --cluster-slots "$n" --cluster-yes --cluster-pipeline 100 >"$RT_DIR/reshard.log" 2>&1 ||
     { rt_log "redis-cli --cluster reshard failed"; tail -5 "$RT_DIR/reshard.log" >&2; return 1; }
   rt_wait "$RT_DEADLINE" "cluster whole after the reshard" rt_cluster_ok || return 1
-  rt_log "reshard done"
+  # The keys that moved: what the moved slots hold now, at their new owner.
+  RT_RESHARD_KEYS=$(sed -n 's/^Moving slot \([0-9]*\) from.*/CLUSTER COUNTKEYSINSLOT \1/p' "$RT_DIR/reshard.log" |
+    sort -u | "$RT_REDIS_CLI" -p "$RT_RESHARD_TO" | awk '{s += $1} END {print s + 0}')
+  rt_log "reshard done: $RT_RESHARD_KEYS keys in the moved slots"
 }
 
 # rt_slots_of PORT: the number of slots the node serves.
