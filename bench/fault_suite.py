@@ -236,6 +236,8 @@ def tally(orders, sent, stored, events, told):
     lost_not_delivered = undelivered - told_undelivered
     lost = lost_not_stored | lost_not_delivered
     after = {o for o, s in sent.items() if s["after_fault"]}
+    # Terminals that were shown an event Redis then lost (a lost epoch) and never told resync.
+    shown_lost = {route[o] for o in delivered - is_stored}
     return {
         "notifications": len(sent), "answered_200": len(ok),
         "answers_200": codes.count(200), "answers_503": codes.count(503),
@@ -248,6 +250,7 @@ def tally(orders, sent, stored, events, told):
         "lost_after_fault": len(lost & after), "sent_after_fault": len(after),
         "dup_seq": sum(1 for v in eids.values() if len(v) > 1),
         "terminals_told_resync": sum(1 for v in told.values() if v > 0),
+        "lost_epoch_not_told": sum(1 for t in shown_lost if told.get(t, 0) == 0),
     }
 
 
@@ -327,6 +330,9 @@ def failures(r):
         out.append("the fault was not injected (see the log above)")
     if r["dup_seq"]:
         out.append(f"dup_seq {r['dup_seq']}: one (terminal, epoch, seq) carried two events")
+    if r.get("lost_epoch_not_told"):
+        out.append(f"lost_epoch_not_told {r['lost_epoch_not_told']}: terminals shown an event Redis lost "
+                   "were never told to resync")
     if r["lost_after_fault"]:
         out.append(f"lost_after_fault {r['lost_after_fault']}: an order notified after the fault is lost")
     if (r["fault"], r["acks"]) in MUST_NOT_LOSE and r["lost"]:
@@ -373,7 +379,7 @@ def cmd_selftest():
                                  "answers_other": 1, "never_200": 1, "stored": 4, "delivered": 3,
                                  "delivered_not_stored": 1, "lost": 2, "lost_not_stored": 1,
                                  "lost_not_delivered": 1, "undelivered_resync_told": 0,
-                                 "lost_after_fault": 1, "dup_seq": 0}))
+                                 "lost_after_fault": 1, "dup_seq": 0, "lost_epoch_not_told": 1}))
     # T3 told resync: E is not silently lost any more.
     got = tally(orders, sent, stored, ev, {"T3": 1})
     cases.append(("told", got, {"lost": 1, "lost_not_delivered": 0, "undelivered_resync_told": 1,
@@ -388,6 +394,9 @@ def cmd_selftest():
     got = tally(orders, sent, stored, [{"t": "T2", "epoch": "e", "seq": 1, "eid": "q", "order": "A",
                                         "status": "settlement"}], {})
     cases.append(("wrong terminal", got, {"delivered": 0}))
+    # C was shown at T2 and then lost by Redis: T2 must have been told resync.
+    got = tally(orders, sent, {**stored, "A": None}, ev, {"T1": 1})
+    cases.append(("lost epoch", got, {"delivered_not_stored": 2, "lost_epoch_not_told": 1}))
     bad = 0
     for name, got, want in cases:
         for k, v in want.items():
@@ -401,6 +410,7 @@ def cmd_selftest():
         ({**base, "fault": "cluster-kill", "acks": 1, "lost": 1}, 1),
         ({**base, "fault": "cluster-kill", "acks": 0, "lost": 5}, 0),
         ({**base, "fault": "sentinel-kill", "acks": 0, "dup_seq": 1}, 1),
+        ({**base, "fault": "lagging-promote", "acks": 0, "lost": 9, "lost_epoch_not_told": 2}, 1),
         ({**base, "fault": "lagging-promote", "acks": 1, "lost": 9}, 0),
         ({**base, "fault": "lagging-promote", "acks": 0, "lost_after_fault": 1}, 1),
         ({**base, "fault": "cluster-reshard", "acks": 0, "lost": 1}, 1),

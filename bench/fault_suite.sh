@@ -41,11 +41,13 @@
 #                          delivered, the terminal was told resync (it re-reads its orders)
 #   lost_after_fault       lost orders first notified after the fault was over
 #   dup_seq                (terminal, epoch, seq) seen with two different events
+#   lost_epoch_not_told    terminals shown an event that Redis then lost (its epoch is gone)
+#                          and never told to resync
 #   resyncs                resyncs the load tools were told; terminals_told_resync
 #   status                 measured | unsupported (posrelay refused the URL or the flag:
 #                          the feature is not in this build; reason says what it answered)
-# Checks (exit 1 when one fails, after printing every line): unsupported fails; dup_seq = 0
-# and lost_after_fault = 0 everywhere; lost = 0 with acks 1 (cluster-kill, sentinel-kill) and
+# Checks (exit 1 when one fails, after printing every line): unsupported fails; dup_seq,
+# lost_epoch_not_told and lost_after_fault are 0 everywhere; lost = 0 with acks 1 (cluster-kill, sentinel-kill) and
 # for cluster-reshard at any setting. lost with acks 0 is reported, not checked; so is
 # lagging-promote's (replica acks cannot save writes the promoted copy never had).
 set -euo pipefail

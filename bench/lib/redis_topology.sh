@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # RT_* variables are the callers'
 # Redis topologies on loopback for the fault benchmarks (sourced, not run): a single
 # redis-server, a primary with replicas, three sentinels, a Cluster of 3 primaries + 3
 # replicas, and the faults: SIGKILL of a primary and the wait for its failover, a replica
