@@ -10,8 +10,9 @@
 # node receives only its own stores' events: ≈ 0.5 each with two nodes; a fleet-wide channel
 # gives ≈ 1.
 #   usage: bench/feed_per_node.sh [TERMINALS] [STORES] [EVENTS] [RATE]   (10000, 1000, 5000, 500)
-#   env:   POSRELAY_BIN, LOAD_BIN (the release build's); REDIS_URL (default: a redis-server
-#          started here; e.g. redis-cluster://... after the Cluster client landed);
+#   env:   POSRELAY_BIN, LOAD_BIN (the release build's); TOPOLOGY=single (default: one
+#          redis-server started here) or cluster (3 primaries, redis-cluster://); REDIS_URL
+#          (a Redis of yours instead);
 #          FEED_METRIC; KEEP_DIR (copy logs there)
 # Prints per node one JSON line, then last one line with both ratios.
 # Needs: release build, python3, redis-server. Raises the open-file limit to the hard limit.
@@ -40,7 +41,10 @@ work=$RT_DIR/work
 mkdir -p "$work"
 [ -n "${KEEP_DIR:-}" ] && rt_at_exit "mkdir -p '$KEEP_DIR' && cp -r '$work'/. '$KEEP_DIR'/"
 url=${REDIS_URL:-}
-if [ -z "$url" ]; then
+if [ -z "$url" ] && [ "${TOPOLOGY:-single}" = cluster ]; then
+  rt_cluster 0
+  url="redis-cluster://127.0.0.1:${RT_CLUSTER[0]},127.0.0.1:${RT_CLUSTER[1]},127.0.0.1:${RT_CLUSTER[2]}"
+elif [ -z "$url" ]; then
   rt_single
   url="redis://127.0.0.1:$RT_SINGLE"
 fi
@@ -59,7 +63,9 @@ for n in 0 1; do
   rt_at_exit "kill ${PID[n]}; wait ${PID[n]}"
 done
 for n in 0 1; do
-  rt_wait 30 "posrelay node $n ready" curl -fs "http://127.0.0.1:${HTTP[n]}/readyz" ||
+  rt_wait 30 "posrelay node $n ready or gone" \
+    bash -c "! kill -0 ${PID[n]} 2>/dev/null || curl -fs http://127.0.0.1:${HTTP[n]}/readyz" || true
+  curl -fs "http://127.0.0.1:${HTTP[n]}/readyz" >/dev/null ||
     { echo "posrelay node $n did not start:" >&2; tail -c 400 "$work/posrelay-$n.log" >&2; exit 1; }
   has_metric "${HTTP[n]}" "$feed" || { echo "node $n exports no $feed (set FEED_METRIC)" >&2; exit 1; }
 done
