@@ -91,7 +91,7 @@ RT_ON_EXIT='rm -f "$results"'
 metric_sum() {  # PORT REGEX: the sum of the samples whose series matches REGEX (0 if none)
   curl -fs "http://127.0.0.1:$1/metrics" 2>/dev/null | awk -v r="$2" '$1 ~ r {s += $2} END {print s + 0}'
 }
-connected() { [ "$(metric_sum "$1" '^posrelay_terminal_connections[{]transport="tcp"[}]$')" = "$2" ]; }
+connected() { [ "$(metric_sum "$1" '^posrelay_terminal_connections[{].*transport="tcp"')" = "$2" ]; }
 # Orders answered 200 so far whose settlement event some terminal received.
 drained() {
   python3 - "$work" <<'PY'
@@ -250,7 +250,7 @@ run_one() {  # FAULT ACKS
 if sys.argv[5]: d["reshard_keys_moved"]=int(sys.argv[5])
 print(json.dumps(d))' \
     "$line" "$fault_ok" "$(((${t1:-0} - ${t0:-0}) / 1000000))" \
-    "$(($(metric_sum "${NODE_HTTP[0]}" '^posrelay_terminal_resyncs_total$') + $(metric_sum "${NODE_HTTP[1]}" '^posrelay_terminal_resyncs_total$')))" \
+    "$(($(metric_sum "${NODE_HTTP[0]}" '^posrelay_terminal_resyncs_total([{]|$)') + $(metric_sum "${NODE_HTTP[1]}" '^posrelay_terminal_resyncs_total([{]|$)')))" \
     "${RT_RESHARD_KEYS:-}")
   emit "$line"
   if [ -n "${KEEP_DIR:-}" ]; then

@@ -52,7 +52,11 @@ fi
 metric() {  # PORT SERIES: its value (0 when absent)
   curl -fs "http://127.0.0.1:$1/metrics" | awk -v s="$2" '$1 == s {print $2; f = 1} END {if (!f) print 0}'
 }
-has_metric() { curl -fs "http://127.0.0.1:$1/metrics" | awk -v s="$2" '$1 == s {f = 1} END {exit !f}'; }
+has_metric() { curl -fs "http://127.0.0.1:$1/metrics" | awk -v s="$2" '$1 == s || index($1, s "{") == 1 {f = 1} END {exit !f}'; }
+# NAME's samples summed over every label set (the feed counter may gain a shard label).
+metric_all() {
+  curl -fs "http://127.0.0.1:$1/metrics" | awk -v s="$2" '$1 == s || index($1, s "{") == 1 {t += $2} END {printf "%d\n", t}'
+}
 HTTP=() TERM_PORT=() PID=()
 for n in 0 1; do
   HTTP[n]=$(rt_free_port) TERM_PORT[n]=$(rt_free_port)
@@ -82,21 +86,23 @@ connected() { [ "$(metric "$1" 'posrelay_terminal_connections{transport="tcp"}')
 for n in 0 1; do
   rt_wait 120 "$per_node terminals connected to node $n" connected "${HTTP[n]}" || exit 1
 done
-commits() { echo $(($(metric "${HTTP[0]}" 'posrelay_commits_total{outcome="new"}' | cut -d. -f1) + \
-  $(metric "${HTTP[1]}" 'posrelay_commits_total{outcome="new"}' | cut -d. -f1))); }
-c0=$(commits) f0_0=$(metric "${HTTP[0]}" "$feed") f1_0=$(metric "${HTTP[1]}" "$feed")
+new_commits() {  # PORT: posrelay_commits_total samples with outcome="new", any other labels
+  curl -fs "http://127.0.0.1:$1/metrics" | awk '$1 ~ /^posrelay_commits_total[{]/ && $1 ~ /outcome="new"/ {t += $2} END {printf "%d\n", t}'
+}
+commits() { echo $(($(new_commits "${HTTP[0]}") + $(new_commits "${HTTP[1]}"))); }
+c0=$(commits) f0_0=$(metric_all "${HTTP[0]}" "$feed") f1_0=$(metric_all "${HTTP[1]}" "$feed")
 echo "$terms terminals connected; $events notifications at $rate/s" >&2
 python3 bench/fault_suite.py stream "$work" "$rate" "$events" 0 "${HTTP[0]}" "${HTTP[1]}"
 # The feed's last messages are on the loopback: wait until both nodes' counts stop moving.
 settled() {
   local a b
-  a="$(metric "${HTTP[0]}" "$feed") $(metric "${HTTP[1]}" "$feed")"
+  a="$(metric_all "${HTTP[0]}" "$feed") $(metric_all "${HTTP[1]}" "$feed")"
   sleep 0.5
-  b="$(metric "${HTTP[0]}" "$feed") $(metric "${HTTP[1]}" "$feed")"
+  b="$(metric_all "${HTTP[0]}" "$feed") $(metric_all "${HTTP[1]}" "$feed")"
   [ "$a" = "$b" ]
 }
 rt_wait 30 "feed counts settled" settled || true
-c1=$(commits) f0_1=$(metric "${HTTP[0]}" "$feed") f1_1=$(metric "${HTTP[1]}" "$feed")
+c1=$(commits) f0_1=$(metric_all "${HTTP[0]}" "$feed") f1_1=$(metric_all "${HTTP[1]}" "$feed")
 python3 - "$((c1 - c0))" "$f0_0" "$f0_1" "$f1_0" "$f1_1" "$terms" "$stores" "$feed" <<'PY'
 import json, sys
 committed = int(sys.argv[1])
