@@ -326,6 +326,8 @@ def failures(r):
         what = "the feature is missing from this build" if r.get("status") == "unsupported" else "the run failed"
         return [f"{what}: {r.get('reason', '?')}"]
     out = []
+    if not r.get("nodes_alive", True):
+        out.append("a posrelay node died during the run (its log tail is above)")
     if not r.get("fault_injected"):
         out.append("the fault was not injected (see the log above)")
     if r["dup_seq"]:
@@ -415,6 +417,7 @@ def cmd_selftest():
         ({**base, "fault": "lagging-promote", "acks": 0, "lost_after_fault": 1}, 1),
         ({**base, "fault": "cluster-reshard", "acks": 0, "lost": 1}, 1),
         ({**base, "fault": "cluster-kill", "acks": 1, "fault_injected": False}, 1),
+        ({**base, "fault": "cluster-kill", "acks": 0, "nodes_alive": False}, 1),
         ({"fault": "cluster-kill", "acks": 1, "status": "unsupported", "reason": "x"}, 1),
     ]
     for r, want in verdicts:

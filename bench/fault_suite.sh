@@ -44,8 +44,10 @@
 #   lost_epoch_not_told    terminals shown an event that Redis then lost (its epoch is gone)
 #                          and never told to resync
 #   resyncs                resyncs the load tools were told; terminals_told_resync
-#   status                 measured | unsupported (posrelay refused the URL or the flag:
-#                          the feature is not in this build; reason says what it answered)
+#   status                 measured | unsupported (posrelay exited 2 at start: it refused the
+#                          URL or the flag, the feature is not in this build; reason says
+#                          what it answered) | error (it died, or a step failed)
+#   nodes_alive            both posrelay nodes still ran after the drain
 # Checks (exit 1 when one fails, after printing every line): unsupported fails; dup_seq,
 # lost_epoch_not_told and lost_after_fault are 0 everywhere; lost = 0 with acks 1 (cluster-kill, sentinel-kill) and
 # for cluster-reshard at any setting. lost with acks 0 is reported, not checked; so is
@@ -116,8 +118,8 @@ PY
 }
 
 # start_nodes URL ACKS: two posrelay nodes on URL; sets NODE_HTTP, NODE_TERM, NODE_PID.
-# Returns 3 (and sets REFUSED) when posrelay exits before it is ready: it refused the
-# configuration (a feature this build does not have).
+# Returns 3 (and sets REFUSED) when posrelay exits with 2 before it is ready: it refused the
+# configuration (a feature this build does not have); 4 when it died otherwise.
 start_nodes() {
   local url=$1 acks=$2 n extra=()
   [ "$acks" != 0 ] && extra=(--redis-min-replicas-ack "$acks")
@@ -133,8 +135,11 @@ start_nodes() {
   for n in 0 1; do
     rt_wait "$RT_DEADLINE" "posrelay node $n ready (or gone)" node_ready_or_gone "$n" || return 1
     if ! kill -0 "${NODE_PID[n]}" 2>/dev/null; then
-      REFUSED=$(tail -c 600 "$work/posrelay-$n.log" | tr '\n' ' ')
-      return 3
+      local rc=0
+      wait "${NODE_PID[n]}" || rc=$?
+      REFUSED="exit $rc: $(tail -c 600 "$work/posrelay-$n.log" | tr '\n' ' ')"
+      [ "$rc" = 2 ] && return 3
+      return 4
     fi
   done
 }
@@ -203,8 +208,9 @@ run_one() {  # FAULT ACKS
   topology "$fault" || { emit "{\"fault\":\"$fault\",\"acks\":$acks,\"status\":\"error\",\"reason\":\"topology did not come up\"}"; return; }
   local rc=0
   start_nodes "$TOPO_URL" "$acks" || rc=$?
-  if [ "$rc" = 3 ]; then
-    emit "$(python3 -c 'import json,sys; print(json.dumps({"fault": sys.argv[1], "acks": int(sys.argv[2]), "status": "unsupported", "reason": sys.argv[3].strip()[-300:]}))' "$fault" "$acks" "$REFUSED")"
+  if [ "$rc" = 3 ] || [ "$rc" = 4 ]; then
+    emit "$(python3 -c 'import json,sys; print(json.dumps({"fault": sys.argv[1], "acks": int(sys.argv[2]), "status": sys.argv[4], "reason": sys.argv[3].strip()[-300:]}))' \
+      "$fault" "$acks" "$REFUSED" "$([ "$rc" = 3 ] && echo unsupported || echo error)")"
     return
   elif [ "$rc" != 0 ]; then
     emit "{\"fault\":\"$fault\",\"acks\":$acks,\"status\":\"error\",\"reason\":\"posrelay not ready\"}"
@@ -242,16 +248,19 @@ run_one() {  # FAULT ACKS
   [ "$fault_ok" = 1 ] || touch "$work/stop"
   wait "$stream" || true
   rt_wait "$drain" "every order answered 200 delivered (drain)" drained || true
+  local alive=1
+  for n in 0 1; do kill -0 "${NODE_PID[n]}" 2>/dev/null || { alive=0; rt_log "posrelay node $n died: $(tail -c 300 "$work/posrelay-$n.log")"; }; done
   for n in 0 1; do kill -INT "${loads[n]}" 2>/dev/null || true; done
   for n in 0 1; do wait "${loads[n]}" 2>/dev/null || true; done
   local line
   line=$(python3 bench/fault_suite.py count "$work" "${NODE_HTTP[0]}" "$fault" "$acks")
   line=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d["fault_injected"]=sys.argv[2]=="1"; d["fault_ms"]=int(sys.argv[3]); d["server_resyncs"]=int(float(sys.argv[4]))
 if sys.argv[5]: d["reshard_keys_moved"]=int(sys.argv[5])
+d["nodes_alive"]=sys.argv[6]=="1"
 print(json.dumps(d))' \
     "$line" "$fault_ok" "$(((${t1:-0} - ${t0:-0}) / 1000000))" \
     "$(($(metric_sum "${NODE_HTTP[0]}" '^posrelay_terminal_resyncs_total([{]|$)') + $(metric_sum "${NODE_HTTP[1]}" '^posrelay_terminal_resyncs_total([{]|$)')))" \
-    "${RT_RESHARD_KEYS:-}")
+    "${RT_RESHARD_KEYS:-}" "$alive")
   emit "$line"
   if [ -n "${KEEP_DIR:-}" ]; then
     mkdir -p "$KEEP_DIR/$fault-$acks" && cp -r "$work"/. "$KEEP_DIR/$fault-$acks"/ 2>/dev/null || true
