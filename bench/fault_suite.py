@@ -285,7 +285,28 @@ def cmd_count(work, port0, fault, acks):
     out["resyncs"] = sum(s.get("resyncs", 0) for s in summaries)
     out["terminals"] = sum(s.get("terminals", 0) for s in summaries)
     out["load_disconnects"] = sum(s.get("disconnects", 0) for s in summaries)
+    write_lost(work, orders, sent, stored, events, told)
     print(json.dumps(out))
+
+
+def write_lost(work, orders, sent, stored, events, told):
+    """WORK/lost.jsonl: each order answered 200 and not both stored and delivered, with what
+    is known of it (for reading a failed run; not part of the figures)."""
+    route = {o["order"]: o for o in orders}
+    got = {}
+    for e in events:
+        got.setdefault(e["order"], []).append(e)
+    with open(os.path.join(work, "lost.jsonl"), "w") as f:
+        for o, r in sent.items():
+            if 200 not in r["codes"]:
+                continue
+            ev = got.get(o, [])
+            if stored.get(o) == "settlement" and any(e["t"] == route[o]["t"] for e in ev):
+                continue
+            f.write(json.dumps({"order": o, "terminal": route[o]["t"], "store": route[o]["s"],
+                                "node": route[o]["node"], "codes": r["codes"], "after_fault": r["after_fault"],
+                                "stored": stored.get(o), "events": ev, "terminal_told": told.get(route[o]["t"], 0)})
+                    + "\n")
 
 
 def cmd_bodies(out, n, prefix, dup):

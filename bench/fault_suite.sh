@@ -262,6 +262,17 @@ print(json.dumps(d))' \
     "$(($(metric_sum "${NODE_HTTP[0]}" '^posrelay_terminal_resyncs_total([{]|$)') + $(metric_sum "${NODE_HTTP[1]}" '^posrelay_terminal_resyncs_total([{]|$)')))" \
     "${RT_RESHARD_KEYS:-}" "$alive")
   emit "$line"
+  if ! python3 -c 'import json,sys; sys.path.insert(0, "bench"); import fault_suite as f; sys.exit(1 if f.failures(json.loads(sys.argv[1])) else 0)' "$line"; then
+    # Keep what explains a failed run: logs, events, lost.jsonl (orders answered 200 and not
+    # both stored and delivered), the Redis logs.
+    local keep
+    keep=$(mktemp -d "${TMPDIR:-/tmp}/fault-suite-failed-$fault-$acks.XXXXXX")
+    cp -r "$work"/. "$keep"/ 2>/dev/null || true
+    for p in "${!RT_ARGS[@]}"; do cp "$RT_DIR/$p/redis.log" "$keep/redis-$p.log" 2>/dev/null || true; done
+    for p in "${RT_SENTINELS[@]}"; do cp "$RT_DIR/$p/sentinel.log" "$keep/sentinel-$p.log" 2>/dev/null || true; done
+    rt_log "failed run kept in $keep; lost orders: $(wc -l <"$work/lost.jsonl" 2>/dev/null || echo ?)"
+    head -3 "$work/lost.jsonl" 2>/dev/null | cut -c1-600 >&2 || true
+  fi
   if [ -n "${KEEP_DIR:-}" ]; then
     mkdir -p "$KEEP_DIR/$fault-$acks" && cp -r "$work"/. "$KEEP_DIR/$fault-$acks"/ 2>/dev/null || true
   fi
