@@ -379,8 +379,8 @@ def cmd_verdict(path):
     sys.exit(1 if bad else 0)
 
 
-def cmd_selftest():
-    """Table tests of tally() and failures() (run by ctest: fault_suite_counting)."""
+def tally_cases():
+    """(name, tally() result, expected figures) rows."""
     orders = [{"order": o, "t": t} for o, t in
               [("A", "T1"), ("B", "T1"), ("C", "T2"), ("D", "T2"), ("E", "T3"), ("F", "T3")]]
     sent = {"A": {"codes": [200], "after_fault": False},       # stored, delivered
@@ -420,12 +420,11 @@ def cmd_selftest():
     # C was shown at T2 and then lost by Redis: T2 must have been told resync.
     got = tally(orders, sent, {**stored, "A": None}, ev, {"T1": 1})
     cases.append(("lost epoch", got, {"delivered_not_stored": 2, "lost_epoch_not_told": 1}))
-    bad = 0
-    for name, got, want in cases:
-        for k, v in want.items():
-            if got[k] != v:
-                print(f"FAIL tally {name}: {k} = {got[k]}, want {v}")
-                bad += 1
+    return cases
+
+
+def verdict_cases():
+    """(result line, number of failures() expected) rows."""
     base = {"status": "measured", "fault_injected": True, "dup_seq": 0, "lost_after_fault": 0, "lost": 0,
             "lost_not_stored": 0, "lost_not_delivered": 0}
     verdicts = [
@@ -441,7 +440,18 @@ def cmd_selftest():
         ({**base, "fault": "cluster-kill", "acks": 0, "nodes_alive": False}, 1),
         ({"fault": "cluster-kill", "acks": 1, "status": "unsupported", "reason": "x"}, 1),
     ]
-    for r, want in verdicts:
+    return verdicts
+
+
+def cmd_selftest():
+    """Table tests of tally() and failures() (run by ctest: fault_suite_counting)."""
+    bad = 0
+    for name, got, want in tally_cases():
+        for k, v in want.items():
+            if got[k] != v:
+                print(f"FAIL tally {name}: {k} = {got[k]}, want {v}")
+                bad += 1
+    for r, want in verdict_cases():
         if len(failures(r)) != want:
             print(f"FAIL verdict {r}: {failures(r)}, want {want} failure(s)")
             bad += 1

@@ -199,80 +199,96 @@ topology() {  # FAULT: starts its Redis; prints the URL posrelay gets
 
 emit() { echo "$1" >>"$results"; rt_log "result: $1"; }
 
-run_one() {  # FAULT ACKS
-  local fault=$1 acks=$2 n
-  rt_init
-  work=$RT_DIR/work
-  mkdir -p "$work"
-  rt_log "== $fault, --redis-min-replicas-ack $acks"
-  topology "$fault" || { emit "{\"fault\":\"$fault\",\"acks\":$acks,\"status\":\"error\",\"reason\":\"topology did not come up\"}"; return; }
-  local rc=0
+fail_line() {  # FAULT ACKS STATUS REASON: the result line of a run that measured nothing
+  python3 -c 'import json,sys; print(json.dumps({"fault": sys.argv[1], "acks": int(sys.argv[2]), "status": sys.argv[3], "reason": sys.argv[4].strip()[-300:]}))' "$@"
+}
+
+# setup_run FAULT ACKS: Redis, two nodes, orders registered, terminals connected (LOADS set).
+# On failure, emits the run's line and returns 1.
+setup_run() {
+  local fault=$1 acks=$2 n rc=0
+  topology "$fault" || { emit "$(fail_line "$fault" "$acks" error "topology did not come up")"; return 1; }
   start_nodes "$TOPO_URL" "$acks" || rc=$?
-  if [ "$rc" = 3 ] || [ "$rc" = 4 ]; then
-    emit "$(python3 -c 'import json,sys; print(json.dumps({"fault": sys.argv[1], "acks": int(sys.argv[2]), "status": sys.argv[4], "reason": sys.argv[3].strip()[-300:]}))' \
-      "$fault" "$acks" "$REFUSED" "$([ "$rc" = 3 ] && echo unsupported || echo error)")"
-    return
-  elif [ "$rc" != 0 ]; then
-    emit "{\"fault\":\"$fault\",\"acks\":$acks,\"status\":\"error\",\"reason\":\"posrelay not ready\"}"
-    return
-  fi
+  case $rc in
+    0) ;;
+    3) emit "$(fail_line "$fault" "$acks" unsupported "$REFUSED")"; return 1 ;;
+    4) emit "$(fail_line "$fault" "$acks" error "$REFUSED")"; return 1 ;;
+    *) emit "$(fail_line "$fault" "$acks" error "posrelay not ready")"; return 1 ;;
+  esac
   python3 bench/fault_suite.py orders "$work" "$fault$acks" $((orders * 3)) "$per_node" "$stores_per_node"
   python3 bench/fault_suite.py register "$work" "${NODE_HTTP[0]}" "${NODE_HTTP[1]}" ||
-    { emit "{\"fault\":\"$fault\",\"acks\":$acks,\"status\":\"error\",\"reason\":\"order registration failed\"}"; return; }
-  local loads=()
+    { emit "$(fail_line "$fault" "$acks" error "order registration failed")"; return 1; }
+  LOADS=()
   for n in 0 1; do
     "$load" --connect "127.0.0.1:${NODE_TERM[n]}" --terminals "$per_node" --prefix "n$n" --stores "$stores_per_node" \
       --store-base $((n * stores_per_node)) --events-out "$work/events-$n.jsonl" --duration 3600s \
       --connect-rate 2000 --backoff-max 2s --progress 0 --log-level warn >"$work/load-$n.json" 2>"$work/load-$n.log" &
-    loads+=($!)
+    LOADS+=($!)
     rt_at_exit "kill -INT $!; wait $!"
   done
   for n in 0 1; do
     rt_wait 60 "terminals connected to node $n" connected "${NODE_HTTP[n]}" "$per_node" ||
-      { emit "{\"fault\":\"$fault\",\"acks\":$acks,\"status\":\"error\",\"reason\":\"terminals did not connect\"}"; return; }
+      { emit "$(fail_line "$fault" "$acks" error "terminals did not connect")"; return 1; }
   done
+}
+
+# stream_with_fault FAULT: the stream, the fault at half of it, the drain. Sets FAULT_OK,
+# FAULT_MS, NODES_ALIVE; stops the load tools (their summaries written).
+stream_with_fault() {
+  local fault=$1 stream n t0 t1
   rt_log "$terms terminals connected; streaming $orders notifications at $rate/s"
   python3 bench/fault_suite.py stream "$work" "$rate" "$orders" "$tail" "${NODE_HTTP[0]}" "${NODE_HTTP[1]}" &
-  local stream=$!
+  stream=$!
   rt_at_exit "kill $stream; wait $stream"
-  local fault_ok=1
-  rt_wait $((secs * 4)) "half the stream sent" test -e "$work/sent-50" || fault_ok=0
-  if [ "$fault_ok" = 1 ]; then
-    local t0 t1
+  FAULT_OK=1 FAULT_MS=0
+  rt_wait $((secs * 4)) "half the stream sent" test -e "$work/sent-50" || FAULT_OK=0
+  if [ "$FAULT_OK" = 1 ]; then
     t0=$(date +%s%N)
-    inject "$fault" || fault_ok=0
+    inject "$fault" || FAULT_OK=0
     t1=$(date +%s%N)
     touch "$work/fault-done"
-    rt_log "fault $fault over in $(((t1 - t0) / 1000000)) ms"
+    FAULT_MS=$(((t1 - t0) / 1000000))
+    rt_log "fault $fault over in $FAULT_MS ms"
   fi
-  [ "$fault_ok" = 1 ] || touch "$work/stop"
+  [ "$FAULT_OK" = 1 ] || touch "$work/stop"
   wait "$stream" || true
   rt_wait "$drain" "every order answered 200 delivered (drain)" drained || true
-  local alive=1
-  for n in 0 1; do kill -0 "${NODE_PID[n]}" 2>/dev/null || { alive=0; rt_log "posrelay node $n died: $(tail -c 300 "$work/posrelay-$n.log")"; }; done
-  for n in 0 1; do kill -INT "${loads[n]}" 2>/dev/null || true; done
-  for n in 0 1; do wait "${loads[n]}" 2>/dev/null || true; done
-  local line
+  NODES_ALIVE=1
+  for n in 0 1; do
+    kill -0 "${NODE_PID[n]}" 2>/dev/null || { NODES_ALIVE=0; rt_log "posrelay node $n died: $(tail -c 300 "$work/posrelay-$n.log")"; }
+  done
+  for n in 0 1; do kill -INT "${LOADS[n]}" 2>/dev/null || true; done
+  for n in 0 1; do wait "${LOADS[n]}" 2>/dev/null || true; done
+}
+
+keep_failed() {  # FAULT ACKS: logs, events, lost.jsonl and the Redis logs of a failed run
+  local keep p
+  keep=$(mktemp -d "${TMPDIR:-/tmp}/fault-suite-failed-$1-$2.XXXXXX")
+  cp -r "$work"/. "$keep"/ 2>/dev/null || true
+  for p in "${!RT_ARGS[@]}"; do cp "$RT_DIR/$p/redis.log" "$keep/redis-$p.log" 2>/dev/null || true; done
+  for p in "${RT_SENTINELS[@]}"; do cp "$RT_DIR/$p/sentinel.log" "$keep/sentinel-$p.log" 2>/dev/null || true; done
+  rt_log "failed run kept in $keep; lost orders: $(wc -l <"$work/lost.jsonl" 2>/dev/null || echo ?)"
+  head -3 "$work/lost.jsonl" 2>/dev/null | cut -c1-600 >&2 || true
+}
+
+run_one() {  # FAULT ACKS
+  local fault=$1 acks=$2 line resyncs
+  rt_init
+  work=$RT_DIR/work
+  mkdir -p "$work"
+  rt_log "== $fault, --redis-min-replicas-ack $acks"
+  setup_run "$fault" "$acks" || return 0
+  stream_with_fault "$fault"
   line=$(python3 bench/fault_suite.py count "$work" "${NODE_HTTP[0]}" "$fault" "$acks")
+  resyncs=$(($(metric_sum "${NODE_HTTP[0]}" '^posrelay_terminal_resyncs_total([{]|$)') +
+    $(metric_sum "${NODE_HTTP[1]}" '^posrelay_terminal_resyncs_total([{]|$)')))
   line=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); d["fault_injected"]=sys.argv[2]=="1"; d["fault_ms"]=int(sys.argv[3]); d["server_resyncs"]=int(float(sys.argv[4]))
 if sys.argv[5]: d["reshard_keys_moved"]=int(sys.argv[5])
 d["nodes_alive"]=sys.argv[6]=="1"
-print(json.dumps(d))' \
-    "$line" "$fault_ok" "$(((${t1:-0} - ${t0:-0}) / 1000000))" \
-    "$(($(metric_sum "${NODE_HTTP[0]}" '^posrelay_terminal_resyncs_total([{]|$)') + $(metric_sum "${NODE_HTTP[1]}" '^posrelay_terminal_resyncs_total([{]|$)')))" \
-    "${RT_RESHARD_KEYS:-}" "$alive")
+print(json.dumps(d))' "$line" "$FAULT_OK" "$FAULT_MS" "$resyncs" "${RT_RESHARD_KEYS:-}" "$NODES_ALIVE")
   emit "$line"
-  if ! python3 -c 'import json,sys; sys.path.insert(0, "bench"); import fault_suite as f; sys.exit(1 if f.failures(json.loads(sys.argv[1])) else 0)' "$line"; then
-    # Keep what explains a failed run: logs, events, lost.jsonl (orders answered 200 and not
-    # both stored and delivered), the Redis logs.
-    local keep
-    keep=$(mktemp -d "${TMPDIR:-/tmp}/fault-suite-failed-$fault-$acks.XXXXXX")
-    cp -r "$work"/. "$keep"/ 2>/dev/null || true
-    for p in "${!RT_ARGS[@]}"; do cp "$RT_DIR/$p/redis.log" "$keep/redis-$p.log" 2>/dev/null || true; done
-    for p in "${RT_SENTINELS[@]}"; do cp "$RT_DIR/$p/sentinel.log" "$keep/sentinel-$p.log" 2>/dev/null || true; done
-    rt_log "failed run kept in $keep; lost orders: $(wc -l <"$work/lost.jsonl" 2>/dev/null || echo ?)"
-    head -3 "$work/lost.jsonl" 2>/dev/null | cut -c1-600 >&2 || true
-  fi
+  python3 -c 'import json,sys; sys.path.insert(0, "bench"); import fault_suite as f; sys.exit(1 if f.failures(json.loads(sys.argv[1])) else 0)' "$line" ||
+    keep_failed "$fault" "$acks"
   if [ -n "${KEEP_DIR:-}" ]; then
     mkdir -p "$KEEP_DIR/$fault-$acks" && cp -r "$work"/. "$KEEP_DIR/$fault-$acks"/ 2>/dev/null || true
   fi
