@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <random>
 #include <sstream>
 
@@ -52,6 +53,8 @@ struct load_options {
     milliseconds backoff_max{10'000};
     milliseconds progress{5'000};  // 0: no progress lines
     std::string secret_file;
+    std::string events_out;      // "": no event log
+    std::size_t store_base = 0;  // stores S-<base> .. S-<base + stores - 1>
     log::level log_level = log::level::info;
 };
 
@@ -117,7 +120,7 @@ public:
         for (std::size_t i = 0; i < terminals_.size(); ++i) {
             auto& t = terminals_[i];
             t.id = "T-" + opts_.prefix + "-" + std::to_string(i);
-            t.store = "S-" + std::to_string(i % opts_.stores);
+            t.store = "S-" + std::to_string(opts_.store_base + i % opts_.stores);
             t.token = mint_token(secret, t.id, t.store);
             t.delay = std::make_unique<asio::steady_timer>(io_);
         }
@@ -174,6 +177,7 @@ public:
     }
 
     std::function<void()> on_finished;
+    std::FILE* events_out = nullptr;  // --events-out: one JSON line per event and resync
 
 private:
     asio::awaitable<void> run_terminal(terminal& t) {
@@ -231,11 +235,13 @@ private:
                     co_return;
                 case next_step::resync:
                     ++resyncs_;
+                    log_resync(t, "resume_gap");
                     t.last.reset();
                     t.eid.clear();
                     break;
                 case next_step::new_epoch:  // renumbered in a new epoch: read it from seq 0
                     ++resyncs_;
+                    log_resync(t, "resync");
                     t.epoch = out.error.epoch;
                     t.last = 0;
                     t.eid.clear();
@@ -253,8 +259,40 @@ private:
         }
     }
 
+    // --events-out lines: {"t","epoch","seq","eid","order","status"} per event received, and
+    // {"t","told","epoch"} when the server told the terminal to resync (the epoch it was in).
+    void log_event(const terminal& t, const event_info& e) {
+        if (!events_out) return;
+        std::string line = "{\"t\":\"";
+        log::append_json_escaped(line, t.id);
+        line += "\",\"epoch\":\"";
+        log::append_json_escaped(line, e.epoch);
+        line += "\",\"seq\":" + std::to_string(e.seq) + ",\"eid\":\"";
+        log::append_json_escaped(line, e.eid);
+        line += "\",\"order\":\"";
+        log::append_json_escaped(line, e.order_id);
+        line += "\",\"status\":\"";
+        log::append_json_escaped(line, e.transaction_status);
+        line += "\"}\n";
+        std::fputs(line.c_str(), events_out);
+        std::fflush(events_out);
+    }
+    void log_resync(const terminal& t, std::string_view told) {
+        if (!events_out) return;
+        std::string line = "{\"t\":\"";
+        log::append_json_escaped(line, t.id);
+        line += "\",\"told\":\"";
+        log::append_json_escaped(line, told);
+        line += "\",\"epoch\":\"";
+        log::append_json_escaped(line, t.epoch);
+        line += "\"}\n";
+        std::fputs(line.c_str(), events_out);
+        std::fflush(events_out);
+    }
+
     void on_event(terminal& t, const event_info& e) {
         ++events_;
+        log_event(t, e);
         if (e.event_time_ms) {
             const auto now_ms = std::chrono::duration_cast<milliseconds>(
                                     std::chrono::system_clock::now().time_since_epoch())
@@ -419,6 +457,11 @@ std::optional<load_options> parse_args(int argc, char** argv) {
          "reconnect delay cap (default 10s)")  //
         ("progress", po::value<std::string>()->value_name("DUR"),
          "progress line interval on stderr (default 5s; 0: none)")  //
+        ("store-base", po::value<std::size_t>()->value_name("N"),
+         "first store number: stores S-<N> .. S-<N + stores - 1> (default 0)")  //
+        ("events-out", po::value<std::string>()->value_name("FILE"),
+         "append one JSON line per event received (t, epoch, seq, eid, order, status) and "
+         "per resync told (t, told, epoch) to FILE")  //
         ("secret-file", po::value<std::string>()->value_name("FILE"),
          "file holding the terminal secret (default: POSRELAY_TERMINAL_SECRET)")  //
         ("log-level", po::value<std::string>()->value_name("LEVEL"),
@@ -448,6 +491,8 @@ std::optional<load_options> parse_args(int argc, char** argv) {
     if (vm.count("prefix")) o.prefix = vm["prefix"].as<std::string>();
     if (vm.count("connect-rate")) o.connect_rate = vm["connect-rate"].as<double>();
     if (vm.count("secret-file")) o.secret_file = vm["secret-file"].as<std::string>();
+    if (vm.count("store-base")) o.store_base = vm["store-base"].as<std::size_t>();
+    if (vm.count("events-out")) o.events_out = vm["events-out"].as<std::string>();
     o.duration = duration_arg(vm, "duration", o.duration);
     o.connect_timeout = duration_arg(vm, "connect-timeout", o.connect_timeout);
     o.backoff_min = duration_arg(vm, "backoff-min", o.backoff_min);
@@ -460,6 +505,7 @@ std::optional<load_options> parse_args(int argc, char** argv) {
     }
     if (o.terminals == 0) throw usage_error("--terminals must be at least 1");
     if (o.stores == 0) throw usage_error("--stores must be at least 1");
+    if (o.store_base > 1'000'000'000) throw usage_error("--store-base must be at most 1000000000");
     if (o.connect_rate < 0) throw usage_error("--connect-rate must not be negative");
     if (o.duration.count() == 0) throw usage_error("--duration must be positive");
     if (!valid_id("T-" + o.prefix + "-" + std::to_string(o.terminals - 1))) {
@@ -516,7 +562,17 @@ int main(int argc, char** argv) {
         .num("duration_ms", opts.duration.count())
         .num("fd_limit", static_cast<std::int64_t>(fd_limit));
 
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> events_out(nullptr, &std::fclose);
+    if (!opts.events_out.empty()) {
+        events_out.reset(std::fopen(opts.events_out.c_str(), "a"));
+        if (!events_out) {
+            std::fprintf(stderr, "posrelay-terminal-load: --events-out %s: cannot open\n",
+                         opts.events_out.c_str());
+            return 2;
+        }
+    }
     load_run run(io, opts, std::move(endpoints), secret);
+    run.events_out = events_out.get();
     asio::signal_set signals(io, SIGINT, SIGTERM);
     asio::steady_timer deadline(io);
     run.on_finished = [&] {
