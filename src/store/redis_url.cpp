@@ -1,4 +1,5 @@
-// Redis connection URLs (redis://[[user]:password@]host[:port][/db], unix:///path[?db=N])
+// Redis connection URLs (redis://[[user]:password@]host[:port][/db], unix:///path[?db=N],
+// redis-cluster://[[user]:password@]host:port[,host:port...])
 // and their password-free description for logs. Errors never echo the password.
 #include <charconv>
 #include <stdexcept>
@@ -76,29 +77,23 @@ redis_options parse_unix(std::string_view rest) {
     return o;
 }
 
-// redis://[[user]:password@]host[:port][/db]
-redis_options parse_tcp(std::string_view rest) {
-    redis_options o;
-    // Credentials first, split at the last '@': whatever the password holds (even an
-    // unencoded '/' or '@') it is never parsed as host, port or db, so never echoed.
-    if (const auto at = rest.rfind('@'); at != std::string_view::npos) {
-        const std::string_view userinfo = rest.substr(0, at);
-        rest = rest.substr(at + 1);
-        const auto colon = userinfo.find(':');
-        if (colon == std::string_view::npos) fail("credentials must be [user]:password@");
-        o.username = percent_decode(userinfo.substr(0, colon), "user name");
-        o.password = secret(percent_decode(userinfo.substr(colon + 1), "password"));
-        if (o.password.empty()) fail("empty password after ':'");
-    }
-    const auto slash = rest.find('/');
-    std::string_view authority = rest.substr(0, slash);
-    if (slash != std::string_view::npos) {
-        const std::string_view db = rest.substr(slash + 1);
-        if (db.find_first_of("?#") != std::string_view::npos) {
-            fail("query and fragment are not supported in redis:// URLs");
-        }
-        if (!db.empty()) o.db = static_cast<int>(parse_number(db, 0, max_db, "db"));
-    }
+// [[user]:password@] at the front of `rest`, split at the last '@': whatever the password
+// holds (even an unencoded '/' or '@') it is never parsed as host, port or db, so never
+// echoed. Returns what follows the credentials.
+std::string_view take_credentials(std::string_view rest, redis_options& o) {
+    const auto at = rest.rfind('@');
+    if (at == std::string_view::npos) return rest;
+    const std::string_view userinfo = rest.substr(0, at);
+    const auto colon = userinfo.find(':');
+    if (colon == std::string_view::npos) fail("credentials must be [user]:password@");
+    o.username = percent_decode(userinfo.substr(0, colon), "user name");
+    o.password = secret(percent_decode(userinfo.substr(colon + 1), "password"));
+    if (o.password.empty()) fail("empty password after ':'");
+    return rest.substr(at + 1);
+}
+
+// host[:port] or [IPv6][:port] into o.host and o.port (kept when absent).
+void parse_authority(std::string_view authority, redis_options& o) {
     std::string_view port;
     if (authority.starts_with('[')) {  // [IPv6]
         const auto close = authority.find(']');
@@ -120,6 +115,52 @@ redis_options parse_tcp(std::string_view rest) {
     }
     if (o.host.empty()) fail("empty host");
     if (!port.empty()) o.port = static_cast<std::uint16_t>(parse_number(port, 1, 65535, "port"));
+}
+
+// Splits "authority[/db]" at the first '/'; the db part ("" when none) into o.db.
+std::string_view take_db(std::string_view rest, redis_options& o) {
+    const auto slash = rest.find('/');
+    if (slash != std::string_view::npos) {
+        const std::string_view db = rest.substr(slash + 1);
+        if (db.find_first_of("?#") != std::string_view::npos) {
+            fail("query and fragment are not supported in redis:// URLs");
+        }
+        if (!db.empty()) o.db = static_cast<int>(parse_number(db, 0, max_db, "db"));
+    }
+    return rest.substr(0, slash);
+}
+
+// redis://[[user]:password@]host[:port][/db]
+redis_options parse_tcp(std::string_view rest) {
+    redis_options o;
+    rest = take_credentials(rest, o);
+    parse_authority(take_db(rest, o), o);
+    return o;
+}
+
+// redis-cluster://[[user]:password@]host:port[,host:port...][/0]: the seed nodes; o.host and
+// o.port are the first one's.
+redis_options parse_cluster(std::string_view rest) {
+    constexpr std::size_t max_seeds = 64;
+    redis_options o;
+    rest = take_credentials(rest, o);
+    std::string_view list = take_db(rest, o);
+    if (o.db != 0) fail("redis-cluster:// has only db 0 (Redis Cluster has no SELECT)");
+    while (true) {
+        const auto comma = list.find(',');
+        redis_options seed;
+        parse_authority(list.substr(0, comma), seed);
+        if (o.cluster_seeds.size() >= max_seeds) fail("more than 64 seed nodes");
+        if (o.cluster_seeds.empty()) {
+            o.host = seed.host;
+            o.port = seed.port;
+        }
+        const bool v6 = seed.host.find(':') != std::string::npos;
+        o.cluster_seeds.push_back((v6 ? "[" + seed.host + "]" : seed.host) + ":" +
+                                  std::to_string(seed.port));
+        if (comma == std::string_view::npos) break;
+        list = list.substr(comma + 1);
+    }
     return o;
 }
 
@@ -127,9 +168,12 @@ redis_options parse_tcp(std::string_view rest) {
 
 redis_options parse_redis_url(std::string_view url) {
     if (url.starts_with("redis://")) return parse_tcp(url.substr(8));
+    if (url.starts_with("redis-cluster://")) return parse_cluster(url.substr(16));
     if (url.starts_with("unix://")) return parse_unix(url.substr(7));
     if (url.starts_with("rediss://")) fail("TLS (rediss://) is not supported");
-    fail("expected redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N]");
+    fail(
+        "expected redis://[[user]:password@]host[:port][/db], "
+        "redis-cluster://[[user]:password@]host:port[,host:port...] or unix:///path[?db=N]");
 }
 
 std::string redis_options::describe() const {
@@ -140,6 +184,12 @@ std::string redis_options::describe() const {
         return out;
     }
     if (!username.empty()) out = username + "@";
+    if (!cluster_seeds.empty()) {
+        out = "cluster:" + out;
+        for (std::size_t i = 0; i < cluster_seeds.size(); ++i)
+            out += (i ? "," : "") + cluster_seeds[i];
+        return out;
+    }
     if (host.find(':') != std::string::npos) {
         out += "[" + host + "]";
     } else {

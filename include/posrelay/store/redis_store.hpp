@@ -20,6 +20,7 @@
 #include "posrelay/io_pool.hpp"
 #include "posrelay/metrics/registry.hpp"
 #include "posrelay/store/lua_script.hpp"
+#include "posrelay/store/redis_client.hpp"
 #include "posrelay/store/redis_connection.hpp"
 
 namespace posrelay::store {
@@ -120,8 +121,14 @@ public:
     // connection lost, or an unexpected reply. Must be called on an io thread of `pool`.
     [[nodiscard]] boost::asio::awaitable<ingest::commit_result> commit(
         ingest::status_update u) override;
-    // True while every io thread's connection is up.
+    // True while every io thread's connection is up (a cluster: every slot's primary).
     [[nodiscard]] bool ready() const noexcept override;
+    // On a cluster (redis-cluster://): the fewest slots any io thread has a connected primary
+    // for (16384: all); nullopt on one server.
+    [[nodiscard]] std::optional<std::size_t> cluster_slots_covered() const;
+    // On a cluster: its slot map (node_for_key(), version() bumped on every change; see
+    // redis_client.hpp); nullptr on one server.
+    [[nodiscard]] std::shared_ptr<cluster_topology> cluster() const noexcept { return topology_; }
 
     [[nodiscard]] boost::asio::awaitable<register_result> register_order(order_registration r);
 
@@ -154,8 +161,9 @@ public:
         std::pair<boost::system::error_code, std::optional<std::string>>>
     order_json(std::string order_id);
 
-    // The calling io thread's connection (for other Redis users on the same thread).
-    [[nodiscard]] redis_connection& local();
+    // The calling io thread's client (for other Redis users on the same thread): one
+    // connection, or on a cluster the connections to every primary, routed by key.
+    [[nodiscard]] redis_client& local();
 
     [[nodiscard]] const store_options& options() const noexcept { return sopts_; }
     [[nodiscard]] const redis_options& connection_options() const noexcept { return ropts_; }
@@ -199,10 +207,13 @@ private:
     io_pool& pool_;
     redis_options ropts_;
     store_options sopts_;
+    metrics::registry& registry_;
     redis_metrics redis_metrics_;
     lua_script order_script_;
     std::vector<std::shared_ptr<const lua_script>> scripts_;  // add_script(): loaded on connect too
-    std::vector<std::shared_ptr<redis_connection>> connections_;
+    std::unique_ptr<cluster_metrics> cluster_metrics_;        // a cluster only
+    std::shared_ptr<cluster_topology> topology_;              // a cluster only
+    std::vector<std::shared_ptr<redis_client>> connections_;  // one per io thread
     metrics::counter* commits_[ingest::commit_outcome_count] = {};  // by commit_outcome
     metrics::counter& commit_errors_;
     metrics::histogram& commit_latency_;
