@@ -451,7 +451,13 @@ asio::awaitable<redis_client::result> redis_client::routed(std::optional<std::ui
     cluster_metrics& cm = topo_->metrics();
     bool ask = false;
     for (int attempt = 1;; ++attempt) {
-        auto r = ask ? co_await asking(c, args) : co_await c->exec(args);
+        // Not `ask ? co_await ... : co_await ...`: g++ 12 miscompiles co_await in a ?: operand.
+        result r;
+        if (ask) {
+            r = co_await asking(c, args);
+        } else {
+            r = co_await c->exec(args);
+        }
         ask = false;
         if (r.first) {
             if (r.first == redis_errc::not_connected || r.first == redis_errc::connection_lost)
