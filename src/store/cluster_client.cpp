@@ -303,14 +303,15 @@ std::size_t cluster_topology::slots_covered() const {
 // client told to connect to its primaries.
 void cluster_topology::publish(slot_map m) {
     std::vector<std::shared_ptr<redis_client>> clients;
+    std::vector<std::string> new_shards;
     {
         std::lock_guard lock(mu_);
         if (map_ && map_->nodes == m.nodes && map_->owner == m.owner) return;
         for (const auto& n : m.nodes) {
-            const std::string name = n.name();
+            std::string name = n.name();
             if (std::find(gauges_.begin(), gauges_.end(), name) == gauges_.end()) {
                 gauges_.push_back(name);
-                register_shard_gauge(name);
+                new_shards.push_back(std::move(name));
             }
         }
         map_ = std::make_shared<const slot_map>(std::move(m));
@@ -319,6 +320,9 @@ void cluster_topology::publish(slot_map m) {
             if (auto c = w.lock()) clients.push_back(std::move(c));
         }
     }
+    // Outside mu_: a scrape holds the registry's lock while its gauges take mu_.
+    for (const auto& name : new_shards)
+        register_shard_gauge(name);
     const auto [now, v] = snapshot();
     log::line(log::level::info, "redis cluster slot map")
         .num("primaries", static_cast<std::int64_t>(now->nodes.size()))

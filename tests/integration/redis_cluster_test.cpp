@@ -89,6 +89,11 @@ TEST_F(RedisClusterStore, CommandsGoToTheirSlotsPrimaryFromEveryIoThread) {
                   "v" + std::to_string(i));
         EXPECT_EQ(text(exec(redis_command("GET", k), (i + 1) % 2)), "v" + std::to_string(i));
     }
+    // Keys of two slots in one command: Redis's CROSSSLOT, counted, never retried.
+    const auto cross = exec(redis_command("MGET", "key:1", "key:2"));
+    EXPECT_TRUE(cross.second.is_error() && cross.second.str.starts_with("CROSSSLOT"))
+        << text(cross);
+    EXPECT_EQ(metric(R"(posrelay_redis_cluster_errors_total{kind="crossslot"})"), 1);
     // Keyless commands go to some primary; the client never answers MOVED to its caller.
     EXPECT_EQ(text(exec(redis_command("PING"))), "PONG");
     EXPECT_EQ(metric(R"(posrelay_redis_cluster_redirects_total{kind="moved"})"), 0);
@@ -179,6 +184,11 @@ TEST_F(RedisClusterStore, AskDuringAMigrationGoesToTheImportingNode) {
               "OK");
     EXPECT_EQ(text(exec(redis_command("GET", k1))), "moved-early");    // ASK → node 1
     EXPECT_EQ(text(exec(redis_command("GET", k2), 1)), "still-here");  // node 0 still has it
+    // Both keys at once: TRYAGAIN (one is migrated, the other not), retried 3 times, then the
+    // error is the caller's.
+    const auto both = exec(redis_command("MGET", k1, k2));
+    EXPECT_TRUE(both.second.is_error() && both.second.str.starts_with("TRYAGAIN")) << text(both);
+    EXPECT_EQ(metric(R"(posrelay_redis_cluster_errors_total{kind="tryagain"})"), 3);
     EXPECT_GE(metric(R"(posrelay_redis_cluster_redirects_total{kind="ask"})"), 1);
     EXPECT_EQ(metric(R"(posrelay_redis_cluster_redirects_total{kind="moved"})"), 0);
     // An ASK does not change the map: the slot is still node 0's.
