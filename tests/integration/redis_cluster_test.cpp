@@ -232,6 +232,39 @@ TEST_F(RedisClusterStore, APrimaryDownFailsItsSlotsFastAndTheOthersKeepWorking) 
     EXPECT_EQ(text(exec(redis_command("SET", dead_key, "back"))), "OK");
 }
 
+class RedisClusterFailover : public RedisClusterStore {
+protected:
+    void SetUp() override { start_cluster({.replicas = 1}); }
+    result exec_at(std::string route_key, std::vector<std::string> cmd) {
+        auto run = [&]() -> boost::asio::awaitable<result> {
+            const std::vector<std::string_view> views(cmd.begin(), cmd.end());
+            co_return co_await store_->local().exec_at(route_key, store::redis_args(views));
+        };
+        return boost::asio::co_spawn(pool_.context(0), run(), boost::asio::use_future).get();
+    }
+};
+
+// A primary killed: its replica takes over (cluster-node-timeout 1 s) and posrelay's map
+// follows, without a restart; WAIT through exec_at goes to the key's primary.
+TEST_F(RedisClusterFailover, APrimaryKilledIsReplacedByItsReplica) {
+    const std::string k = key_on(0, "failover");
+    ASSERT_EQ(text(exec(redis_command("SET", k, "kept"))), "OK");
+    const auto acked = exec_at(k, redis_command("WAIT", "1", "500"));
+    ASSERT_FALSE(acked.first) << acked.first.message();
+    EXPECT_EQ(acked.second.integer, 1);  // the write reached the replica before the kill
+    cluster_.node(0).kill();
+    const auto started = std::chrono::steady_clock::now();
+    ASSERT_TRUE(wait_until([&] { return text(exec(redis_command("GET", k), 1)) == "kept"; }, 20s));
+    const auto took = std::chrono::steady_clock::now() - started;
+    ASSERT_TRUE(wait_until([&] { return store_->ready(); }, 10s));
+    const int owner = cluster_.owner_of(key_hash_slot(k), 1);
+    EXPECT_GE(owner, 3);  // a replica (started after the primaries) is the primary now
+    EXPECT_EQ(text(exec(redis_command("SET", k, "after"), 0)), "OK");
+    EXPECT_GE(metric(R"(posrelay_redis_cluster_slot_map_refreshes_total{result="ok"})"), 2);
+    std::cerr << "failover: slot served again after "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms\n";
+}
+
 class RedisClusterAuth : public RedisClusterStore {
 protected:
     void SetUp() override { start_cluster({.password = "cluster-Secret-7"}); }

@@ -119,6 +119,11 @@ bool redis_cluster::ok() const {
     for (std::size_t i = 0; i < nodes_.size(); ++i) {
         if (!nodes_[i]->running()) continue;
         if (cli(i, {"CLUSTER", "INFO"}).find("cluster_state:ok") == std::string::npos) return false;
+        const auto repl = cli(i, {"INFO", "replication"});
+        if (repl.find("role:slave") != std::string::npos &&
+            repl.find("master_link_status:up") == std::string::npos) {
+            return false;  // a replica still syncing
+        }
     }
     return true;
 }

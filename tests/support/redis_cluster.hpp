@@ -18,7 +18,7 @@ namespace posrelay::test {
 struct redis_cluster_options {
     int primaries = 3;
     int replicas = 0;  // per primary
-    std::string password;
+    std::string password = {};
     int node_timeout_ms = 1'000;  // cluster-node-timeout: how soon a dead primary fails over
     // cluster-require-full-coverage: with false, the other primaries keep serving their slots
     // while one primary (without a replica) is down.
@@ -46,7 +46,8 @@ public:
     [[nodiscard]] std::string node_id(std::size_t i) const;
     // The index of the node serving `slot` as a primary, as node `asked` sees it (-1: none).
     [[nodiscard]] int owner_of(std::uint16_t slot, std::size_t asked = 0) const;
-    // True when every running node says cluster_state:ok.
+    // True when every running node says cluster_state:ok and every replica's link to its
+    // primary is up.
     [[nodiscard]] bool ok() const;
     // Waits (bounded) until ok(); throws with the nodes' CLUSTER INFO when it does not come.
     void wait_ok(std::chrono::milliseconds limit = std::chrono::seconds(30)) const;
