@@ -502,11 +502,12 @@ asio::awaitable<redis_client::result> redis_client::routed(std::optional<std::ui
     }
 }
 
+// Not coroutines: on one server the connection's own awaitable is returned, without a frame
+// of ours around it (the commit's hot path costs what it did before the cluster client).
 asio::awaitable<redis_client::result> redis_client::exec(redis_args args) {
-    if (single_) co_return co_await single_->exec(args);
+    if (single_) return single_->exec(args);
     const auto key = cluster::command_route_key(args);
-    co_return co_await routed(key ? std::optional(cluster::key_hash_slot(*key)) : std::nullopt,
-                              args);
+    return routed(key ? std::optional(cluster::key_hash_slot(*key)) : std::nullopt, args);
 }
 
 asio::awaitable<redis_client::result> redis_client::exec(const std::vector<std::string>& args) {
@@ -516,8 +517,8 @@ asio::awaitable<redis_client::result> redis_client::exec(const std::vector<std::
 
 asio::awaitable<redis_client::result> redis_client::exec_at(std::string_view route_key,
                                                             redis_args args) {
-    if (single_) co_return co_await single_->exec(args);
-    co_return co_await routed(cluster::key_hash_slot(route_key), args);
+    if (single_) return single_->exec(args);
+    return routed(cluster::key_hash_slot(route_key), args);
 }
 
 bool redis_client::connected() const {
