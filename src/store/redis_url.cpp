@@ -77,9 +77,33 @@ redis_options parse_unix(std::string_view rest) {
     return o;
 }
 
-// [[user]:password@] at the front of `rest`, split at the last '@': whatever the password
-// holds (even an unencoded '/' or '@') it is never parsed as host, port or db, so never
-// echoed. Returns what follows the credentials.
+// host[:port] or [v6][:port]; `port` unchanged when the authority names none.
+void parse_authority(std::string_view authority, std::string& host, std::uint16_t& port_out) {
+    std::string_view port;
+    if (authority.starts_with('[')) {  // [IPv6]
+        const auto close = authority.find(']');
+        if (close == std::string_view::npos) fail("unterminated '[' in the host");
+        host = std::string(authority.substr(1, close - 1));
+        const std::string_view after = authority.substr(close + 1);
+        if (!after.empty()) {
+            if (!after.starts_with(':')) fail("unexpected characters after ']'");
+            port = after.substr(1);
+            if (port.empty()) fail("empty port");
+        }
+    } else {
+        const auto colon = authority.find(':');
+        host = std::string(authority.substr(0, colon));
+        if (colon != std::string_view::npos) {
+            port = authority.substr(colon + 1);
+            if (port.empty()) fail("empty port");
+        }
+    }
+    if (host.empty()) fail("empty host");
+    if (!port.empty()) port_out = static_cast<std::uint16_t>(parse_number(port, 1, 65535, "port"));
+}
+
+// Credentials first, split at the last '@': whatever the password holds (even an unencoded
+// '/' or '@') it is never parsed as host, port or db, so never echoed. Returns the rest.
 std::string_view take_credentials(std::string_view rest, redis_options& o) {
     const auto at = rest.rfind('@');
     if (at == std::string_view::npos) return rest;
@@ -92,34 +116,12 @@ std::string_view take_credentials(std::string_view rest, redis_options& o) {
     return rest.substr(at + 1);
 }
 
-// host[:port] or [IPv6][:port] into o.host and o.port (kept when absent).
-void parse_authority(std::string_view authority, redis_options& o) {
-    std::string_view port;
-    if (authority.starts_with('[')) {  // [IPv6]
-        const auto close = authority.find(']');
-        if (close == std::string_view::npos) fail("unterminated '[' in the host");
-        o.host = std::string(authority.substr(1, close - 1));
-        const std::string_view after = authority.substr(close + 1);
-        if (!after.empty()) {
-            if (!after.starts_with(':')) fail("unexpected characters after ']'");
-            port = after.substr(1);
-            if (port.empty()) fail("empty port");
-        }
-    } else {
-        const auto colon = authority.find(':');
-        o.host = std::string(authority.substr(0, colon));
-        if (colon != std::string_view::npos) {
-            port = authority.substr(colon + 1);
-            if (port.empty()) fail("empty port");
-        }
-    }
-    if (o.host.empty()) fail("empty host");
-    if (!port.empty()) o.port = static_cast<std::uint16_t>(parse_number(port, 1, 65535, "port"));
-}
-
-// Splits "authority[/db]" at the first '/'; the db part ("" when none) into o.db.
-std::string_view take_db(std::string_view rest, redis_options& o) {
+// redis://[[user]:password@]host[:port][/db]
+redis_options parse_tcp(std::string_view rest) {
+    redis_options o;
+    rest = take_credentials(rest, o);
     const auto slash = rest.find('/');
+    std::string_view authority = rest.substr(0, slash);
     if (slash != std::string_view::npos) {
         const std::string_view db = rest.substr(slash + 1);
         if (db.find_first_of("?#") != std::string_view::npos) {
@@ -127,14 +129,7 @@ std::string_view take_db(std::string_view rest, redis_options& o) {
         }
         if (!db.empty()) o.db = static_cast<int>(parse_number(db, 0, max_db, "db"));
     }
-    return rest.substr(0, slash);
-}
-
-// redis://[[user]:password@]host[:port][/db]
-redis_options parse_tcp(std::string_view rest) {
-    redis_options o;
-    rest = take_credentials(rest, o);
-    parse_authority(take_db(rest, o), o);
+    parse_authority(authority, o.host, o.port);
     return o;
 }
 
@@ -144,22 +139,26 @@ redis_options parse_cluster(std::string_view rest) {
     constexpr std::size_t max_seeds = 64;
     redis_options o;
     rest = take_credentials(rest, o);
-    std::string_view list = take_db(rest, o);
-    if (o.db != 0) fail("redis-cluster:// has only db 0 (Redis Cluster has no SELECT)");
+    const auto slash = rest.find('/');
+    std::string_view hosts = rest.substr(0, slash);
+    if (slash != std::string_view::npos && rest.substr(slash + 1) != "" &&
+        rest.substr(slash + 1) != "0") {
+        fail("redis-cluster:// has only db 0 (Redis Cluster has no SELECT)");
+    }
     while (true) {
-        const auto comma = list.find(',');
-        redis_options seed;
-        parse_authority(list.substr(0, comma), seed);
+        const auto comma = hosts.find(',');
+        std::string host;
+        std::uint16_t port = 6379;
+        parse_authority(hosts.substr(0, comma), host, port);
         if (o.cluster_seeds.size() >= max_seeds) fail("more than 64 seed nodes");
         if (o.cluster_seeds.empty()) {
-            o.host = seed.host;
-            o.port = seed.port;
+            o.host = host;
+            o.port = port;
         }
-        const bool v6 = seed.host.find(':') != std::string::npos;
-        o.cluster_seeds.push_back((v6 ? "[" + seed.host + "]" : seed.host) + ":" +
-                                  std::to_string(seed.port));
+        const bool v6 = host.find(':') != std::string::npos;
+        o.cluster_seeds.push_back((v6 ? "[" + host + "]" : host) + ":" + std::to_string(port));
         if (comma == std::string_view::npos) break;
-        list = list.substr(comma + 1);
+        hosts = hosts.substr(comma + 1);
     }
     return o;
 }
