@@ -246,12 +246,16 @@ std::pair<std::shared_ptr<const slot_map>, std::uint64_t> cluster_topology::snap
     return {map_, version_.load()};
 }
 
-std::optional<node_address> cluster_topology::node_for_key(std::string_view key) const {
+std::optional<node_address> cluster_topology::node_for_slot(std::uint16_t slot) const {
     const auto [m, v] = snapshot();
-    if (!m) return std::nullopt;
-    const auto o = m->owner[cluster::key_hash_slot(key)];
+    if (!m || slot >= cluster::slot_count) return std::nullopt;
+    const auto o = m->owner[slot];
     if (o == slot_map::no_owner) return std::nullopt;
     return m->nodes[o];
+}
+
+std::optional<node_address> cluster_topology::node_for_key(std::string_view key) const {
+    return node_for_slot(cluster::key_hash_slot(key));
 }
 
 void cluster_topology::request_refresh() {

@@ -2,9 +2,11 @@
 // unix:// it is one pipelined redis_connection. For redis-cluster:// it holds one pipelined
 // redis_connection per primary (made on the thread's executor) and routes each command by the
 // slot of its key (cluster_slots.hpp): MOVED patches the slot map, asks for a refresh and
-// retries once on the named node; ASK sends ASKING and the command to the named node, back to
-// back; TRYAGAIN is retried after a short backoff (3 times at most). A command for a slot whose
-// primary is not connected fails fast with not_connected, the other slots keep working.
+// sends the command again to the named node; ASK sends ASKING and the command to the named
+// node, back to back; TRYAGAIN is retried after a short backoff. A command is sent 4 times at
+// most; then the last reply is the caller's. A command for a slot whose primary is not
+// connected fails fast with not_connected, the other slots keep working. The sharded pub/sub
+// feed can find a key's primary with cluster_topology::node_for_key().
 //
 // The slot map is shared by the io threads (cluster_topology): read from CLUSTER SLOTS of a
 // seed or known node at start, on MOVED, while some slot has no connected primary (every
@@ -68,6 +70,7 @@ public:
     // slot (nullopt when none is known), and a counter bumped on every change of the map
     // (poll it, or compare it with the value seen when subscribing).
     [[nodiscard]] std::optional<cluster::node_address> node_for_key(std::string_view key) const;
+    [[nodiscard]] std::optional<cluster::node_address> node_for_slot(std::uint16_t slot) const;
     [[nodiscard]] std::uint64_t version() const noexcept { return version_.load(); }
 
     // Thread-safe, cheap, rate-limited by the refresher.
