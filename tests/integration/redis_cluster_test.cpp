@@ -34,9 +34,13 @@ class RedisClusterStore : public ::testing::Test {
 protected:
     static void SetUpTestSuite() { raise_fd_limit(); }
     void SetUp() override { start_cluster({}); }
-    void start_cluster(redis_cluster_options o) {
+    // `first_seed`: put before the cluster's nodes in the URL (e.g. a dead one).
+    void start_cluster(redis_cluster_options o, std::string first_seed = {}) {
         cluster_.start(o);
-        auto ro = store::parse_redis_url(cluster_.url());
+        std::string url = cluster_.url();
+        if (!first_seed.empty())
+            url.insert(url.find("127.0.0.1:"), first_seed + ",");  // after the credentials
+        auto ro = store::parse_redis_url(url);
         ro.command_timeout = 1s;
         store_ = std::make_unique<store::redis_store>(pool_, ro, store::store_options{}, registry_);
         store_->start();
@@ -263,6 +267,18 @@ TEST_F(RedisClusterFailover, APrimaryKilledIsReplacedByItsReplica) {
     EXPECT_GE(metric(R"(posrelay_redis_cluster_slot_map_refreshes_total{result="ok"})"), 2);
     std::cerr << "failover: slot served again after "
               << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms\n";
+}
+
+class RedisClusterDeadSeed : public RedisClusterStore {
+protected:
+    void SetUp() override { start_cluster({}, "127.0.0.1:" + std::to_string(pick_free_port())); }
+};
+
+// The first seed does not answer: the slot map comes from the next one.
+TEST_F(RedisClusterDeadSeed, TheNextSeedAnswers) {
+    EXPECT_EQ(store_->cluster_slots_covered(), store::cluster::slot_count);
+    EXPECT_EQ(text(exec(redis_command("SET", "dead-seed", "1"))), "OK");
+    EXPECT_GE(metric(R"(posrelay_redis_cluster_slot_map_refreshes_total{result="ok"})"), 1);
 }
 
 class RedisClusterAuth : public RedisClusterStore {

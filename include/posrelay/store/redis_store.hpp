@@ -166,6 +166,9 @@ public:
     [[nodiscard]] redis_client& local();
 
     [[nodiscard]] const store_options& options() const noexcept { return sopts_; }
+    // On a cluster, host and port are the first seed's: a plain redis_connection made from
+    // them (the pub/sub feed) goes to that node only; cluster()->node_for_key() names a
+    // slot's primary.
     [[nodiscard]] const redis_options& connection_options() const noexcept { return ropts_; }
     // The metrics every Redis connection of the process reports into (for extra connections).
     [[nodiscard]] redis_metrics& connection_metrics() noexcept { return redis_metrics_; }
