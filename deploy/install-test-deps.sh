@@ -12,6 +12,7 @@ test_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev clang-format           # fuzz build, tests/check-format.sh
   python3 procps iproute2 openssl                 # integration tests and bench/ scripts
+  redis-tools                                     # redis-cli: the Redis Cluster test fixture
   wrk nginx-light                                 # bench/ load and proxy comparisons
   prometheus                                      # promtool (metrics exposition check)
   systemd                                         # systemd-analyze (systemd_verify)

@@ -287,12 +287,17 @@ struct app::impl {
         r.add("readyz", "/readyz", beast_http::verb::get,
               [this](http::request&,
                      const http::request_context&) -> asio::awaitable<http::response> {
-                  if (ready()) co_return http::json_response(200, R"({"status":"ready"})");
+                  // On a Redis Cluster: how many of the 16384 slots have a connected primary.
+                  std::string slots;
+                  if (const auto n = redis ? redis->cluster_slots_covered() : std::nullopt)
+                      slots = R"(,"redis_slots_covered":)" + std::to_string(*n);
+                  if (ready())
+                      co_return http::json_response(200, R"({"status":"ready")" + slots + "}");
                   std::string why = stopping.load()   ? "shutting_down"
                                     : !started.load() ? "starting"
                                                       : "store_unavailable";
                   co_return http::json_response(
-                      503, R"({"status":"not_ready","reason":")" + why + "\"}");
+                      503, R"({"status":"not_ready","reason":")" + why + "\"" + slots + "}");
               });
     }
 

@@ -331,6 +331,7 @@ const option_spec option_table[] = {
      }},
     {"redis-url", "URL", "none (embedded redis-server)",
      "External Redis: redis://[user[:password]@]host[:port][/db] or unix:///path[?db=N]. "
+     "A Redis Cluster: redis-cluster://[user[:password]@]host:port[,host:port...] (seeds). "
      "Unset: posrelay runs its own redis-server in --data-dir. A password belongs in "
      "POSRELAY_REDIS_URL or POSRELAY_REDIS_PASSWORD, never on the command line.",
      [](settings& s, const value_source& v) {

@@ -21,7 +21,20 @@ boost::asio::awaitable<void> lua_script::load(redis_connection& conn) const {
 }
 
 boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> lua_script::exec(
+    redis_client& conn, std::span<const std::string_view> keys, const script_header& header,
+    redis_args args) const {
+    co_return co_await run(conn, keys, header, args);
+}
+
+boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> lua_script::exec(
     redis_connection& conn, std::span<const std::string_view> keys, const script_header& header,
+    redis_args args) const {
+    co_return co_await run(conn, keys, header, args);
+}
+
+template <typename Conn>
+boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> lua_script::run(
+    Conn& conn, std::span<const std::string_view> keys, const script_header& header,
     redis_args args) const {
     char nkeys[24];
     const auto n = static_cast<std::size_t>(

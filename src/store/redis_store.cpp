@@ -117,6 +117,7 @@ redis_store::redis_store(io_pool& pool, redis_options ropts, store_options sopts
     : pool_(pool),
       ropts_(std::move(ropts)),
       sopts_(std::move(sopts)),
+      registry_(reg),
       redis_metrics_(reg),
       order_script_("order", detail::order_script, reg),
       commit_errors_(
@@ -143,17 +144,31 @@ redis_store::~redis_store() {
 }
 
 void redis_store::start() {
-    for (std::size_t i = 0; i < pool_.size(); ++i) {
-        auto c = std::make_shared<redis_connection>(pool_.context(i).get_executor(), ropts_,
-                                                    redis_metrics_);
-        redis_connection* raw = c.get();
-        // Load the scripts on every (re)connect so the first EVALSHA finds them.
-        c->start([raw, this]() -> boost::asio::awaitable<void> {
+    // Load the scripts on every (re)connect of every connection so the first EVALSHA finds them.
+    auto hook = [this](redis_connection* raw) -> redis_connection::on_connect_fn {
+        return [raw, this]() -> boost::asio::awaitable<void> {
             co_await order_script_.load(*raw);
             for (const auto& s : scripts_)
                 co_await s->load(*raw);
-        });
-        connections_.push_back(std::move(c));
+        };
+    };
+    if (!ropts_.cluster_seeds.empty()) {
+        cluster_metrics_ = std::make_unique<cluster_metrics>(registry_);
+        topology_ = std::make_shared<cluster_topology>(pool_.context(0).get_executor(), ropts_,
+                                                       redis_metrics_, *cluster_metrics_, hook);
+        for (std::size_t i = 0; i < pool_.size(); ++i) {
+            auto c = std::make_shared<redis_client>(pool_.context(i).get_executor(), topology_);
+            topology_->add_client(c);
+            connections_.push_back(std::move(c));
+        }
+        topology_->start();
+    } else {
+        for (std::size_t i = 0; i < pool_.size(); ++i) {
+            auto c = std::make_shared<redis_connection>(pool_.context(i).get_executor(), ropts_,
+                                                        redis_metrics_);
+            c->start(hook(c.get()));
+            connections_.push_back(std::make_shared<redis_client>(std::move(c)));
+        }
     }
     log::line(log::level::info, "redis store started")
         .str("redis", ropts_.describe())
@@ -166,6 +181,7 @@ void redis_store::add_script(std::shared_ptr<const lua_script> s) {
 }
 
 void redis_store::stop() {
+    if (topology_) topology_->stop();
     for (auto& c : connections_)
         c->stop();
 }
@@ -178,7 +194,12 @@ bool redis_store::ready() const noexcept {
     return true;
 }
 
-redis_connection& redis_store::local() {
+std::optional<std::size_t> redis_store::cluster_slots_covered() const {
+    if (!topology_) return std::nullopt;
+    return topology_->slots_covered();
+}
+
+redis_client& redis_store::local() {
     const std::size_t i = io_pool::current_index();
     if (i >= connections_.size()) {
         throw std::logic_error("redis_store used outside its io threads");

@@ -1,4 +1,5 @@
-// Redis connection URLs (redis://[[user]:password@]host[:port][/db], unix:///path[?db=N])
+// Redis connection URLs (redis://[[user]:password@]host[:port][/db], unix:///path[?db=N],
+// redis-cluster://[[user]:password@]host:port[,host:port...])
 // and their password-free description for logs. Errors never echo the password.
 #include <charconv>
 #include <stdexcept>
@@ -76,20 +77,49 @@ redis_options parse_unix(std::string_view rest) {
     return o;
 }
 
+// host[:port] or [v6][:port]; `port` unchanged when the authority names none.
+void parse_authority(std::string_view authority, std::string& host, std::uint16_t& port_out) {
+    std::string_view port;
+    if (authority.starts_with('[')) {  // [IPv6]
+        const auto close = authority.find(']');
+        if (close == std::string_view::npos) fail("unterminated '[' in the host");
+        host = std::string(authority.substr(1, close - 1));
+        const std::string_view after = authority.substr(close + 1);
+        if (!after.empty()) {
+            if (!after.starts_with(':')) fail("unexpected characters after ']'");
+            port = after.substr(1);
+            if (port.empty()) fail("empty port");
+        }
+    } else {
+        const auto colon = authority.find(':');
+        host = std::string(authority.substr(0, colon));
+        if (colon != std::string_view::npos) {
+            port = authority.substr(colon + 1);
+            if (port.empty()) fail("empty port");
+        }
+    }
+    if (host.empty()) fail("empty host");
+    if (!port.empty()) port_out = static_cast<std::uint16_t>(parse_number(port, 1, 65535, "port"));
+}
+
+// Credentials first, split at the last '@': whatever the password holds (even an unencoded
+// '/' or '@') it is never parsed as host, port or db, so never echoed. Returns the rest.
+std::string_view take_credentials(std::string_view rest, redis_options& o) {
+    const auto at = rest.rfind('@');
+    if (at == std::string_view::npos) return rest;
+    const std::string_view userinfo = rest.substr(0, at);
+    const auto colon = userinfo.find(':');
+    if (colon == std::string_view::npos) fail("credentials must be [user]:password@");
+    o.username = percent_decode(userinfo.substr(0, colon), "user name");
+    o.password = secret(percent_decode(userinfo.substr(colon + 1), "password"));
+    if (o.password.empty()) fail("empty password after ':'");
+    return rest.substr(at + 1);
+}
+
 // redis://[[user]:password@]host[:port][/db]
 redis_options parse_tcp(std::string_view rest) {
     redis_options o;
-    // Credentials first, split at the last '@': whatever the password holds (even an
-    // unencoded '/' or '@') it is never parsed as host, port or db, so never echoed.
-    if (const auto at = rest.rfind('@'); at != std::string_view::npos) {
-        const std::string_view userinfo = rest.substr(0, at);
-        rest = rest.substr(at + 1);
-        const auto colon = userinfo.find(':');
-        if (colon == std::string_view::npos) fail("credentials must be [user]:password@");
-        o.username = percent_decode(userinfo.substr(0, colon), "user name");
-        o.password = secret(percent_decode(userinfo.substr(colon + 1), "password"));
-        if (o.password.empty()) fail("empty password after ':'");
-    }
+    rest = take_credentials(rest, o);
     const auto slash = rest.find('/');
     std::string_view authority = rest.substr(0, slash);
     if (slash != std::string_view::npos) {
@@ -99,27 +129,37 @@ redis_options parse_tcp(std::string_view rest) {
         }
         if (!db.empty()) o.db = static_cast<int>(parse_number(db, 0, max_db, "db"));
     }
-    std::string_view port;
-    if (authority.starts_with('[')) {  // [IPv6]
-        const auto close = authority.find(']');
-        if (close == std::string_view::npos) fail("unterminated '[' in the host");
-        o.host = std::string(authority.substr(1, close - 1));
-        const std::string_view after = authority.substr(close + 1);
-        if (!after.empty()) {
-            if (!after.starts_with(':')) fail("unexpected characters after ']'");
-            port = after.substr(1);
-            if (port.empty()) fail("empty port");
-        }
-    } else {
-        const auto colon = authority.find(':');
-        o.host = std::string(authority.substr(0, colon));
-        if (colon != std::string_view::npos) {
-            port = authority.substr(colon + 1);
-            if (port.empty()) fail("empty port");
-        }
+    parse_authority(authority, o.host, o.port);
+    return o;
+}
+
+// redis-cluster://[[user]:password@]host:port[,host:port...][/0]: the seed nodes; o.host and
+// o.port are the first one's.
+redis_options parse_cluster(std::string_view rest) {
+    constexpr std::size_t max_seeds = 64;
+    redis_options o;
+    rest = take_credentials(rest, o);
+    const auto slash = rest.find('/');
+    std::string_view hosts = rest.substr(0, slash);
+    if (slash != std::string_view::npos && rest.substr(slash + 1) != "" &&
+        rest.substr(slash + 1) != "0") {
+        fail("redis-cluster:// has only db 0 (Redis Cluster has no SELECT)");
     }
-    if (o.host.empty()) fail("empty host");
-    if (!port.empty()) o.port = static_cast<std::uint16_t>(parse_number(port, 1, 65535, "port"));
+    while (true) {
+        const auto comma = hosts.find(',');
+        std::string host;
+        std::uint16_t port = 6379;
+        parse_authority(hosts.substr(0, comma), host, port);
+        if (o.cluster_seeds.size() >= max_seeds) fail("more than 64 seed nodes");
+        if (o.cluster_seeds.empty()) {
+            o.host = host;
+            o.port = port;
+        }
+        const bool v6 = host.find(':') != std::string::npos;
+        o.cluster_seeds.push_back((v6 ? "[" + host + "]" : host) + ":" + std::to_string(port));
+        if (comma == std::string_view::npos) break;
+        hosts = hosts.substr(comma + 1);
+    }
     return o;
 }
 
@@ -127,9 +167,12 @@ redis_options parse_tcp(std::string_view rest) {
 
 redis_options parse_redis_url(std::string_view url) {
     if (url.starts_with("redis://")) return parse_tcp(url.substr(8));
+    if (url.starts_with("redis-cluster://")) return parse_cluster(url.substr(16));
     if (url.starts_with("unix://")) return parse_unix(url.substr(7));
     if (url.starts_with("rediss://")) fail("TLS (rediss://) is not supported");
-    fail("expected redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N]");
+    fail(
+        "expected redis://[[user]:password@]host[:port][/db], "
+        "redis-cluster://[[user]:password@]host:port[,host:port...] or unix:///path[?db=N]");
 }
 
 std::string redis_options::describe() const {
@@ -140,6 +183,12 @@ std::string redis_options::describe() const {
         return out;
     }
     if (!username.empty()) out = username + "@";
+    if (!cluster_seeds.empty()) {
+        out = "cluster:" + out;
+        for (std::size_t i = 0; i < cluster_seeds.size(); ++i)
+            out += (i ? "," : "") + cluster_seeds[i];
+        return out;
+    }
     if (host.find(':') != std::string::npos) {
         out += "[" + host + "]";
     } else {

@@ -135,3 +135,50 @@ TEST(RedisUrl, DescribeNeverContainsThePassword) {
 }
 
 }  // namespace
+
+TEST(RedisUrl, ClusterSeeds) {
+    const redis_options o =
+        parse_redis_url("redis-cluster://10.0.0.1:7000,10.0.0.2:7001,[::1]:7002");
+    EXPECT_EQ(o.host, "10.0.0.1");  // the first seed: where a plain connection goes
+    EXPECT_EQ(o.port, 7000);
+    EXPECT_EQ(o.db, 0);
+    ASSERT_EQ(o.cluster_seeds.size(), 3U);
+    EXPECT_EQ(o.cluster_seeds[0], "10.0.0.1:7000");
+    EXPECT_EQ(o.cluster_seeds[1], "10.0.0.2:7001");
+    EXPECT_EQ(o.cluster_seeds[2], "[::1]:7002");
+    EXPECT_EQ(o.describe(), "cluster:10.0.0.1:7000,10.0.0.2:7001,[::1]:7002");
+    EXPECT_EQ(parse_redis_url("redis-cluster://h:7000/0").cluster_seeds.size(), 1U);
+    EXPECT_EQ(parse_redis_url("redis-cluster://h").port, 6379);
+    EXPECT_TRUE(parse_redis_url("redis://h:7000").cluster_seeds.empty());
+}
+
+TEST(RedisUrl, ClusterAuthAsForRedis) {
+    const redis_options o = parse_redis_url("redis-cluster://app:p%40ss,w@rd@a:7000,b:7001");
+    EXPECT_EQ(o.username, "app");
+    EXPECT_EQ(o.password.view(), "p@ss,w@rd");  // split at the last '@': commas stay in it
+    ASSERT_EQ(o.cluster_seeds.size(), 2U);
+    EXPECT_EQ(o.describe(), "cluster:app@a:7000,b:7001");
+    EXPECT_EQ(o.describe().find("p@ss"), std::string::npos);
+}
+
+TEST(RedisUrl, ClusterRefusesAnotherDbAndBadSeeds) {
+    EXPECT_NE(error_of("redis-cluster://h:7000/1").find("db 0"), std::string::npos);
+    EXPECT_NE(error_of("redis-cluster://h:7000,,h2:7001"), "");
+    EXPECT_NE(error_of("redis-cluster://h:7000,h2:"), "");
+    EXPECT_NE(error_of("redis-cluster://h:99999"), "");
+    EXPECT_NE(error_of("redis-cluster://"), "");
+    std::string many = "redis-cluster://h:1";
+    for (int i = 0; i < 64; ++i)
+        many += ",h:1";
+    EXPECT_NE(error_of(many).find("64"), std::string::npos);
+}
+
+TEST(RedisUrl, ClusterErrorsNeverEchoThePassword) {
+    for (const char* url :
+         {"redis-cluster://:SuperSecret42@h:7000/3", "redis-cluster://:SuperSecret42@h:7000,h2:bad",
+          "redis-cluster://:SuperSecret42%zz@h:7000"}) {
+        const std::string e = error_of(url);
+        EXPECT_NE(e, "") << url;
+        EXPECT_EQ(e.find("SuperSecret42"), std::string::npos) << e;
+    }
+}

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "posrelay/metrics/registry.hpp"
+#include "posrelay/store/redis_client.hpp"
 #include "posrelay/store/redis_connection.hpp"
 
 namespace posrelay::store {
@@ -50,12 +51,21 @@ public:
     // EVALSHA with `keys` and ARGV = `header`, then `args` (the mode first) on `conn`; on
     // NOSCRIPT, EVAL with the body (counted as a reload). The views need only live until the
     // returned awaitable is awaited. Thread-safe: one script may run on the connections of
-    // several io threads at once.
+    // several io threads at once. Through a redis_client (store.local()), the call goes to
+    // the primary of the first key's slot (on a cluster, every key must be in that slot).
+    boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> exec(
+        redis_client& conn, std::span<const std::string_view> keys, const script_header& header,
+        redis_args args) const;
     boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> exec(
         redis_connection& conn, std::span<const std::string_view> keys, const script_header& header,
         redis_args args) const;
 
 private:
+    template <typename Conn>
+    boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> run(
+        Conn& conn, std::span<const std::string_view> keys, const script_header& header,
+        redis_args args) const;
+
     std::string name_;
     std::string_view body_;
     std::string sha_;

@@ -39,6 +39,7 @@ enum class redis_errc {
 // Where and how to connect. Parsed from a URL:
 //   redis://[[user]:password@]host[:port][/db]   (port 6379, db 0 by default)
 //   unix:///path/to/redis.sock[?db=N]            (password from POSRELAY_REDIS_PASSWORD)
+//   redis-cluster://[[user]:password@]host:port[,host:port...]   (seed nodes; db 0 only)
 struct redis_options {
     std::string host = "127.0.0.1";
     std::uint16_t port = 6379;
@@ -46,6 +47,9 @@ struct redis_options {
     std::string username;   // ACL user; empty: AUTH with password only
     secret password;        // empty: no AUTH
     int db = 0;             // SELECT when non-zero
+    // redis-cluster://: the seed nodes, "host:port" each (host/port: the first); empty: one
+    // server. A redis_connection ignores it (include/posrelay/store/redis_client.hpp).
+    std::vector<std::string> cluster_seeds;
     std::chrono::milliseconds connect_timeout{2'000};
     std::chrono::milliseconds command_timeout{2'000};
     std::chrono::milliseconds reconnect_min{100};

@@ -21,6 +21,7 @@
 #include "posrelay/metrics/registry.hpp"
 #include "posrelay/store/lua_script.hpp"
 #include "posrelay/store/order_store.hpp"
+#include "posrelay/store/redis_client.hpp"
 #include "posrelay/store/redis_connection.hpp"
 #include "posrelay/store/terminal_streams.hpp"
 
@@ -65,8 +66,14 @@ public:
     // connection lost, or an unexpected reply. Must be called on an io thread of `pool`.
     [[nodiscard]] boost::asio::awaitable<ingest::commit_result> commit(
         ingest::status_update u) override;
-    // True while every io thread's connection is up.
+    // True while every io thread's connection is up (a cluster: every slot's primary).
     [[nodiscard]] bool ready() const noexcept override;
+    // On a cluster (redis-cluster://): the fewest slots any io thread has a connected primary
+    // for (16384: all); nullopt on one server.
+    [[nodiscard]] std::optional<std::size_t> cluster_slots_covered() const;
+    // On a cluster: its slot map (node_for_key(), version() bumped on every change; see
+    // redis_client.hpp); nullptr on one server.
+    [[nodiscard]] std::shared_ptr<cluster_topology> cluster() const noexcept { return topology_; }
 
     // order_store (include/posrelay/store/order_store.hpp).
     [[nodiscard]] boost::asio::awaitable<register_result> register_order(
@@ -90,6 +97,9 @@ public:
     read_order_record(std::string order_id) override;
 
     [[nodiscard]] const store_options& options() const noexcept { return sopts_; }
+    // On a cluster, host and port are the first seed's: a plain redis_connection made from
+    // them (the pub/sub feed) goes to that node only; cluster()->node_for_key() names a
+    // slot's primary.
     [[nodiscard]] const redis_options& connection_options() const noexcept { return ropts_; }
     // The metrics every Redis connection of the process reports into (for extra connections).
     [[nodiscard]] redis_metrics& connection_metrics() noexcept { return redis_metrics_; }
@@ -116,9 +126,10 @@ private:
     // The Redis users inside src/store (the poll schedule) run their commands on the same
     // connections.
     friend class redis_poll_schedule;
+    friend struct redis_store_test_access;  // tests only: the io thread's client
     // The calling io thread's connection. Internal to src/store: every other user goes through
     // the interfaces.
-    [[nodiscard]] redis_connection& local();
+    [[nodiscard]] redis_client& local();
     // The TTL of an order's key: it holds the record, its history and its dedup marks.
     [[nodiscard]] std::chrono::seconds key_ttl() const noexcept {
         return std::max(sopts_.order_ttl, sopts_.dedup_ttl);
@@ -146,10 +157,13 @@ private:
     io_pool& pool_;
     redis_options ropts_;
     store_options sopts_;
+    metrics::registry& registry_;
     redis_metrics redis_metrics_;
     lua_script order_script_;
     std::vector<std::shared_ptr<const lua_script>> scripts_;  // add_script(): loaded on connect too
-    std::vector<std::shared_ptr<redis_connection>> connections_;
+    std::unique_ptr<cluster_metrics> cluster_metrics_;        // a cluster only
+    std::shared_ptr<cluster_topology> topology_;              // a cluster only
+    std::vector<std::shared_ptr<redis_client>> connections_;  // one per io thread
     metrics::counter* commits_[ingest::commit_outcome_count] = {};  // by commit_outcome
     metrics::counter& commit_errors_;
     metrics::histogram& commit_latency_;
