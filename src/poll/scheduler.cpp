@@ -357,8 +357,7 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
                                         const midtrans::http_result& http,
                                         const std::optional<midtrans::api_answer>& a) {
         confirmations[static_cast<int>(confirmation_verdict::retry)]->inc();
-        (void)co_await store.local().exec(
-            store::redis_command("HINCRBY", store.order_key(id), "confirm_attempts", "1"));
+        (void)co_await store.increment_order_field(id, "confirm_attempts");
         auto delay = midtrans::confirmation_retry_delay(
             static_cast<std::uint64_t>(int_field(f, "confirm_attempts")), opts.max_interval);
         if (http.status == 429 || (a && a->status_code == "429")) {
@@ -434,8 +433,7 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
         if (expiry == 0) expiry = created + 15 * 60'000;
         const bool short_expiry = expiry - created < opts.expire_below.count();
         const std::uint64_t attempts = static_cast<std::uint64_t>(int_field(f, "poll_attempts"));
-        (void)co_await store.local().exec(
-            store::redis_command("HINCRBY", store.order_key(id), "poll_attempts", "1"));
+        (void)co_await store.increment_order_field(id, "poll_attempts");
 
         // Expire at the deadline, once: after a 412 (it changed meanwhile, e.g. Midtrans
         // expired it itself) the status call tells what it became.

@@ -122,15 +122,17 @@ TEST_F(TerminalGateway, TwoNodesOneRedis) {
     EXPECT_EQ(str(*ev, "order_id"), "TN-1");
 }
 
-// The live feed is a pub/sub subscription: an event published while a node is not
-// subscribed never reaches it by pub/sub. Its subscriber connection is cut (CLIENT KILL
-// TYPE pubsub), an event committed right away (through the node's other connections, which
-// stay up) while it reconnects (≥ 100 ms backoff): the terminal must still get it, from its
-// stream, once the node has resubscribed. Three times, and nothing twice.
+// The live feed is a sharded pub/sub subscription to the channel of each store with a
+// terminal on the node: an event published while a node is not subscribed never reaches it by
+// pub/sub. Its subscriber connection is cut (CLIENT KILL TYPE pubsub), an event committed right
+// away (through the node's other connections, which stay up) while it reconnects (≥ 100 ms
+// backoff): the terminal must still get it, from its stream, once the node has resubscribed.
+// Three times, and nothing twice.
 TEST_F(TerminalGateway, LiveFeedCatchesUpAfterLosingItsSubscription) {
     const auto wait_subscribed = [&] {
         const auto deadline = std::chrono::steady_clock::now() + seconds(10);
-        while (redis_.cli({"PUBSUB", "NUMSUB", "posrelay:events"}) != "posrelay:events\n1" &&
+        while (redis_.cli({"PUBSUB", "SHARDNUMSUB", "posrelay:{s:S-1}:feed"}) !=
+                   "posrelay:{s:S-1}:feed\n1" &&
                std::chrono::steady_clock::now() < deadline) {
             std::this_thread::yield();
         }
@@ -139,8 +141,9 @@ TEST_F(TerminalGateway, LiveFeedCatchesUpAfterLosingItsSubscription) {
     t.hello("T-FEED", "S-1");
     // Whatever else is published on the channel is ignored.
     wait_subscribed();
-    ASSERT_EQ(redis_.cli({"PUBLISH", "posrelay:events", "{not json"}), "1");
-    ASSERT_EQ(redis_.cli({"PUBLISH", "posrelay:events", R"({"terminal_id":"T-FEED"})"}), "1");
+    ASSERT_EQ(redis_.cli({"SPUBLISH", "posrelay:{s:S-1}:feed", "{not json"}), "1");
+    ASSERT_EQ(redis_.cli({"SPUBLISH", "posrelay:{s:S-1}:feed", R"({"terminal_id":"T-FEED"})"}),
+              "1");
     for (int i = 1; i <= 3; ++i) {
         const std::string order = "FD-" + std::to_string(i);
         ASSERT_EQ(register_order(http(), order, "T-FEED", "S-1"), 201);

@@ -21,6 +21,7 @@
 #include "posrelay/metrics/registry.hpp"
 #include "posrelay/store/lua_script.hpp"
 #include "posrelay/store/redis_connection.hpp"
+#include "posrelay/store/route_cache.hpp"
 
 namespace posrelay::store {
 
@@ -41,6 +42,9 @@ struct store_options {
     // confirms it (include/posrelay/midtrans/confirmation.hpp); 0: applied at once.
     std::chrono::milliseconds confirm_lease{0};
     std::string node;
+    // Order → store routes remembered by this node (route_cache); 0: none, every commit
+    // reads its order's route.
+    std::size_t route_cache_entries = 65'536;
 };
 
 // Midtrans's answer to an order's claim, for redis_store::resolve_claim.
@@ -103,6 +107,11 @@ using order_fields = std::map<std::string, std::string, std::less<>>;
 // The wall clock in Unix ms (the times stored on orders).
 [[nodiscard]] std::int64_t unix_ms_now() noexcept;
 
+// Checks the server's version (INFO server) on a new connection: throws std::runtime_error
+// naming it when it is below 7.0 (posrelay sends events by sharded pub/sub, SPUBLISH and
+// SSUBSCRIBE, new in Redis 7.0). Used as (part of) a connection's on_connect.
+[[nodiscard]] boost::asio::awaitable<void> require_redis_7(redis_connection& c);
+
 class redis_store final : public ingest::commit_sink {
 public:
     // One connection per io thread of `pool`, created by start().
@@ -162,8 +171,16 @@ public:
     // The metrics every Redis connection of the process reports into (for extra connections).
     [[nodiscard]] redis_metrics& connection_metrics() noexcept { return redis_metrics_; }
 
-    // Key names (also used by tests and documented in proto-docs/redis-keys.md).
-    [[nodiscard]] std::string order_key(std::string_view order_id) const;
+    // The key holding the order's record (proto-docs/redis-keys.md, version 4): in its store's
+    // slot once routed (the route read from this node's route cache, else from Redis), else
+    // the unrouted record's key. A routed order whose record is still being moved (the route
+    // is written first) may still have its record there: read_order and order_json look in
+    // both.
+    [[nodiscard]] boost::asio::awaitable<std::pair<boost::system::error_code, std::string>>
+    locate_order(std::string order_id);
+    // HINCRBY of one field of the order's record (the poll scheduler's attempt counters).
+    [[nodiscard]] boost::asio::awaitable<boost::system::error_code> increment_order_field(
+        std::string order_id, std::string field);
 
     // A terminal's hello: its position (a counter made, in a new epoch, when it has none; a
     // counter lost beside its stream starts a new epoch carrying the stream over), and its
@@ -193,6 +210,39 @@ private:
     boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> eval_script(
         std::span<const std::string_view> keys, std::string_view now_ms, redis_args args);
 
+    // ---- routes (src/store/order_routes.cpp) ----
+    // The order's store ("" when it has none yet): this node's cache, else GETEX of the
+    // route (renewing its TTL). `cached` false: always read from Redis.
+    boost::asio::awaitable<std::pair<boost::system::error_code, std::string>> find_route(
+        std::string_view order_id, bool cached = true);
+    // Routes the order to `wanted` unless it has a route (or a version 3 record names its
+    // store); then moves a record written before the route into the store's slot. Returns
+    // the order's store, which is `wanted` unless it was routed elsewhere before.
+    boost::asio::awaitable<std::pair<boost::system::error_code, std::string>> claim_route(
+        std::string order_id, std::string wanted);
+    // Moves the unrouted record P{o:ID}, if any, into `store`'s slot (the script's adopt),
+    // then deletes it. Every step is safe to repeat.
+    boost::asio::awaitable<boost::system::error_code> adopt_unrouted(std::string_view order_id,
+                                                                     std::string_view store);
+    // The order script on the record in `store`'s slot ("" = the unrouted record).
+    boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> run_on(
+        std::string_view store, std::string_view order_id, std::string_view now_ms,
+        redis_args args);
+    // A commit or confirm: on the routed record; an order without a route is written to its
+    // unrouted record, then the route is read again and, if one appeared meanwhile (a
+    // registration on another node), the record is adopted and the update applied there too.
+    boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> run_update(
+        std::string_view order_id, std::string_view now_ms, redis_args args);
+    [[nodiscard]] std::chrono::seconds route_ttl() const noexcept;
+    // HGETALL of the order's record: the routed one, else (not routed, or routed and not moved
+    // yet) the unrouted one.
+    boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> read_record(
+        std::string_view order_id);
+    boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> reserve_on_route(
+        const order_registration& reg, std::string_view now, const std::vector<std::string>& args);
+    // Counts the events a script call reports sent (its reply's third element).
+    void count_published(const redis_reply& reply) noexcept;
+
     // "now + poll_first_delay" in Unix ms, or "" when orders are not enrolled.
     [[nodiscard]] std::string first_poll_ms() const;
 
@@ -206,6 +256,11 @@ private:
     metrics::counter* commits_[ingest::commit_outcome_count] = {};  // by commit_outcome
     metrics::counter& commit_errors_;
     metrics::histogram& commit_latency_;
+    route_cache routes_;
+    metrics::counter& route_hits_;
+    metrics::counter& route_misses_;
+    metrics::counter& adoptions_;
+    metrics::counter& published_;  // events sent out by this node's script calls
 };
 
 }  // namespace posrelay::store
