@@ -13,6 +13,14 @@ namespace {
 
 using ec_t = boost::system::error_code;
 
+}  // namespace
+
+void redis_store::step(std::string_view name) const {
+    if (sopts_.step_hook) sopts_.step_hook(name);
+}
+
+namespace {
+
 bool is_outcome(const redis_reply& r, std::string_view outcome) {
     return r.type == redis_reply::kind::array && !r.elements.empty() &&
            r.elements[0].str == outcome;
@@ -82,6 +90,7 @@ boost::asio::awaitable<ec_t> redis_store::adopt_unrouted(std::string_view order_
     if (!ec && fields.type != redis_reply::kind::array)
         ec = make_error_code(redis_errc::protocol_error);
     if (ec || fields.elements.empty()) co_return ec;
+    step("adopt_read");
     const std::string now = std::to_string(unix_ms_now());
     const std::string ttl = std::to_string(key_ttl().count());
     const std::string hmax = std::to_string(sopts_.history_max);
@@ -123,8 +132,10 @@ boost::asio::awaitable<std::pair<ec_t, redis_reply>> redis_store::run_update(
     auto [ec, store] = co_await find_route(order_id);
     if (ec) co_return std::pair{ec, redis_reply{}};
     if (!store.empty()) co_return co_await run_on(store, order_id, now_ms, args);
+    step("route_missing");
     auto first = co_await run_on("", order_id, now_ms, args);
     if (first.first || first.second.is_error()) co_return first;
+    step("unrouted_written");
     if (is_outcome(first.second, "unmigrated")) {
         // Key schema version 3: the record names its store; move it there and commit there.
         auto [cec, routed] =

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -45,6 +46,10 @@ struct store_options {
     // Order → store routes remembered by this node (route_cache); 0: none, every commit
     // reads its order's route.
     std::size_t route_cache_entries = 65'536;
+    // Tests only: called on the io thread at the named steps of moving a record into its
+    // store's slot ("route_missing", "unrouted_written", "adopt_read"), so that a test can
+    // force each interleaving of two nodes. Empty in production.
+    std::function<void(std::string_view step)> step_hook;
 };
 
 // Midtrans's answer to an order's claim, for redis_store::resolve_claim.
@@ -240,6 +245,7 @@ private:
         std::string_view order_id);
     boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> reserve_on_route(
         const order_registration& reg, std::string_view now, const std::vector<std::string>& args);
+    void step(std::string_view name) const;  // store_options::step_hook
     // Counts the events a script call reports sent (its reply's third element).
     void count_published(const redis_reply& reply) noexcept;
 
