@@ -1,22 +1,24 @@
 -- posrelay order script: every write to an order is one atomic call of this script
 -- (see proto-docs/redis-keys.md). Every mode's ARGV starts with the same header (C++:
 -- store::script_header): ARGV[1] the key prefix, ARGV[2] now_ms (the node's clock, Unix ms),
--- ARGV[3] the mode. The modes are commit, register, reserve, release and alert, and for a
--- terminal's stream open and rotate (at the end). Below, "ARGV: P N 'mode' ..." lists them
--- from ARGV[1] (P the prefix, N now_ms):
+-- ARGV[3] the mode. The modes are commit, confirm, register, reserve, release, alert and adopt,
+-- and for a terminal's stream open and rotate (at the end). Below, "ARGV: P N 'mode' ..." lists
+-- them from ARGV[1] (P the prefix, N now_ms):
 --
 -- 'commit': dedup on (order, transaction_status, fraud_status), the transition check (the
 --   same table as src/midtrans/transaction_status.cpp; a test checks they agree on every
 --   pair), order record and bounded history update, and one event per recipient terminal,
 --   appended to that terminal's stream with its next sequence number (in the stream's epoch:
---   a seq never names two events) and PUBLISHed.
+--   a seq never names two events) and SPUBLISHed on the store's channel.
 --   ARGV: P N 'commit' ttl_s history_max stream_maxlen stream_ttl_s order_id
 --         transaction_status fraud_status('' = absent) source status_code
 --         confirm_lease_ms ('' = paid is not confirmed) node
 --         then field name, value pairs to keep on the order (gross_amount, transaction_id, ...)
 --   Returns {outcome, event_id, recipients}; outcome 'new' | 'duplicate' | 'stale' |
 --   'confirming' (a notification that would change whether the order is paid: see claim()),
---   or {'refused', reason, 0} when the update is bound elsewhere (check_binding).
+--   or {'refused', reason, 0} when the update is bound elsewhere (check_binding), or
+--   {'unmigrated', store_id, 0} when called on P{o:ID} (no KEYS[2]) and the record is one of
+--   key schema version 3 naming its store (nothing written: the caller moves it, commits there).
 --
 -- 'confirm': Midtrans's answer to a claim (GET status), see confirm().
 --
@@ -24,8 +26,9 @@
 --   or charged through a terminal). If a status is already known, the new recipients get it.
 --   ARGV: P N 'register' ttl_s stream_maxlen stream_ttl_s order_id
 --         gross_amount terminal_id store_id expiry_ms first_poll_ms ('' = no polling)
---   Returns {outcome, event_id}; outcome 'created' | 'exists' | 'conflict' (routed elsewhere:
---   event_id then holds "terminal_id/store_id" of the existing route).
+--   Returns {outcome, event_id, recipients}; outcome 'created' | 'exists' | 'conflict' (routed
+--   elsewhere: event_id then holds "terminal_id/store_id" of the existing route, or "/STORE"
+--   when the order's record is in another store's slot).
 --
 -- 'adopt': moves a record written before its order was routed into the store's slot (below).
 --
