@@ -243,6 +243,17 @@ boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> redis_
     std::string_view order_id, std::string_view now_ms, redis_args args) {
     auto [ec, store] = co_await find_route(order_id);
     if (ec) co_return std::pair{ec, redis_reply{}};
+    if (store.empty()) {
+        // A record of key schema version 3 names its store: moved there first.
+        const std::string old = keys::unrouted_order(sopts_.prefix, order_id);
+        auto [hec, h] = co_await local().exec(redis_command("HGET", old, "store_id"));
+        if (hec) co_return std::pair{hec, redis_reply{}};
+        if (h.type == redis_reply::kind::string && !h.str.empty()) {
+            auto [cec, routed] = co_await claim_route(std::string(order_id), h.str);
+            if (cec) co_return std::pair{cec, redis_reply{}};
+            store = std::move(routed);
+        }
+    }
     co_return co_await run_on(store, order_id, now_ms, args);
 }
 

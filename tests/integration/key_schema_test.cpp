@@ -378,6 +378,12 @@ TEST_F(KeySchema, Version3RecordsAreReadAndMovedOnTheirNextWrite) {
     EXPECT_EQ(other.outcome, store::register_outcome::conflict);
     EXPECT_EQ(other.detail, "T-V3/S-V3");
     EXPECT_EQ(cli({"GET", "posrelay:{o:V3-3}:route"}), "S-V3");
+    // The poller gives up on one: moved, and its terminal is told.
+    v3("V3-4", "pending");
+    EXPECT_FALSE(a_->run(a_->store->alert_unknown("V3-4")));
+    EXPECT_EQ(cli({"HGET", "posrelay:{s:S-V3}:o:V3-4", "state"}), "unknown");
+    const auto events = cli({"XRANGE", "posrelay:{s:S-V3}:t:T-V3:events", "-", "+"});
+    EXPECT_NE(events.find(R"("status_unknown":true)"), std::string::npos) << events;
     // A charge of a known order_id is refused, as before.
     const auto taken =
         a_->run(a_->store->reserve_charge({"V3-3", "10000", "T-X", "S-X", 0, "default"}));

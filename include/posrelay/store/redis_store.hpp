@@ -204,7 +204,8 @@ private:
     [[nodiscard]] std::chrono::seconds key_ttl() const noexcept {
         return std::max(sopts_.order_ttl, sopts_.dedup_ttl);
     }
-    // EVALSHA the order script on the order's key with ARGV = the header (the prefix,
+    // EVALSHA the order script on the order's record (in its store's slot when routed; a
+    // record of key schema version 3 is moved there first) with ARGV = the header (the prefix,
     // `now_ms`), then `args` (the mode first); EVAL on NOSCRIPT (lua_script). The views need
     // only live until the returned awaitable is awaited.
     boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> run_script(
