@@ -5,7 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
+#include <boost/asio/write.hpp>
 
 #include <future>
 #include <regex>
@@ -389,6 +394,63 @@ TEST_F(KeySchema, Version3RecordsAreReadAndMovedOnTheirNextWrite) {
         a_->run(a_->store->reserve_charge({"V3-3", "10000", "T-X", "S-X", 0, "default"}));
     EXPECT_EQ(taken.outcome, store::reserve_outcome::taken);
     EXPECT_EQ(cli({"KEYS", "posrelay:{o:V3-*}"}), "");  // every version 3 record moved
+}
+
+// A server that answers every command with INFO text naming Redis 6.2.6: a node refuses it at
+// connect (no sharded pub/sub before 7.0), with an error naming the version, and never uses it.
+TEST(RedisVersionCheck, RedisBelow7IsRefusedAtConnect) {
+    asio::io_context server_io;
+    asio::ip::tcp::acceptor acceptor(server_io, {asio::ip::make_address("127.0.0.1"), 0});
+    const std::string info = "# Server\r\nredis_version:6.2.6\r\n";
+    const std::string reply = "$" + std::to_string(info.size()) + "\r\n" + info + "\r\n";
+    asio::co_spawn(
+        server_io,
+        [&]() -> asio::awaitable<void> {
+            for (;;) {
+                auto sock = co_await acceptor.async_accept(asio::use_awaitable);
+                char buf[512];
+                boost::system::error_code ec;
+                while (!ec) {
+                    (void)co_await sock.async_read_some(
+                        asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
+                    if (!ec)
+                        co_await asio::async_write(sock, asio::buffer(reply),
+                                                   asio::redirect_error(asio::use_awaitable, ec));
+                }
+            }
+        },
+        asio::detached);
+    std::thread server([&] { server_io.run(); });
+
+    asio::io_context io;
+    metrics::registry reg;
+    store::redis_metrics m(reg);
+    store::redis_options o;
+    o.port = acceptor.local_endpoint().port();
+    auto c = std::make_shared<store::redis_connection>(io.get_executor(), o, m);
+    std::promise<std::string> refused;
+    bool once = false;
+    store::redis_connection* raw = c.get();
+    c->start([&, raw]() -> asio::awaitable<void> {
+        try {
+            co_await store::require_redis_7(*raw);
+        } catch (const std::exception& e) {
+            if (!std::exchange(once, true)) refused.set_value(e.what());
+            throw;
+        }
+    });
+    auto f = refused.get_future();
+    std::thread client([&] { io.run_for(std::chrono::seconds(10)); });
+    ASSERT_EQ(f.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+    const std::string why = f.get();
+    EXPECT_NE(why.find("Redis 6.2.6 is too old"), std::string::npos) << why;
+    EXPECT_NE(why.find("7.0"), std::string::npos) << why;
+    EXPECT_FALSE(c->connected());
+    c->stop();
+    io.stop();
+    client.join();
+    server_io.stop();
+    server.join();
 }
 
 }  // namespace
