@@ -44,6 +44,7 @@ struct load_options {
     posrelay::endpoint connect{"127.0.0.1", 7070};
     std::size_t terminals = 100;
     std::size_t stores = 10;
+    std::size_t store_offset = 0;  // stores are S-<store_offset + i % stores>
     std::string prefix = "load";
     milliseconds duration{30'000};
     double connect_rate = 1000;  // new connections per second; 0: all at once
@@ -117,7 +118,7 @@ public:
         for (std::size_t i = 0; i < terminals_.size(); ++i) {
             auto& t = terminals_[i];
             t.id = "T-" + opts_.prefix + "-" + std::to_string(i);
-            t.store = "S-" + std::to_string(i % opts_.stores);
+            t.store = "S-" + std::to_string(opts_.store_offset + i % opts_.stores);
             t.token = mint_token(secret, t.id, t.store);
             t.delay = std::make_unique<asio::steady_timer>(io_);
         }
@@ -393,7 +394,8 @@ std::optional<load_options> parse_args(int argc, char** argv) {
         "usage: posrelay-terminal-load [options]\n"
         "\n"
         "Opens --terminals plain-TCP terminal connections (ids T-<prefix>-<i>, store\n"
-        "S-<i % stores>, tokens minted from POSRELAY_TERMINAL_SECRET or --secret-file), acks\n"
+        "S-<store-offset + i % stores>, tokens minted from POSRELAY_TERMINAL_SECRET or "
+        "--secret-file), acks\n"
         "every event, and after --duration or SIGINT prints one JSON summary on stdout:\n"
         "connections, events, dups (seq <= last seen), gaps (seq > last + 1), and latency\n"
         "percentiles of now - event_time_ms (wall clock: run it on the server's machine).\n"
@@ -405,6 +407,8 @@ std::optional<load_options> parse_args(int argc, char** argv) {
          "connections to open (default 100)")  //
         ("stores", po::value<std::size_t>()->value_name("N"),
          "stores the terminals are spread over (default 10)")  //
+        ("store-offset", po::value<std::size_t>()->value_name("N"),
+         "number of the first store (default 0): two tools on two nodes, disjoint stores")  //
         ("prefix", po::value<std::string>()->value_name("P"),
          "terminal id prefix (default load)")  //
         ("duration", po::value<std::string>()->value_name("DUR"),
@@ -445,6 +449,7 @@ std::optional<load_options> parse_args(int argc, char** argv) {
     }
     if (vm.count("terminals")) o.terminals = vm["terminals"].as<std::size_t>();
     if (vm.count("stores")) o.stores = vm["stores"].as<std::size_t>();
+    if (vm.count("store-offset")) o.store_offset = vm["store-offset"].as<std::size_t>();
     if (vm.count("prefix")) o.prefix = vm["prefix"].as<std::string>();
     if (vm.count("connect-rate")) o.connect_rate = vm["connect-rate"].as<double>();
     if (vm.count("secret-file")) o.secret_file = vm["secret-file"].as<std::string>();
