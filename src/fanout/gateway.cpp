@@ -1,5 +1,6 @@
 // The terminal gateway: listeners, the hub, the failed-handshake limiter, and the node's live
-// event feed (pub/sub on the events channel, dispatched to this node's connections).
+// event feed (sharded pub/sub on the channels of its terminals' stores, dispatched to this
+// node's connections).
 #include "posrelay/fanout/gateway.hpp"
 
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <set>
 #include <stdexcept>
 
 #include "gateway_session.hpp"
@@ -69,12 +71,24 @@ std::string session_hub::key(std::string_view store, std::string_view terminal) 
     return k;
 }
 
+std::string_view session_hub::store_of(std::string_view key) {
+    return key.substr(0, key.find('/'));
+}
+
 std::shared_ptr<session_base> session_hub::attach(const std::string& key,
                                                   std::shared_ptr<session_base> s) {
     std::lock_guard lock(mutex_);
-    auto& slot = sessions_[key];
-    auto old = slot.lock();
-    slot = s;
+    auto [it, added] = sessions_.try_emplace(key);
+    auto old = it->second.lock();
+    it->second = s;
+    if (added) {
+        const auto c = refs_.acquire(store_of(key));
+        if (c == feed_refs::change::subscribe && on_store_) on_store_(store_of(key), true);
+        if (c == feed_refs::change::over_limit) {
+            log::line(log::level::error, "live feed: too many stores on this node")
+                .str("store_id", store_of(key));
+        }
+    }
     return old;
 }
 
@@ -83,21 +97,35 @@ void session_hub::detach(const std::string& key, const session_base* s) {
     const auto it = sessions_.find(key);
     if (it == sessions_.end()) return;
     const auto cur = it->second.lock();
-    if (!cur || cur.get() == s) sessions_.erase(it);
+    if (cur && cur.get() != s) return;
+    sessions_.erase(it);
+    if (refs_.release(store_of(key)) == feed_refs::change::unsubscribe && on_store_)
+        on_store_(store_of(key), false);
 }
 
-void session_hub::dispatch(std::string_view key, const live_meta& m,
+bool session_hub::dispatch(std::string_view key, const live_meta& m,
                            std::shared_ptr<const std::string> frame) {
     std::shared_ptr<session_base> s;
     {
         std::lock_guard lock(mutex_);
         const auto it = sessions_.find(key);
-        if (it == sessions_.end()) return;
+        if (it == sessions_.end()) return false;
         s = it->second.lock();
     }
-    if (!s) return;
+    if (!s) return false;
     asio::post(s->executor(),
                [s, m, frame = std::move(frame)]() mutable { s->on_live(m, std::move(frame)); });
+    return true;
+}
+
+std::vector<std::shared_ptr<session_base>> session_hub::of_store(std::string_view store) const {
+    std::vector<std::shared_ptr<session_base>> out;
+    std::lock_guard lock(mutex_);
+    for (const auto& [k, w] : sessions_) {
+        if (k.size() <= store.size() || k[store.size()] != '/' || !k.starts_with(store)) continue;
+        if (auto s = w.lock()) out.push_back(std::move(s));
+    }
+    return out;
 }
 
 std::vector<std::shared_ptr<session_base>> session_hub::all() const {
@@ -117,6 +145,7 @@ gateway_shared::gateway_shared(gateway_options o, store::redis_store& s, metrics
       token_secret(opts.token_secret),
       store(s),
       registry(reg),
+      hub(opts.max_connections),
       auth_owner(opts.auth_failures
                      ? opts.auth_failures
                      : std::make_shared<auth_limiter>(opts.auth_failures_per_minute)),
@@ -156,11 +185,19 @@ gateway_shared::gateway_shared(gateway_options o, store::redis_store& s, metrics
                           "Terminal connections refused at the connection limit.")),
       feed_events(reg.add_counter(
           "posrelay_event_feed_events_total",
-          "Events received on the node's live feed (pub/sub: every terminal, every node).")),
+          "Events received on the node's live feed (sharded pub/sub: the channels of the stores "
+          "of this node's terminals).")),
       feed_subscribes(reg.add_counter(
           "posrelay_event_feed_subscribes_total",
           "Subscriptions of the node's live feed made (the first, then one per lost Redis "
           "connection); after each, every terminal connection re-reads its stream.")),
+      feed_unmatched(reg.add_counter(
+          "posrelay_event_feed_unmatched_total",
+          "Events received on the live feed for a terminal not connected to this node (another "
+          "terminal of a store it serves).")),
+      feed_stores(reg.add_gauge("posrelay_event_feed_stores",
+                                "Stores whose channel the node's live feed is subscribed to "
+                                "(SSUBSCRIBE): those with a terminal connected to this node.")),
       resyncs(reg.add_counter("posrelay_terminal_resyncs_total",
                               "Terminals told `resync`: their position was in an old epoch, or "
                               "their stream was found behind what they had been sent.")),
@@ -437,27 +474,36 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
         tls.store(make_tls(o.tls_cert_file, o.tls_key_file, o.tls_client_ca_file));
     }
 
-    // The node's live feed: a subscriber connection on the channel every commit PUBLISHes
-    // its events to, each event dispatched to the connection of its terminal on this node.
-    // Whenever the subscription is (re)made, every connection re-checks its terminal's stream
-    // (recheck): what was published while this node was not subscribed is then fetched from
-    // the stream, so nothing committed is left unsent, and a stream that came back behind what
-    // was sent (Redis lost writes) starts a new epoch and a `resync`.
+    // The node's live feed (proto-docs/redis-keys.md, "Live delivery"): a subscriber
+    // connection SSUBSCRIBEd to the channel of each store with a terminal on this node (the
+    // hub counts them: feed_refs), each event dispatched to the connection of its terminal.
+    // Whenever a store's subscription is made, the connections of its terminals re-check their
+    // streams (recheck); after the connection is (re)made, every connection does: what was
+    // published while this node was not subscribed is then fetched from the stream, so nothing
+    // committed is left unsent, and a stream that came back behind what was sent (Redis lost
+    // writes) starts a new epoch and a `resync`.
     void start_feed() {
         feed = std::make_shared<store::redis_connection>(pool.context(0).get_executor(),
                                                          shared->store.connection_options(),
                                                          shared->store.connection_metrics());
         std::weak_ptr<impl> weak = weak_from_this();
+        shared->hub.on_store(
+            [weak, ex = pool.context(0).get_executor()](std::string_view store, bool subscribe) {
+                asio::post(ex, [weak, store = std::string(store), subscribe] {
+                    if (auto self = weak.lock()) self->want(store, subscribe);
+                });
+            });
+        store::redis_connection* raw = feed.get();
         feed->start(
-            [weak]() -> asio::awaitable<void> {
+            [weak, raw]() -> asio::awaitable<void> {
                 auto self = weak.lock();
                 if (!self) co_return;
-                const std::string channel =
-                    store::keys::events_channel(self->shared->store.options().prefix);
-                auto [ec, r] =
-                    co_await self->feed->exec(store::redis_command("SUBSCRIBE", channel));
-                if (ec) throw std::runtime_error("SUBSCRIBE: " + ec.message());
-                if (r.is_error()) throw std::runtime_error("SUBSCRIBE refused: " + r.str);
+                co_await store::require_redis_7(*raw);
+                std::erase_if(self->subscribed, [&](const std::string& st) {
+                    return &self->link_for(self->channel(st)) == raw;
+                });
+                self->shared->feed_stores.set(static_cast<std::int64_t>(self->subscribed.size()));
+                if (!co_await self->sync(raw, false)) throw std::runtime_error("SSUBSCRIBE failed");
                 self->shared->feed_subscribes.inc();
                 for (auto& s : self->shared->hub.all())
                     asio::post(s->executor(), [s] { s->recheck(); });
@@ -469,36 +515,113 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
                        [](std::exception_ptr e) { log::escaped(e, "event feed keepalive"); });
     }
 
+    // ---- which stores the feed subscribes to (all on context 0) ----
+    std::set<std::string, std::less<>> wanted;      // stores with a terminal on this node
+    std::set<std::string, std::less<>> subscribed;  // stores SSUBSCRIBEd (acknowledged)
+    bool syncing = false;
+
+    [[nodiscard]] std::string channel(std::string_view store) const {
+        return store::keys::store_channel(shared->store.options().prefix, store);
+    }
+    // The connection that carries `channel`'s subscription. One Redis: the feed connection.
+    // On Redis Cluster this is the connection to the node owning the channel's slot (a shard
+    // channel's messages come only from there): the one place to route by the slot map.
+    store::redis_connection& link_for(std::string_view /*channel*/) { return *feed; }
+
+    // The hub's news: a store's first terminal arrived (subscribe) or its last left.
+    void want(const std::string& store, bool subscribe) {
+        if (subscribe) {
+            wanted.insert(store);
+        } else {
+            wanted.erase(store);
+        }
+        if (!syncing) {
+            asio::co_spawn(pool.context(0), sync_detached(shared_from_this()), asio::detached);
+        }
+    }
+    static asio::awaitable<void> sync_detached(std::shared_ptr<impl> self) {
+        if (self->syncing) co_return;
+        self->syncing = true;
+        (void)co_await self->sync(nullptr, true);
+        self->syncing = false;
+    }
+
+    // Brings the subscriptions carried by `link` (every link when null) to `wanted`: one
+    // SSUBSCRIBE or SUNSUBSCRIBE per channel (each gets its own reply; on Cluster a command's
+    // channels must share a slot), in rounds until nothing changed meanwhile. After a store's
+    // SSUBSCRIBE, its terminals' connections re-read their streams (`recheck`). False at the
+    // first failure (the link is down: its on_connect syncs it again).
+    asio::awaitable<bool> sync(store::redis_connection* link, bool recheck) {
+        for (;;) {
+            std::vector<std::pair<std::string, bool>> todo;  // (store, subscribe)
+            for (const auto& st : wanted) {
+                if (!subscribed.contains(st)) todo.emplace_back(st, true);
+            }
+            for (const auto& st : subscribed) {
+                if (!wanted.contains(st)) todo.emplace_back(st, false);
+            }
+            std::erase_if(todo, [&](const auto& t) {
+                return link != nullptr && &link_for(channel(t.first)) != link;
+            });
+            if (todo.empty()) co_return true;
+            for (const auto& [st, on] : todo) {
+                const std::string ch = channel(st);
+                auto [ec, r] = co_await link_for(ch).exec(
+                    store::redis_command(on ? "SSUBSCRIBE" : "SUNSUBSCRIBE", ch));
+                if (ec || r.is_error()) {
+                    log::line(log::level::warn, "live feed subscription failed")
+                        .str("store_id", st)
+                        .str("error", ec ? ec.message() : r.str);
+                    co_return false;
+                }
+                if (on) {
+                    subscribed.insert(st);
+                } else {
+                    subscribed.erase(st);
+                }
+                shared->feed_stores.set(static_cast<std::int64_t>(subscribed.size()));
+                if (on && recheck) {
+                    for (auto& s : shared->hub.of_store(st))
+                        asio::post(s->executor(), [s] { s->recheck(); });
+                }
+            }
+        }
+    }
+
     // One published event JSON (store_id, terminal_id, seq, epoch, eid, event_time_ms among
     // its members), dispatched to the connection of (store_id, terminal_id) on this node.
     void on_published(std::string& event) {
         shared->feed_events.inc();
+        if (!dispatch_event(event)) shared->feed_unmatched.inc();
+    }
+    bool dispatch_event(std::string& event) {
         event.reserve(event.size() + simdjson::SIMDJSON_PADDING);
         std::string_view terminal, store, epoch, eid;
         detail::live_meta m;
         simdjson::ondemand::document doc;
-        if (feed_parser.iterate(event.data(), event.size(), event.capacity()).get(doc)) return;
+        if (feed_parser.iterate(event.data(), event.size(), event.capacity()).get(doc))
+            return false;
         simdjson::ondemand::object o;
-        if (doc.get_object().get(o)) return;
+        if (doc.get_object().get(o)) return false;
         for (auto field : o) {
             std::string_view key;
-            if (field.unescaped_key().get(key)) return;
+            if (field.unescaped_key().get(key)) return false;
             std::string_view* text = key == "terminal_id" ? &terminal
                                      : key == "store_id"  ? &store
                                      : key == "epoch"     ? &epoch
                                      : key == "eid"       ? &eid
                                                           : nullptr;
             if (text != nullptr) {
-                if (field.value().get_string().get(*text)) return;
+                if (field.value().get_string().get(*text)) return false;
             } else if (key == "seq") {
-                if (field.value().get_uint64().get(m.seq)) return;
+                if (field.value().get_uint64().get(m.seq)) return false;
             } else if (key == "event_time_ms") {
-                if (field.value().get_int64().get(m.event_ms)) return;
+                if (field.value().get_int64().get(m.event_ms)) return false;
             }
         }
         if (terminal.empty() || store.empty() || m.seq == 0 || epoch.size() > sizeof m.epoch ||
             terminal.size() > 64 || store.size() > 64) {
-            return;
+            return false;
         }
         m.eid = parse_eid(eid).value_or(0);
         std::copy(epoch.begin(), epoch.end(), m.epoch);
@@ -508,8 +631,8 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
         std::copy(store.begin(), store.end(), key);
         key[store.size()] = '/';
         std::copy(terminal.begin(), terminal.end(), key + store.size() + 1);
-        shared->hub.dispatch(std::string_view(key, store.size() + 1 + terminal.size()), m,
-                             std::make_shared<const std::string>(event_frame(event)));
+        return shared->hub.dispatch(std::string_view(key, store.size() + 1 + terminal.size()), m,
+                                    std::make_shared<const std::string>(event_frame(event)));
     }
 
     // A subscribed connection sends nothing of its own: a PING a second lets its watchdog
@@ -527,6 +650,11 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
             if (self->feed_stop.load()) break;
             if (self->feed->connected())
                 (void)co_await self->feed->exec(store::redis_command("PING"));
+            // A change that came while the link was coming up (its on_connect had already
+            // synced) is caught up here.
+            if (!self->syncing && self->feed->connected() && self->wanted != self->subscribed) {
+                asio::co_spawn(self->pool.context(0), sync_detached(self), asio::detached);
+            }
             if (std::chrono::steady_clock::now() - renewed >= renew_every) {
                 renewed = std::chrono::steady_clock::now();
                 for (auto& s : self->shared->hub.all())

@@ -516,6 +516,7 @@ private:
         w.node = g_->opts.node_name;
         push_control(welcome_frame(w));
         welcomed_ = true;
+        if (verify_after_welcome_) start_verify(false);
         g_->count_handshake("ok");
         log::line(log::level::debug, "terminal connected")
             .str("terminal_id", terminal_id_)
@@ -606,7 +607,13 @@ private:
     // made (a store error is retried with backoff: nothing is sent that was not checked).
     // `reused`: a live event already showed a seq naming another event.
     void start_verify(bool reused) {
-        if (closing_ || !welcomed_) return;
+        if (closing_) return;
+        if (!welcomed_) {
+            // The feed (re)subscribed during the handshake, maybe after the position was read:
+            // verify once welcomed.
+            verify_after_welcome_ = true;
+            return;
+        }
         if (verifying_) {
             verify_again_ = true;
             return;
@@ -863,6 +870,7 @@ private:
     bool subscribed_ = false;  // the hello asked for the store's events
     bool verifying_ = false;   // a stream check runs: production pauses
     bool verify_again_ = false;
+    bool verify_after_welcome_ = false;
     // Live events not yet sent, bounded by max_inflight; usually none or one: a sorted vector
     // (no node allocated per event, capacity kept between events).
     boost::container::flat_map<std::uint64_t, live_event> live_;

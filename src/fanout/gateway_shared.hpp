@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "posrelay/auth_limiter.hpp"
+#include "posrelay/fanout/feed_refs.hpp"
 #include "posrelay/fanout/gateway.hpp"
 #include "posrelay/fanout/protocol.hpp"
 
@@ -47,22 +48,35 @@ public:
 };
 
 // (store, terminal) → the connection serving that terminal on this node. Thread-safe. The
-// key is "STORE/TERMINAL" ('/' is in no id): POS-1 of two stores is two terminals.
+// key is "STORE/TERMINAL" ('/' is in no id): POS-1 of two stores is two terminals. It also
+// counts the terminals of each store (feed_refs) and tells the live feed when a store's first
+// terminal arrives or its last leaves (`on_store`, called under the hub's lock, in order).
 class session_hub {
 public:
+    using store_fn = std::function<void(std::string_view store, bool subscribe)>;
+    explicit session_hub(std::size_t max_stores = 1'000'000) : refs_(max_stores) {}
+
     [[nodiscard]] static std::string key(std::string_view store, std::string_view terminal);
+    // The store part of a key.
+    [[nodiscard]] static std::string_view store_of(std::string_view key);
+    // Set once, before the first attach.
+    void on_store(store_fn f) { on_store_ = std::move(f); }
     // Registers `s` for `key`; returns the connection it replaces, if any.
     std::shared_ptr<session_base> attach(const std::string& key, std::shared_ptr<session_base> s);
     // Removes the entry if it still points at `s`.
     void detach(const std::string& key, const session_base* s);
-    // Posts an event to the terminal's connection, if it is on this node.
-    void dispatch(std::string_view key, const live_meta& m,
+    // Posts an event to the terminal's connection, if it is on this node (false if not).
+    bool dispatch(std::string_view key, const live_meta& m,
                   std::shared_ptr<const std::string> frame);
     // Every connection (for shutdown).
     [[nodiscard]] std::vector<std::shared_ptr<session_base>> all() const;
+    // The connections of one store's terminals.
+    [[nodiscard]] std::vector<std::shared_ptr<session_base>> of_store(std::string_view store) const;
 
 private:
     mutable std::mutex mutex_;
+    feed_refs refs_;
+    store_fn on_store_;
     // Looked up by string_view (the id inside a published event) without a string copy.
     struct id_hash {
         using is_transparent = void;
@@ -116,8 +130,10 @@ struct gateway_shared {
     metrics::counter& rejected_connections;
     metrics::counter& feed_events;
     metrics::counter& feed_subscribes;
-    metrics::counter& resyncs;    // terminals told `resync`
-    metrics::counter& rotations;  // epochs started by this node's terminal gateway
+    metrics::counter& feed_unmatched;  // events received for no terminal on this node
+    metrics::gauge& feed_stores;       // stores whose channel the feed is subscribed to
+    metrics::counter& resyncs;         // terminals told `resync`
+    metrics::counter& rotations;       // epochs started by this node's terminal gateway
     metrics::histogram& latency;
 
 private:

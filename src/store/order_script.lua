@@ -1,22 +1,24 @@
 -- posrelay order script: every write to an order is one atomic call of this script
 -- (see proto-docs/redis-keys.md). Every mode's ARGV starts with the same header (C++:
 -- store::script_header): ARGV[1] the key prefix, ARGV[2] now_ms (the node's clock, Unix ms),
--- ARGV[3] the mode. The modes are commit, register, reserve, release and alert, and for a
--- terminal's stream open and rotate (at the end). Below, "ARGV: P N 'mode' ..." lists them
--- from ARGV[1] (P the prefix, N now_ms):
+-- ARGV[3] the mode. The modes are commit, confirm, register, reserve, release, alert and adopt,
+-- and for a terminal's stream open and rotate (at the end). Below, "ARGV: P N 'mode' ..." lists
+-- them from ARGV[1] (P the prefix, N now_ms):
 --
 -- 'commit': dedup on (order, transaction_status, fraud_status), the transition check (the
 --   same table as src/midtrans/transaction_status.cpp; a test checks they agree on every
 --   pair), order record and bounded history update, and one event per recipient terminal,
 --   appended to that terminal's stream with its next sequence number (in the stream's epoch:
---   a seq never names two events) and PUBLISHed.
+--   a seq never names two events) and SPUBLISHed on the store's channel.
 --   ARGV: P N 'commit' ttl_s history_max stream_maxlen stream_ttl_s order_id
 --         transaction_status fraud_status('' = absent) source status_code
 --         confirm_lease_ms ('' = paid is not confirmed) node
 --         then field name, value pairs to keep on the order (gross_amount, transaction_id, ...)
 --   Returns {outcome, event_id, recipients}; outcome 'new' | 'duplicate' | 'stale' |
 --   'confirming' (a notification that would change whether the order is paid: see claim()),
---   or {'refused', reason, 0} when the update is bound elsewhere (check_binding).
+--   or {'refused', reason, 0} when the update is bound elsewhere (check_binding), or
+--   {'unmigrated', store_id, 0} when called on P{o:ID} (no KEYS[2]) and the record is one of
+--   key schema version 3 naming its store (nothing written: the caller moves it, commits there).
 --
 -- 'confirm': Midtrans's answer to a claim (GET status), see confirm().
 --
@@ -24,13 +26,21 @@
 --   or charged through a terminal). If a status is already known, the new recipients get it.
 --   ARGV: P N 'register' ttl_s stream_maxlen stream_ttl_s order_id
 --         gross_amount terminal_id store_id expiry_ms first_poll_ms (unused: the store enrols it)
---   Returns {outcome, event_id}; outcome 'created' | 'exists' | 'conflict' (routed elsewhere:
---   event_id then holds "terminal_id/store_id" of the existing route).
+--   Returns {outcome, event_id, recipients}; outcome 'created' | 'exists' | 'conflict' (routed
+--   elsewhere: event_id then holds "terminal_id/store_id" of the existing route, or "/STORE"
+--   when the order's record is in another store's slot).
 --
--- KEYS[1] the order hash P{o:ID}: the record, its dedup marks ('seen:STATUS|FRAUD') and its
--- history ('h:N', N = 1, 2, ... counted by 'changes'), all under the one TTL of the key.
--- Counter, stream and subscriber keys of terminals — (store, terminal) pairs — are derived here
--- from the stored route by the key helpers below (open and rotate get them as KEYS).
+-- 'adopt': moves a record written before its order was routed into the store's slot (below).
+--
+-- KEYS (key schema version 4, proto-docs/redis-keys.md): every mode but open and rotate gets
+-- KEYS[1] the order's record — P{s:STORE}:o:ID in its store's slot, or P{o:ID} for an order
+-- not routed yet — and, in the store's slot, KEYS[2] the store's subscribers P{s:STORE}:subs.
+-- The record holds the order, its dedup marks ('seen:STATUS|FRAUD') and its history ('h:N',
+-- N = 1, 2, ... counted by 'changes'), all under the one TTL of the key. Every other key of
+-- the store a call touches (the terminals' counters and streams) and the store's channel are
+-- built from KEYS[2] by the key helpers below (store_base): they carry its hash tag {s:STORE}
+-- and hash to its slot. A call without KEYS[2] (a record not routed yet) reaches no terminal.
+-- The fleet's poll schedule (P{poll:N}:*) is never touched here (see below).
 
 -- The forward moves of the transition table: for each status, the statuses it may move to.
 local forward = {
@@ -61,15 +71,33 @@ local function is_paid(status, fraud)
   return false
 end
 
--- Key helpers: the only place the Lua side spells a terminal's or a store's keys (the C++ side:
--- include/posrelay/store/keys.hpp). A terminal is (store, terminal); every key of a store shares
--- the hash tag {s:STORE}.
-local function terminal_keys(prefix, store, terminal)
-  local t = prefix .. '{s:' .. store .. '}:t:' .. terminal
+-- Key helpers: the only place the Lua side spells a store's keys (the C++ side:
+-- include/posrelay/store/keys.hpp). A terminal is (store, terminal). `base` is the store's
+-- tagged prefix P{s:STORE}, taken from the declared subscribers key P{s:STORE}:subs: every
+-- key built from it shares that key's hash slot.
+local function store_base(subs_key)
+  if not subs_key or string.sub(subs_key, -5) ~= ':subs' then return nil end
+  return string.sub(subs_key, 1, #subs_key - 5)
+end
+local function store_of(base)
+  return string.match(base, '{s:([^}]*)}$')
+end
+local function terminal_keys(base, terminal)
+  local t = base .. ':t:' .. terminal
   return t .. ':seq', t .. ':events'
 end
-local function subscribers_key(prefix, store)
-  return prefix .. '{s:' .. store .. '}:subs'
+local function subscribers_key(base)
+  return base .. ':subs'
+end
+local function store_channel(base)
+  return base .. ':feed'
+end
+-- The store's base when this call runs in the slot of `store` (KEYS[2] declared and naming
+-- it); nil otherwise: then no recipient of the order can be reached from this call.
+local function base_for(store)
+  local base = store_base(KEYS[2])
+  if not base or not store or store == '' or store_of(base) ~= store then return nil end
+  return base
 end
 
 -- Redis's clock in microseconds, as decimal text (an event's eid) and as hex (an epoch).
@@ -126,18 +154,18 @@ local function position(ck, sk, stream_ttl)
 end
 
 -- Appends one event for each recipient (the order's terminal, then its store's subscribers,
--- who are terminals of the same store) and publishes it. Subscriptions not renewed within the
+-- who are terminals of the same store) and publishes it on the store's channel. Subscriptions not renewed within the
 -- stream TTL are dropped first. A stream found ahead of its counter (its newest entry at or
 -- past the next seq) starts a new epoch instead of reusing a seq.
 -- Returns the first recipient's "terminal:seq" and the count.
-local function emit(prefix, stream_maxlen, stream_ttl, terminal, store, ev)
-  if not store or store == '' then return '', 0 end
+local function emit(base, stream_maxlen, stream_ttl, terminal, ev)
+  if not base then return '', 0 end
   local recipients, seen_t = {}, {}
   if terminal and terminal ~= '' then
     recipients[1] = terminal
     seen_t[terminal] = true
   end
-  local subs = subscribers_key(prefix, store)
+  local subs = subscribers_key(base)
   redis.call('ZREMRANGEBYSCORE', subs, '-inf', '(' .. (ev.event_time_ms - stream_ttl * 1000))
   for _, t in ipairs(redis.call('ZRANGE', subs, 0, -1)) do
     if not seen_t[t] then
@@ -148,7 +176,7 @@ local function emit(prefix, stream_maxlen, stream_ttl, terminal, store, ev)
   local event_id = ''
   ev.eid = clock()
   for i, t in ipairs(recipients) do
-    local ck, sk = terminal_keys(prefix, store, t)
+    local ck, sk = terminal_keys(base, t)
     local seq, epoch = position(ck, sk, stream_ttl)
     ev.terminal_id = t
     for _ = 1, 2 do
@@ -160,8 +188,8 @@ local function emit(prefix, stream_maxlen, stream_ttl, terminal, store, ev)
       if type(ok) ~= 'table' or not ok.err then
         redis.call('HSET', ck, 'seq', ev.seq)
         redis.call('EXPIRE', sk, stream_ttl)
-        -- Live delivery: every posrelay node is subscribed to this channel.
-        redis.call('PUBLISH', prefix .. 'events', event)
+        -- Live delivery: the nodes serving terminals of this store are subscribed to it.
+        redis.call('SPUBLISH', store_channel(base), event)
         break
       end
       seq, epoch = rotate(ck, sk, '', stream_ttl)
@@ -241,9 +269,10 @@ local function apply(cur, status, fraud, source, status_code, conflict)
   if n > history_max then redis.call('HDEL', key, 'h:' .. (n - history_max)) end
   redis.call('EXPIRE', key, ttl)
 
-  if not cur[6] and not cur[7] then return {'new', '', 0} end  -- not routed: no recipients
+  local base = base_for(cur[7])
+  if not base then return {'new', '', 0} end  -- not routed: no recipients
   local gross = update_field('gross_amount')
-  local event_id, recipients = emit(prefix, stream_maxlen, stream_ttl, cur[6], cur[7], {
+  local event_id, recipients = emit(base, stream_maxlen, stream_ttl, cur[6], {
     store_id = cur[7] or '', order_id = order_id, transaction_status = status,
     fraud_status = fraud, gross_amount = gross ~= '' and gross or cur[8] or '',
     transaction_id = update_field('transaction_id'), source = source,
@@ -278,6 +307,9 @@ local function commit()
   local cur = redis.call('HMGET', key, mark, 'transaction_status', 'fraud_status', 'changes',
                          'created_ms', 'terminal_id', 'store_id', 'gross_amount', 'signer',
                          'transaction_id')
+  -- A record of key schema version 3 (routed, under P{o:ID}): the caller moves it to its
+  -- store's slot (as 'adopt') and commits there.
+  if not KEYS[2] and cur[7] and cur[7] ~= '' then return {'unmigrated', cur[7], 0} end
   local refusal = check_binding(key, cur[9], cur[8], cur[10])
   if refusal then return {'refused', refusal, 0} end
   if cur[1] then return {'duplicate', '', 0} end
@@ -305,6 +337,7 @@ local function confirm()
   local key, prefix, order_id, status, fraud = KEYS[1], ARGV[1], ARGV[8], ARGV[9], ARGV[10]
   local cur = redis.call('HMGET', key, 'claim', 'transaction_status', 'fraud_status', 'changes',
                          'created_ms', 'terminal_id', 'store_id', 'gross_amount', 'transaction_id')
+  if not KEYS[2] and cur[7] and cur[7] ~= '' then return {'unmigrated', cur[7], 0, '', ''} end
   if cur[1] ~= ARGV[13] then return {'superseded', '', 0, '', ''} end
   local c = {}
   for part in string.gmatch(cur[1] .. '|', '([^|]*)|') do c[#c + 1] = part end
@@ -324,10 +357,11 @@ local function confirm()
     local r = apply(cur, status, fraud, ARGV[11], ARGV[12], conflict)
     return {r[1], r[2], r[3], flag, prev or ''}
   end
-  if not conflict or (not cur[6] and not cur[7]) then
+  local base = base_for(cur[7])
+  if not conflict or not base then
     return {'unchanged', '', 0, flag, prev or ''}  -- nothing to report, or no one to tell
   end
-  local event_id, recipients = emit(prefix, ARGV[6], ARGV[7], cur[6], cur[7], {
+  local event_id, recipients = emit(base, ARGV[6], ARGV[7], cur[6], {
     store_id = cur[7] or '', order_id = order_id, transaction_status = prev or 'pending',
     fraud_status = prev_fraud, gross_amount = cur[8] or '', transaction_id = cur[9] or '',
     source = ARGV[11], event_time_ms = tonumber(ARGV[2]), paid = is_paid(prev, prev_fraud),
@@ -343,24 +377,27 @@ local function register()
   local cur = redis.call('HMGET', key, 'terminal_id', 'store_id', 'transaction_status',
                          'fraud_status', 'gross_amount', 'transaction_id', 'source')
   if cur[1] and cur[1] ~= '' then
-    if cur[1] == terminal and (cur[2] or '') == store then return {'exists', ''} end
-    return {'conflict', cur[1] .. '/' .. (cur[2] or '')}
+    if cur[1] == terminal and (cur[2] or '') == store then return {'exists', '', 0} end
+    return {'conflict', cur[1] .. '/' .. (cur[2] or ''), 0}
   end
+  -- The order is routed to another store (its record lives in that store's slot).
+  local base = base_for(store)
+  if not base then return {'conflict', '/' .. (store_of(store_base(KEYS[2]) or '') or ''), 0} end
   redis.call('HSET', key, 'order_id', order_id, 'terminal_id', terminal, 'store_id', store,
              'expiry_ms', expiry_ms, 'registered_ms', now)
   redis.call('HSETNX', key, 'gross_amount', gross)
   redis.call('HSETNX', key, 'created_ms', now)
   redis.call('EXPIRE', key, ttl)
-  local event_id = ''
+  local event_id, recipients = '', 0
   if cur[3] then
     -- A status arrived before the route was known: the terminal gets it now.
     local fraud = cur[4] or ''
-    event_id = emit(prefix, stream_maxlen, stream_ttl, terminal, store, {
+    event_id, recipients = emit(base, stream_maxlen, stream_ttl, terminal, {
       store_id = store, order_id = order_id, transaction_status = cur[3], fraud_status = fraud,
       gross_amount = cur[5] or gross, transaction_id = cur[6] or '', source = cur[7] or '',
       event_time_ms = tonumber(now), paid = is_paid(cur[3], fraud)})
   end
-  return {'created', event_id}
+  return {'created', event_id, recipients}
 end
 
 -- 'reserve': claims an order_id for a charge made through a terminal, before Midtrans is
@@ -376,6 +413,7 @@ local function reserve()
     local cur = redis.call('HMGET', key, 'transaction_status', 'state')
     return {'taken', cur[1] or cur[2] or 'registered'}
   end
+  if not base_for(ARGV[8]) then return {'taken', 'registered'} end  -- routed to another store
   redis.call('HSET', key, 'order_id', ARGV[5], 'gross_amount', ARGV[6],
              'terminal_id', ARGV[7], 'store_id', ARGV[8], 'expiry_ms', ARGV[9],
              'state', 'charging', 'created_ms', ARGV[2], 'registered_ms', ARGV[2])
@@ -404,12 +442,108 @@ local function alert()
                          'fraud_status', 'gross_amount', 'transaction_id')
   if redis.call('EXISTS', key) == 0 then return {'missing', ''} end
   redis.call('HSET', key, 'state', 'unknown')
-  if not cur[1] and not cur[2] then return {'alerted', ''} end
-  local event_id = emit(prefix, ARGV[4], ARGV[5], cur[1], cur[2], {
+  local base = base_for(cur[2])
+  if not base then return {'alerted', '', 0} end
+  local event_id, recipients = emit(base, ARGV[4], ARGV[5], cur[1], {
     store_id = cur[2] or '', order_id = order_id, transaction_status = cur[3] or 'pending',
     fraud_status = cur[4] or '', gross_amount = cur[5] or '', transaction_id = cur[6] or '',
     source = 'poll', event_time_ms = tonumber(now), paid = false, status_unknown = true})
-  return {'alerted', event_id}
+  return {'alerted', event_id, recipients}
+end
+
+-- Fields of an adopted record that follow its status: taken from it when its status wins.
+local status_fields = ' transaction_status fraud_status gross_amount transaction_id payment_type ' ..
+    'transaction_time settlement_time expiry_time merchant_id issuer acquirer '
+
+-- The merged history of the store's record (`n` changes, its last history_max entries kept)
+-- and the adopted entries it lacks: written back ordered by time, renumbered to end at the
+-- new count, the last history_max kept. Returns the number of entries added.
+local function merge_history(key, n, history_max, adopted)
+  local have, entries = {}, {}
+  for i = math.max(1, n - history_max + 1), n do
+    local e = redis.call('HGET', key, 'h:' .. i)
+    if e then
+      have[e] = true
+      entries[#entries + 1] = {e, #entries}
+    end
+  end
+  local added = 0
+  for _, e in ipairs(adopted) do
+    if not have[e] then
+      have[e] = true
+      added = added + 1
+      entries[#entries + 1] = {e, #entries}
+    end
+  end
+  if added == 0 then return 0 end
+  table.sort(entries, function(a, b)
+    local ta, tb = tonumber(string.match(a[1], '^(%d+)')) or 0,
+        tonumber(string.match(b[1], '^(%d+)')) or 0
+    if ta ~= tb then return ta < tb end
+    return a[2] < b[2]
+  end)
+  for i = math.max(1, n - history_max + 1), n do redis.call('HDEL', key, 'h:' .. i) end
+  local total = n + added
+  local first = math.max(1, #entries - history_max + 1)
+  for i = first, #entries do
+    redis.call('HSET', key, 'h:' .. (total - #entries + i), entries[i][1])
+  end
+  redis.call('HSET', key, 'changes', total)
+  return added
+end
+
+-- 'adopt': moves a record written before its order was routed (P{o:ID}, read by the caller
+--   with HGETALL) into its store's slot, merged with what is there: dedup marks and fields the
+--   store's record lacks are added, the histories merged (each entry once, by time), and the
+--   adopted status replaces the store's when it is a forward move (its update fields with it);
+--   the order's terminals then get it, if the record is routed. Adopting the same record
+--   again changes nothing, so every step of the move can be retried (proto-docs/redis-keys.md).
+--   KEYS: the record P{s:STORE}:o:ID, the store's subscribers.
+--   ARGV: P N 'adopt' ttl_s history_max stream_maxlen stream_ttl_s order_id, then the
+--         adopted record's field, value pairs.
+--   Returns {'adopted' | 'unchanged', event_id, recipients}.
+local function adopt()
+  local key, now, history_max = KEYS[1], ARGV[2], tonumber(ARGV[5])
+  local u, hist = {}, {}
+  for i = 9, #ARGV - 1, 2 do
+    local f, v = ARGV[i], ARGV[i + 1]
+    local n = string.match(f, '^h:(%d+)$')
+    if n then
+      hist[#hist + 1] = {tonumber(n), v}
+    elseif f ~= 'changes' then
+      u[f] = v
+    end
+  end
+  table.sort(hist, function(a, b) return a[1] < b[1] end)
+  local adopted = {}
+  for i, h in ipairs(hist) do adopted[i] = h[2] end
+  local cur = redis.call('HMGET', key, 'transaction_status', 'fraud_status', 'changes')
+  local wins = u.transaction_status ~= nil and (not cur[1] or
+      classify(cur[1], cur[2] or '', u.transaction_status, u.fraud_status or '') == 'new')
+  local changed = false
+  for f, v in pairs(u) do
+    if wins and string.find(status_fields, ' ' .. f .. ' ', 1, true) then
+      redis.call('HSET', key, f, v)
+      changed = true
+    elseif redis.call('HSETNX', key, f, v) == 1 then
+      changed = true
+    end
+  end
+  if merge_history(key, tonumber(cur[3]) or 0, history_max, adopted) > 0 then changed = true end
+  if not changed then return {'unchanged', '', 0} end
+  redis.call('EXPIRE', key, ARGV[4])
+  local r = redis.call('HMGET', key, 'terminal_id', 'store_id', 'transaction_status',
+                       'fraud_status', 'gross_amount', 'transaction_id')
+  local base = base_for(r[2])
+  if not wins or not base or not r[1] or r[1] == '' then return {'adopted', '', 0} end
+  local fraud = r[4] or ''
+  local latest = adopted[#adopted] or ''
+  local event_id, recipients = emit(base, ARGV[6], ARGV[7], r[1], {
+    store_id = r[2], order_id = ARGV[8], transaction_status = r[3], fraud_status = fraud,
+    gross_amount = r[5] or '', transaction_id = r[6] or '',
+    source = string.match(latest, '^%d+|([^|]*)|') or '', event_time_ms = tonumber(now),
+    paid = is_paid(r[3], fraud)})
+  return {'adopted', event_id, recipients}
 end
 
 -- 'open': a terminal's hello. Makes its counter (a new epoch) if it has none, and renews its
@@ -444,6 +578,7 @@ if ARGV[3] == 'register' then return register() end
 if ARGV[3] == 'reserve' then return reserve() end
 if ARGV[3] == 'release' then return release() end
 if ARGV[3] == 'alert' then return alert() end
+if ARGV[3] == 'adopt' then return adopt() end
 if ARGV[3] == 'open' then return open() end
 if ARGV[3] == 'rotate' then return rotate_mode() end
 return redis.error_reply('posrelay: unknown mode ' .. tostring(ARGV[3]))

@@ -47,4 +47,24 @@ redis_info parse_redis_info(std::string_view info) {
             info_field(info, "aof_rewrite_in_progress")};
 }
 
+std::optional<redis_version> parse_redis_version(std::string_view info) {
+    constexpr std::string_view name = "redis_version:";
+    const auto at = info.find(name);
+    if (at == std::string_view::npos || (at > 0 && info[at - 1] != '\n')) return std::nullopt;
+    std::string_view v = info.substr(at + name.size());
+    v = v.substr(0, v.find_first_of("\r\n"));
+    int parts[3] = {0, 0, 0};
+    for (int i = 0; i < 3; ++i) {
+        const auto r = std::from_chars(v.data(), v.data() + v.size(), parts[i]);
+        if (r.ec != std::errc{} || parts[i] < 0) return std::nullopt;
+        v.remove_prefix(static_cast<std::size_t>(r.ptr - v.data()));
+        if (v.empty())
+            return i >= 1 ? std::optional(redis_version{parts[0], parts[1], parts[2]})
+                          : std::nullopt;
+        if (v.front() != '.' || i == 2) return std::nullopt;
+        v.remove_prefix(1);
+    }
+    return std::nullopt;
+}
+
 }  // namespace posrelay::store

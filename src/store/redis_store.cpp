@@ -126,7 +126,23 @@ redis_store::redis_store(io_pool& pool, redis_options ropts, store_options sopts
       commit_latency_(
           reg.add_histogram("posrelay_commit_duration_seconds",
                             "Time of one commit (the order script) in Redis, round trip.",
-                            metrics::latency_buckets())) {
+                            metrics::latency_buckets())),
+      routes_(sopts_.route_cache_entries, std::chrono::hours(1)),
+      route_hits_(reg.add_counter("posrelay_order_route_cache_total",
+                                  "Order → store routes looked up in this node's memory (hit) "
+                                  "or read from Redis (miss).",
+                                  {{"result", "hit"}})),
+      route_misses_(reg.add_counter("posrelay_order_route_cache_total",
+                                    "Order → store routes looked up in this node's memory (hit) "
+                                    "or read from Redis (miss).",
+                                    {{"result", "miss"}})),
+      adoptions_(reg.add_counter(
+          "posrelay_order_adoptions_total",
+          "Records written before their order was routed (or of key schema version 3) moved "
+          "into their store's slot.")),
+      published_(reg.add_counter("posrelay_events_published_total",
+                                 "Events this node's commits sent out on their store's channel "
+                                 "(SPUBLISH), one per recipient terminal.")) {
     for (auto o : {ingest::commit_outcome::new_update, ingest::commit_outcome::duplicate,
                    ingest::commit_outcome::stale, ingest::commit_outcome::confirming,
                    ingest::commit_outcome::refused}) {
@@ -147,6 +163,7 @@ void redis_store::start() {
     // Load the scripts on every (re)connect of every connection so the first EVALSHA finds them.
     auto hook = [this](redis_connection* raw) -> redis_connection::on_connect_fn {
         return [raw, this]() -> boost::asio::awaitable<void> {
+            co_await require_redis_7(*raw);
             co_await order_script_.load(*raw);
             for (const auto& s : scripts_)
                 co_await s->load(*raw);
@@ -207,15 +224,22 @@ redis_client& redis_store::local() {
     return *connections_[i];
 }
 
-std::string redis_store::order_key(std::string_view order_id) const {
-    return keys::order(sopts_.prefix, order_id);
-}
-
 boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> redis_store::run_script(
     std::string_view order_id, std::string_view now_ms, redis_args args) {
-    const std::string key = order_key(order_id);
-    const std::string_view keys[] = {key};
-    co_return co_await eval_script(keys, now_ms, args);
+    auto [ec, store] = co_await find_route(order_id);
+    if (ec) co_return std::pair{ec, redis_reply{}};
+    if (store.empty()) {
+        // A record of key schema version 3 names its store: moved there first.
+        const std::string old = keys::unrouted_order(sopts_.prefix, order_id);
+        auto [hec, h] = co_await local().exec(redis_command("HGET", old, "store_id"));
+        if (hec) co_return std::pair{hec, redis_reply{}};
+        if (h.type == redis_reply::kind::string && !h.str.empty()) {
+            auto [cec, routed] = co_await claim_route(std::string(order_id), h.str);
+            if (cec) co_return std::pair{cec, redis_reply{}};
+            store = std::move(routed);
+        }
+    }
+    co_return co_await run_on(store, order_id, now_ms, args);
 }
 
 boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> redis_store::eval_script(
@@ -242,7 +266,7 @@ boost::asio::awaitable<ingest::commit_result> redis_store::commit(ingest::status
          sopts_.confirm_lease.count() > 0 ? lease.view() : std::string_view{}, sopts_.node},
         n, u);
     auto [ec, reply] =
-        co_await run_script(u.order_id(), n.now_ms.view(), redis_args(args.data(), args.size()));
+        co_await run_update(u.order_id(), n.now_ms.view(), redis_args(args.data(), args.size()));
     ingest::commit_result r;
     if (!ec && (reply.type != redis_reply::kind::array || reply.elements.size() < 2)) {
         ec = make_error_code(redis_errc::protocol_error);
@@ -265,6 +289,7 @@ boost::asio::awaitable<ingest::commit_result> redis_store::commit(ingest::status
         report_refusal(u, r.mismatch);
     } else {
         r.event_id = std::move(reply.elements[1].str);
+        count_published(reply);
     }
     commits_[static_cast<int>(r.outcome)]->inc();
     if (r.outcome == ingest::commit_outcome::new_update &&
@@ -290,7 +315,7 @@ boost::asio::awaitable<resolve_result> redis_store::resolve_claim(claim_resoluti
          ingest::to_string(ingest::update_source::poll), c.claim, c.denied ? "1" : "0"},
         n, u);
     auto [ec, reply] =
-        co_await run_script(c.order_id, n.now_ms.view(), redis_args(args.data(), args.size()));
+        co_await run_update(c.order_id, n.now_ms.view(), redis_args(args.data(), args.size()));
     resolve_result r;
     if (!ec && (reply.type != redis_reply::kind::array || reply.elements.size() < 5)) {
         ec = make_error_code(redis_errc::protocol_error);
@@ -301,6 +326,7 @@ boost::asio::awaitable<resolve_result> redis_store::resolve_claim(claim_resoluti
         r.ec = ec;
         co_return r;
     }
+    count_published(reply);
     r.outcome = std::move(reply.elements[0].str);
     r.event_id = std::move(reply.elements[1].str);
     r.conflict = reply.elements[3].str == "1";
@@ -329,8 +355,14 @@ boost::asio::awaitable<register_result> redis_store::register_order(order_regist
     // Enrolled first: a crash after the script leaves no pending order off the schedule (an
     // entry of an order that turns out final is dropped by the scheduler's first look).
     (void)co_await enrol_due(reg.order_id, due);
-    auto [ec, reply] = co_await run_script(reg.order_id, now.view(), args);
     register_result r;
+    auto [rec, store] = co_await claim_route(reg.order_id, reg.store_id);
+    if (rec) {
+        r.ec = rec;
+        co_return r;
+    }
+    const std::vector<std::string_view> views(args.begin(), args.end());
+    auto [ec, reply] = co_await run_on(store, reg.order_id, now.view(), views);
     if (!ec && (reply.type != redis_reply::kind::array || reply.elements.size() < 2)) {
         ec = make_error_code(redis_errc::protocol_error);
     }
@@ -345,6 +377,7 @@ boost::asio::awaitable<register_result> redis_store::register_order(order_regist
     r.detail = std::move(reply.elements[1].str);
     // Not created: the order was routed already (pending: it belongs on the schedule; final:
     // the scheduler drops the entry when it first looks), so the entry stays.
+    count_published(reply);
     co_return r;
 }
 
@@ -362,8 +395,8 @@ boost::asio::awaitable<reserve_result> redis_store::reserve_charge(order_registr
     args.push_back(due);
     args.push_back(reg.signer);
     const bool enrolled = co_await enrol_due(reg.order_id, due);  // first: as register_order
-    auto [ec, reply] = co_await run_script(reg.order_id, now.view(), args);
     reserve_result r;
+    auto [ec, reply] = co_await reserve_on_route(reg, now.view(), args);
     if (!ec && (reply.type != redis_reply::kind::array || reply.elements.size() < 2)) {
         ec = make_error_code(redis_errc::protocol_error);
     }
@@ -379,6 +412,42 @@ boost::asio::awaitable<reserve_result> redis_store::reserve_charge(order_registr
     if (enrolled && r.outcome == reserve_outcome::taken && r.current != "charging")
         co_await unschedule(reg.order_id, false);
     co_return r;
+}
+
+// The reservation is made in the order's store's slot. An order already known without a
+// route (a notification before it, or a record of key schema version 3) is taken, as it was
+// before version 4: it is not routed by a reservation that fails.
+boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>>
+redis_store::reserve_on_route(const order_registration& reg, std::string_view now,
+                              const std::vector<std::string>& args) {
+    const std::vector<std::string_view> views(args.begin(), args.end());
+    auto [ec, store] = co_await find_route(reg.order_id);
+    if (ec) co_return std::pair{ec, redis_reply{}};
+    if (store.empty()) {
+        const std::string old = keys::unrouted_order(sopts_.prefix, reg.order_id);
+        auto [hec, h] =
+            co_await local().exec(redis_command("HMGET", old, "transaction_status", "state"));
+        if (hec || h.type != redis_reply::kind::array || h.elements.size() < 2)
+            co_return std::pair{hec ? hec : make_error_code(redis_errc::protocol_error),
+                                redis_reply{}};
+        auto [xec, x] = co_await local().exec(redis_command("EXISTS", old));
+        if (xec) co_return std::pair{xec, redis_reply{}};
+        if (x.integer == 1) {
+            redis_reply taken;
+            taken.type = redis_reply::kind::array;
+            taken.elements.resize(2);
+            taken.elements[0].str = "taken";
+            const auto& known =
+                h.elements[0].type == redis_reply::kind::string ? h.elements[0] : h.elements[1];
+            taken.elements[1].str =
+                known.type == redis_reply::kind::string ? known.str : "registered";
+            co_return std::pair{boost::system::error_code{}, std::move(taken)};
+        }
+        auto [cec, routed] = co_await claim_route(reg.order_id, reg.store_id);
+        if (cec) co_return std::pair{cec, redis_reply{}};
+        store = std::move(routed);
+    }
+    co_return co_await run_on(store, reg.order_id, now, views);
 }
 
 boost::asio::awaitable<boost::system::error_code> redis_store::release_charge(
@@ -398,7 +467,10 @@ boost::asio::awaitable<boost::system::error_code> redis_store::alert_unknown(std
                                   std::to_string(sopts_.stream_ttl.count()), order_id};
     auto [ec, reply] = co_await run_script(order_id, now.view(), args);
     if (!ec && reply.is_error()) ec = make_error_code(redis_errc::protocol_error);
-    if (!ec) co_await unschedule(order_id, false);
+    if (!ec) {
+        count_published(reply);
+        co_await unschedule(order_id, false);
+    }
     co_return ec;
 }
 
@@ -441,7 +513,9 @@ boost::asio::awaitable<void> redis_store::add_claim(const std::string& order_id,
 
 boost::asio::awaitable<boost::system::error_code> redis_store::set_order_fields(
     std::string order_id, order_fields fields) {
-    std::vector<std::string> cmd{"HSET", order_key(order_id)};
+    auto [lec, key] = co_await locate_order(order_id);
+    if (lec) co_return lec;
+    std::vector<std::string> cmd{"HSET", std::move(key)};
     for (auto& [k, v] : fields) {
         cmd.push_back(k);
         cmd.push_back(std::move(v));
@@ -453,7 +527,7 @@ boost::asio::awaitable<boost::system::error_code> redis_store::set_order_fields(
 
 boost::asio::awaitable<std::pair<boost::system::error_code, std::optional<order_fields>>>
 redis_store::read_order(std::string order_id) {
-    auto [ec, reply] = co_await local().exec(redis_command("HGETALL", order_key(order_id)));
+    auto [ec, reply] = co_await read_record(order_id);
     if (ec) co_return std::pair{ec, std::optional<order_fields>{}};
     if (reply.type != redis_reply::kind::array || reply.elements.empty())
         co_return std::pair{boost::system::error_code{}, std::optional<order_fields>{}};
@@ -484,7 +558,7 @@ redis_store::read_order(std::string order_id) {
 
 boost::asio::awaitable<std::pair<boost::system::error_code, std::optional<order_record>>>
 redis_store::read_order_record(std::string order_id) {
-    auto [ec, fields] = co_await local().exec(redis_command("HGETALL", order_key(order_id)));
+    auto [ec, fields] = co_await read_record(order_id);
     if (ec) co_return std::pair{ec, std::optional<order_record>{}};
     if (fields.type != redis_reply::kind::array || fields.elements.empty()) {
         co_return std::pair{boost::system::error_code{}, std::optional<order_record>{}};
@@ -498,10 +572,7 @@ redis_store::read_order_record(std::string order_id) {
 
 boost::asio::awaitable<boost::system::error_code> redis_store::count_attempt(std::string order_id,
                                                                              std::string field) {
-    auto [ec, reply] =
-        co_await local().exec(redis_command("HINCRBY", order_key(order_id), field, "1"));
-    if (!ec && reply.is_error()) ec = make_error_code(redis_errc::protocol_error);
-    co_return ec;
+    co_return co_await increment_order_field(std::move(order_id), std::move(field));
 }
 
 std::int64_t unix_ms_now() noexcept {

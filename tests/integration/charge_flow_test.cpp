@@ -224,11 +224,12 @@ TEST_F(ChargeFlow, ChargeWhoseRecordsRedisLostIsRoutedAgain) {
     // While Midtrans holds the charge's answer: the reservation is lost, writes are refused.
     std::thread fault([this] {
         const auto deadline = std::chrono::steady_clock::now() + seconds(10);
-        while (redis_.cli({"EXISTS", "posrelay:{o:K-1}"}) != "1" &&
+        while (redis_.cli({"EXISTS", "posrelay:{s:S-1}:o:K-1"}) != "1" &&
                std::chrono::steady_clock::now() < deadline) {
             std::this_thread::yield();
         }
-        (void)redis_.cli({"DEL", "posrelay:{o:K-1}"});
+        // The record and its route (key schema version 4: proto-docs/redis-keys.md).
+        (void)redis_.cli({"DEL", "posrelay:{s:S-1}:o:K-1", "posrelay:{o:K-1}:route"});
         (void)redis_.cli({"CONFIG", "SET", "min-replicas-to-write", "1"});
     });
     auto r = t->request("charge", R"("order_id":"K-1","gross_amount":4000)");
@@ -240,7 +241,8 @@ TEST_F(ChargeFlow, ChargeWhoseRecordsRedisLostIsRoutedAgain) {
     t->wait_event("K-1", "pending");
     ASSERT_EQ(sim_pay(sim_.port, "K-1").result_int(), 200);
     EXPECT_TRUE(t->wait_event("K-1", "settlement").at("paid").as_bool());
-    EXPECT_EQ(redis_.cli({"HGET", "posrelay:{o:K-1}", "terminal_id"}), "T-1");
+    EXPECT_EQ(redis_.cli({"HGET", "posrelay:{s:S-1}:o:K-1", "terminal_id"}), "T-1");
+    EXPECT_EQ(redis_.cli({"GET", "posrelay:{o:K-1}:route"}), "S-1");
 }
 
 TEST_F(ChargeFlow, MidtransDownLeavesNothingHalfCreated) {

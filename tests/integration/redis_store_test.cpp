@@ -348,7 +348,7 @@ TEST_F(RedisStore, ChargedOrderIsBoundToTheDefaultKeyAndItsAmount) {
                        .get();
     ASSERT_FALSE(r.ec);
     ASSERT_EQ(r.outcome, store::reserve_outcome::created);
-    EXPECT_EQ(redis_.cli({"HGET", "posrelay:{o:CH-1}", "signer"}), "default");
+    EXPECT_EQ(redis_.cli({"HGET", "posrelay:{s:S-1}:o:CH-1", "signer"}), "default");
     const auto commit_signed = [&](std::string signer, std::string gross) {
         ingest::status_update u;
         u.set(ingest::field::order_id, "CH-1");
@@ -365,7 +365,7 @@ TEST_F(RedisStore, ChargedOrderIsBoundToTheDefaultKeyAndItsAmount) {
     EXPECT_EQ(c.mismatch, ingest::binding_mismatch::merchant);
     c = commit_signed("default", "1000.00");
     EXPECT_EQ(c.mismatch, ingest::binding_mismatch::amount);
-    EXPECT_EQ(redis_.cli({"HGET", "posrelay:{o:CH-1}", "gross_amount"}), "500000");
+    EXPECT_EQ(redis_.cli({"HGET", "posrelay:{s:S-1}:o:CH-1", "gross_amount"}), "500000");
     EXPECT_EQ(commit_signed("default", "500000.00").outcome, ingest::commit_outcome::new_update);
 }
 

@@ -122,15 +122,76 @@ TEST_F(TerminalGateway, TwoNodesOneRedis) {
     EXPECT_EQ(str(*ev, "order_id"), "TN-1");
 }
 
-// The live feed is a pub/sub subscription: an event published while a node is not
-// subscribed never reaches it by pub/sub. Its subscriber connection is cut (CLIENT KILL
-// TYPE pubsub), an event committed right away (through the node's other connections, which
-// stay up) while it reconnects (≥ 100 ms backoff): the terminal must still get it, from its
-// stream, once the node has resubscribed. Three times, and nothing twice.
+// Each node subscribes only to the channels of its own terminals' stores: node A (a terminal
+// of S-A) receives none of S-B's events, node B none of S-A's, though every notification goes
+// through node A. When a store's last terminal leaves a node, the node unsubscribes.
+TEST_F(TerminalGateway, NodeReceivesOnlyTheEventsOfItsTerminalsStores) {
+    relay_node b = start_node(redis_);
+    const auto subscribers = [&](const std::string& store) {
+        const std::string ch = "posrelay:{s:" + store + "}:feed";
+        const auto out = redis_.cli({"PUBSUB", "SHARDNUMSUB", ch});
+        return out.substr(out.find('\n') + 1);
+    };
+    const auto wait_subscribers = [&](const std::string& store, const std::string& n) {
+        const auto deadline = std::chrono::steady_clock::now() + seconds(10);
+        while (subscribers(store) != n && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::yield();
+        return subscribers(store);
+    };
+    auto ta = std::make_unique<terminal_conn>(term());
+    ta->hello("T-A", "S-A");
+    terminal_conn tb(b.terminal_port);
+    tb.hello("T-B", "S-B");
+    ASSERT_EQ(wait_subscribers("S-A", "1"), "1");
+    ASSERT_EQ(wait_subscribers("S-B", "1"), "1");
+    constexpr int per_store = 5;
+    for (int i = 0; i < per_store; ++i) {
+        const auto n = std::to_string(i);
+        ASSERT_EQ(register_order(http(), "NA-" + n, "T-A", "S-A"), 201);
+        ASSERT_EQ(register_order(http(), "NB-" + n, "T-B", "S-B"), 201);
+        ASSERT_EQ(notify(http(), "NA-" + n), 200);
+        ASSERT_EQ(notify(http(), "NB-" + n), 200);
+    }
+    for (int i = 1; i <= per_store; ++i) {
+        auto ea = ta->next_event();
+        auto eb = tb.next_event();
+        ASSERT_TRUE(ea.has_value() && eb.has_value());
+        EXPECT_EQ(str(*ea, "store_id"), "S-A");
+        EXPECT_EQ(str(*eb, "store_id"), "S-B");
+    }
+    // Events each node received per event committed: its own stores' only.
+    const auto metrics_of = [](unsigned short port) {
+        return http_client(port).get("/metrics").body();
+    };
+    const auto a = metrics_of(http()), bm = metrics_of(b.p.port);
+    EXPECT_EQ(metric_value(a, "posrelay_events_published_total"), 2 * per_store);
+    EXPECT_EQ(metric_value(a, "posrelay_event_feed_events_total"), per_store);
+    EXPECT_EQ(metric_value(bm, "posrelay_event_feed_events_total"), per_store);
+    EXPECT_EQ(metric_value(a, "posrelay_event_feed_unmatched_total"), 0);
+    EXPECT_EQ(metric_value(a, "posrelay_event_feed_stores"), 1);
+    // The last terminal of S-A leaves node A: A unsubscribes; B keeps S-B.
+    ta.reset();
+    EXPECT_EQ(wait_subscribers("S-A", "0"), "0");
+    EXPECT_EQ(subscribers("S-B"), "1");
+    const auto deadline = std::chrono::steady_clock::now() + seconds(10);
+    while (metric_value(metrics_of(http()), "posrelay_event_feed_stores") != 0 &&
+           std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::yield();
+    }
+    EXPECT_EQ(metric_value(metrics_of(http()), "posrelay_event_feed_stores"), 0);
+}
+
+// The live feed is a sharded pub/sub subscription to the channel of each store with a
+// terminal on the node: an event published while a node is not subscribed never reaches it by
+// pub/sub. Its subscriber connection is cut (CLIENT KILL TYPE pubsub), an event committed right
+// away (through the node's other connections, which stay up) while it reconnects (≥ 100 ms
+// backoff): the terminal must still get it, from its stream, once the node has resubscribed.
+// Three times, and nothing twice.
 TEST_F(TerminalGateway, LiveFeedCatchesUpAfterLosingItsSubscription) {
     const auto wait_subscribed = [&] {
         const auto deadline = std::chrono::steady_clock::now() + seconds(10);
-        while (redis_.cli({"PUBSUB", "NUMSUB", "posrelay:events"}) != "posrelay:events\n1" &&
+        while (redis_.cli({"PUBSUB", "SHARDNUMSUB", "posrelay:{s:S-1}:feed"}) !=
+                   "posrelay:{s:S-1}:feed\n1" &&
                std::chrono::steady_clock::now() < deadline) {
             std::this_thread::yield();
         }
@@ -139,8 +200,9 @@ TEST_F(TerminalGateway, LiveFeedCatchesUpAfterLosingItsSubscription) {
     t.hello("T-FEED", "S-1");
     // Whatever else is published on the channel is ignored.
     wait_subscribed();
-    ASSERT_EQ(redis_.cli({"PUBLISH", "posrelay:events", "{not json"}), "1");
-    ASSERT_EQ(redis_.cli({"PUBLISH", "posrelay:events", R"({"terminal_id":"T-FEED"})"}), "1");
+    ASSERT_EQ(redis_.cli({"SPUBLISH", "posrelay:{s:S-1}:feed", "{not json"}), "1");
+    ASSERT_EQ(redis_.cli({"SPUBLISH", "posrelay:{s:S-1}:feed", R"({"terminal_id":"T-FEED"})"}),
+              "1");
     for (int i = 1; i <= 3; ++i) {
         const std::string order = "FD-" + std::to_string(i);
         ASSERT_EQ(register_order(http(), order, "T-FEED", "S-1"), 201);

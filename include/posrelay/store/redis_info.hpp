@@ -31,4 +31,12 @@ struct redis_info {
 };
 [[nodiscard]] redis_info parse_redis_info(std::string_view info);
 
+// The server's version from INFO text (`redis_version:7.0.15`); nullopt when absent or not
+// MAJOR.MINOR[.PATCH] digits.
+struct redis_version {
+    int major = 0, minor = 0, patch = 0;
+    friend auto operator<=>(const redis_version&, const redis_version&) = default;
+};
+[[nodiscard]] std::optional<redis_version> parse_redis_version(std::string_view info);
+
 }  // namespace posrelay::store

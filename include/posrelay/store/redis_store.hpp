@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -23,6 +24,7 @@
 #include "posrelay/store/order_store.hpp"
 #include "posrelay/store/redis_client.hpp"
 #include "posrelay/store/redis_connection.hpp"
+#include "posrelay/store/route_cache.hpp"
 #include "posrelay/store/terminal_streams.hpp"
 
 namespace posrelay::store {
@@ -44,9 +46,21 @@ struct store_options {
     // confirms it (include/posrelay/midtrans/confirmation.hpp); 0: applied at once.
     std::chrono::milliseconds confirm_lease{0};
     std::string node;
+    // Order → store routes remembered by this node (route_cache); 0: none, every commit
+    // reads its order's route.
+    std::size_t route_cache_entries = 65'536;
+    // Tests only: called on the io thread at the named steps of moving a record into its
+    // store's slot ("route_missing", "unrouted_written", "adopt_read"), so that a test can
+    // force each interleaving of two nodes. Empty in production.
+    std::function<void(std::string_view step)> step_hook;
 };
 
 class redis_poll_schedule;
+
+// Checks the server's version (INFO server) on a new connection: throws std::runtime_error
+// naming it when it is below 7.0 (posrelay sends events by sharded pub/sub, SPUBLISH and
+// SSUBSCRIBE, new in Redis 7.0). Used as (part of) a connection's on_connect.
+[[nodiscard]] boost::asio::awaitable<void> require_redis_7(redis_connection& c);
 
 // The order store and the terminal streams on Redis.
 class redis_store final : public order_store, public terminal_streams {
@@ -104,8 +118,16 @@ public:
     // The metrics every Redis connection of the process reports into (for extra connections).
     [[nodiscard]] redis_metrics& connection_metrics() noexcept { return redis_metrics_; }
 
-    // Key names (also used by tests and documented in proto-docs/redis-keys.md).
-    [[nodiscard]] std::string order_key(std::string_view order_id) const;
+    // The key holding the order's record (proto-docs/redis-keys.md, version 4): in its store's
+    // slot once routed (the route read from this node's route cache, else from Redis), else
+    // the unrouted record's key. A routed order whose record is still being moved (the route
+    // is written first) may still have its record there: read_order and read_order_record
+    // look in both.
+    [[nodiscard]] boost::asio::awaitable<std::pair<boost::system::error_code, std::string>>
+    locate_order(std::string order_id);
+    // HINCRBY of one field of the order's record (the poll scheduler's attempt counters).
+    [[nodiscard]] boost::asio::awaitable<boost::system::error_code> increment_order_field(
+        std::string order_id, std::string field);
 
     // terminal_streams (include/posrelay/store/terminal_streams.hpp).
     [[nodiscard]] boost::asio::awaitable<std::pair<boost::system::error_code, terminal_position>>
@@ -134,7 +156,8 @@ private:
     [[nodiscard]] std::chrono::seconds key_ttl() const noexcept {
         return std::max(sopts_.order_ttl, sopts_.dedup_ttl);
     }
-    // EVALSHA the order script on the order's key with ARGV = the header (the prefix,
+    // EVALSHA the order script on the order's record (in its store's slot when routed; a
+    // record of key schema version 3 is moved there first) with ARGV = the header (the prefix,
     // `now_ms`), then `args` (the mode first); EVAL on NOSCRIPT (lua_script). The views need
     // only live until the returned awaitable is awaited.
     boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> run_script(
@@ -144,6 +167,40 @@ private:
     // The same with `keys`.
     boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> eval_script(
         std::span<const std::string_view> keys, std::string_view now_ms, redis_args args);
+
+    // ---- routes (src/store/order_routes.cpp) ----
+    // The order's store ("" when it has none yet): this node's cache, else GETEX of the
+    // route (renewing its TTL). `cached` false: always read from Redis.
+    boost::asio::awaitable<std::pair<boost::system::error_code, std::string>> find_route(
+        std::string_view order_id, bool cached = true);
+    // Routes the order to `wanted` unless it has a route (or a version 3 record names its
+    // store); then moves a record written before the route into the store's slot. Returns
+    // the order's store, which is `wanted` unless it was routed elsewhere before.
+    boost::asio::awaitable<std::pair<boost::system::error_code, std::string>> claim_route(
+        std::string order_id, std::string wanted);
+    // Moves the unrouted record P{o:ID}, if any, into `store`'s slot (the script's adopt),
+    // then deletes it. Every step is safe to repeat.
+    boost::asio::awaitable<boost::system::error_code> adopt_unrouted(std::string_view order_id,
+                                                                     std::string_view store);
+    // The order script on the record in `store`'s slot ("" = the unrouted record).
+    boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> run_on(
+        std::string_view store, std::string_view order_id, std::string_view now_ms,
+        redis_args args);
+    // A commit or confirm: on the routed record; an order without a route is written to its
+    // unrouted record, then the route is read again and, if one appeared meanwhile (a
+    // registration on another node), the record is adopted and the update applied there too.
+    boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> run_update(
+        std::string_view order_id, std::string_view now_ms, redis_args args);
+    [[nodiscard]] std::chrono::seconds route_ttl() const noexcept;
+    // HGETALL of the order's record: the routed one, else (not routed, or routed and not moved
+    // yet) the unrouted one.
+    boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> read_record(
+        std::string_view order_id);
+    boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> reserve_on_route(
+        const order_registration& reg, std::string_view now, const std::vector<std::string>& args);
+    void step(std::string_view name) const;  // store_options::step_hook
+    // Counts the events a script call reports sent (its reply's third element).
+    void count_published(const redis_reply& reply) noexcept;
 
     // "now + poll_first_delay" in Unix ms, or "" when orders are not enrolled.
     [[nodiscard]] std::string first_poll_ms() const;
@@ -167,6 +224,11 @@ private:
     metrics::counter* commits_[ingest::commit_outcome_count] = {};  // by commit_outcome
     metrics::counter& commit_errors_;
     metrics::histogram& commit_latency_;
+    route_cache routes_;
+    metrics::counter& route_hits_;
+    metrics::counter& route_misses_;
+    metrics::counter& adoptions_;
+    metrics::counter& published_;  // events sent out by this node's script calls
 };
 
 }  // namespace posrelay::store

@@ -82,13 +82,14 @@ void append_resp_header(std::string& out, char kind, std::size_t n) {
     out.append(buf.data(), static_cast<std::size_t>(end - buf.data()));
 }
 
-// A pub/sub message pushed to a subscribed connection: ["message", channel, payload] or
-// ["pmessage", pattern, channel, payload]. Replies to SUBSCRIBE or PING are not messages.
+// A pub/sub message pushed to a subscribed connection: ["message", channel, payload],
+// ["smessage", shard channel, payload] or ["pmessage", pattern, channel, payload]. Replies to
+// SUBSCRIBE, SSUBSCRIBE or PING are not messages.
 bool is_message(const redis_reply& r) {
     if (r.type != redis_reply::kind::array || r.elements.size() < 3) return false;
     const redis_reply& kind = r.elements[0];
     if (kind.type != redis_reply::kind::string) return false;
-    return (kind.str == "message" && r.elements.size() == 3) ||
+    return ((kind.str == "message" || kind.str == "smessage") && r.elements.size() == 3) ||
            (kind.str == "pmessage" && r.elements.size() == 4);
 }
 
