@@ -381,18 +381,21 @@ TEST_F(RedisClusterRelay, NotificationsOfManyOrdersAndAPrimaryDown) {
     EXPECT_GT(unavailable, 0);
 }
 
-// A settlement's commit also takes the order off the poll schedule ({poll}:due): one slot only
-// with the key schema of issue 14's "shard" part. Skipped, saying so, until that schema lands.
+// Orders registered to 10 stores (each store's keys in its own slot, key schema version 4),
+// then a settlement and its retry each: every commit is one script call in one slot, the
+// poll schedule's removal a separate call in its bucket's slot.
 TEST_F(RedisClusterRelay, SettlementsOfManyOrders) {
-    if (notify("CL-S-0", "settlement") != 200 &&
-        relay_.proc->output().find("Script attempted to access a non local key") !=
-            std::string::npos) {
-        GTEST_SKIP() << "the order script still touches keys outside the order's slot "
-                        "({poll}:due): needs the one-slot key schema of issue 14's shard part";
-    }
     for (int i = 0; i < 40; ++i) {
         const std::string o = "CL-S-" + std::to_string(i);
-        ASSERT_EQ(notify(o, "settlement"), 200) << o;
+        const std::string body =
+            R"({"order_id":")" + o + R"(","gross_amount":"10000.00","terminal_id":"T-)" +
+            std::to_string(i) + R"(","store_id":"S-)" + std::to_string(i % 10) + "\"}";
+        const auto reg =
+            http_client(relay_.port)
+                .request(boost::beast::http::verb::post, "/v1/orders", body, "application/json",
+                         {{"Authorization", "Bearer op-token-123"}});
+        ASSERT_EQ(reg.result_int(), 201) << o << " " << reg.body() << relay_.proc->output();
+        ASSERT_EQ(notify(o, "settlement"), 200) << o << relay_.proc->output();
         ASSERT_EQ(notify(o, "settlement"), 200) << o;  // the duplicate
         EXPECT_EQ(get_order(o), 200) << o;
     }
