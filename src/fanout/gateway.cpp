@@ -13,6 +13,8 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <map>
+#include <mutex>
 #include <set>
 #include <stdexcept>
 
@@ -22,6 +24,7 @@
 #include "posrelay/listen.hpp"
 #include "posrelay/log.hpp"
 #include "posrelay/net/proxy_protocol.hpp"
+#include "posrelay/store/cluster_slots.hpp"
 #include "posrelay/store/keys.hpp"
 
 namespace posrelay::fanout {
@@ -291,7 +294,11 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
     // connection's SSL object keeps its own context alive).
     std::atomic<std::shared_ptr<asio::ssl::context>> tls;
     std::vector<std::unique_ptr<tcp::acceptor>> acceptors;  // acceptor i lives on context i % size
-    std::shared_ptr<store::redis_connection> feed;
+    // The live feed's subscriber connections, by Redis node ("host:port"; "" on one Redis):
+    // on Redis Cluster a store's channel is carried by the connection to its slot's primary.
+    // Made on context 0; links_mu guards the map against stop_feed() from another thread.
+    std::map<std::string, std::shared_ptr<store::redis_connection>, std::less<>> links;
+    std::mutex links_mu;
     std::atomic<bool> feed_stop{false};
     asio::steady_timer keepalive{pool.context(0)};  // the feed's PING, on context 0
     simdjson::ondemand::parser feed_parser;         // on context 0 only
@@ -483,9 +490,6 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
     // committed is left unsent, and a stream that came back behind what was sent (Redis lost
     // writes) starts a new epoch and a `resync`.
     void start_feed() {
-        feed = std::make_shared<store::redis_connection>(pool.context(0).get_executor(),
-                                                         shared->store.connection_options(),
-                                                         shared->store.connection_metrics());
         std::weak_ptr<impl> weak = weak_from_this();
         shared->hub.on_store(
             [weak, ex = pool.context(0).get_executor()](std::string_view store, bool subscribe) {
@@ -493,15 +497,41 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
                     if (auto self = weak.lock()) self->want(store, subscribe);
                 });
             });
-        store::redis_connection* raw = feed.get();
-        feed->start(
+        asio::post(pool.context(0), [self = shared_from_this()] {
+            if (!self->shared->store.cluster()) (void)self->link_to("");  // one Redis: at once
+        });
+        asio::co_spawn(pool.context(0), keepalive_loop(shared_from_this()),
+                       [](std::exception_ptr e) { log::escaped(e, "event feed keepalive"); });
+    }
+
+    // The subscriber connection to `node` ("" = the store's one Redis), made and started on
+    // first use (context 0). After every (re)connect it subscribes again to the channels it
+    // carries, and every connection of this node re-checks its stream.
+    store::redis_connection* link_to(const std::string& node) {
+        if (auto it = links.find(node); it != links.end()) return it->second.get();
+        store::redis_options o = shared->store.connection_options();
+        if (!node.empty()) {
+            const auto addr = store::cluster::parse_node_address(node);
+            if (!addr) return nullptr;
+            o.cluster_seeds.clear();
+            o.host = addr->host;
+            o.port = addr->port;
+        }
+        auto link = std::make_shared<store::redis_connection>(pool.context(0).get_executor(), o,
+                                                              shared->store.connection_metrics());
+        store::redis_connection* raw = link.get();
+        {
+            const std::lock_guard lock(links_mu);
+            if (feed_stop.load()) return nullptr;
+            links.emplace(node, link);
+        }
+        std::weak_ptr<impl> weak = weak_from_this();
+        link->start(
             [weak, raw]() -> asio::awaitable<void> {
                 auto self = weak.lock();
                 if (!self) co_return;
                 co_await store::require_redis_7(*raw);
-                std::erase_if(self->subscribed, [&](const std::string& st) {
-                    return &self->link_for(self->channel(st)) == raw;
-                });
+                std::erase_if(self->subscribed, [&](const auto& e) { return e.second == raw; });
                 self->shared->feed_stores.set(static_cast<std::int64_t>(self->subscribed.size()));
                 if (!co_await self->sync(raw, false)) throw std::runtime_error("SSUBSCRIBE failed");
                 self->shared->feed_subscribes.inc();
@@ -511,22 +541,28 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
             [weak](store::redis_reply&& message) {
                 if (auto self = weak.lock()) self->on_published(message.elements.back().str);
             });
-        asio::co_spawn(pool.context(0), keepalive_loop(shared_from_this()),
-                       [](std::exception_ptr e) { log::escaped(e, "event feed keepalive"); });
+        return raw;
     }
 
     // ---- which stores the feed subscribes to (all on context 0) ----
-    std::set<std::string, std::less<>> wanted;      // stores with a terminal on this node
-    std::set<std::string, std::less<>> subscribed;  // stores SSUBSCRIBEd (acknowledged)
+    std::set<std::string, std::less<>> wanted;  // stores with a terminal on this node
+    // Stores SSUBSCRIBEd (acknowledged), with the link that carries each.
+    std::map<std::string, store::redis_connection*, std::less<>> subscribed;
+    std::uint64_t topology_seen = 0;  // the cluster slot map's version the links follow
     bool syncing = false;
 
     [[nodiscard]] std::string channel(std::string_view store) const {
         return store::keys::store_channel(shared->store.options().prefix, store);
     }
-    // The connection that carries `channel`'s subscription. One Redis: the feed connection.
-    // On Redis Cluster this is the connection to the node owning the channel's slot (a shard
-    // channel's messages come only from there): the one place to route by the slot map.
-    store::redis_connection& link_for(std::string_view /*channel*/) { return *feed; }
+    // The connection that carries `channel`'s subscription: on one Redis the feed connection;
+    // on Redis Cluster the one to the primary owning the channel's slot (a shard channel's
+    // messages come only from there). nullptr while the slot has no known owner.
+    store::redis_connection* link_for(std::string_view channel_name) {
+        const auto topology = shared->store.cluster();
+        if (!topology) return link_to("");
+        const auto owner = topology->node_for_key(channel_name);
+        return owner ? link_to(owner->name()) : nullptr;
+    }
 
     // The hub's news: a store's first terminal arrived (subscribe) or its last left.
     void want(const std::string& store, bool subscribe) {
@@ -548,44 +584,66 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
 
     // Brings the subscriptions carried by `link` (every link when null) to `wanted`: one
     // SSUBSCRIBE or SUNSUBSCRIBE per channel (each gets its own reply; on Cluster a command's
-    // channels must share a slot), in rounds until nothing changed meanwhile. After a store's
-    // SSUBSCRIBE, its terminals' connections re-read their streams (`recheck`). False at the
-    // first failure (the link is down: its on_connect syncs it again).
+    // channels must share a slot), in rounds until nothing changed meanwhile. A store whose
+    // slot moved to another primary is subscribed there (and left on the old link). After a
+    // store's SSUBSCRIBE, its terminals' connections re-read their streams (`recheck`). False
+    // at the first failure (its link is down: its on_connect syncs it again).
     asio::awaitable<bool> sync(store::redis_connection* link, bool recheck) {
         for (;;) {
-            std::vector<std::pair<std::string, bool>> todo;  // (store, subscribe)
-            for (const auto& st : wanted) {
-                if (!subscribed.contains(st)) todo.emplace_back(st, true);
-            }
-            for (const auto& st : subscribed) {
-                if (!wanted.contains(st)) todo.emplace_back(st, false);
-            }
-            std::erase_if(todo, [&](const auto& t) {
-                return link != nullptr && &link_for(channel(t.first)) != link;
-            });
+            auto todo = subscription_changes(link);
             if (todo.empty()) co_return true;
-            for (const auto& [st, on] : todo) {
-                const std::string ch = channel(st);
-                auto [ec, r] = co_await link_for(ch).exec(
-                    store::redis_command(on ? "SSUBSCRIBE" : "SUNSUBSCRIBE", ch));
-                if (ec || r.is_error()) {
-                    log::line(log::level::warn, "live feed subscription failed")
-                        .str("store_id", st)
-                        .str("error", ec ? ec.message() : r.str);
-                    co_return false;
-                }
-                if (on) {
-                    subscribed.insert(st);
-                } else {
-                    subscribed.erase(st);
-                }
-                shared->feed_stores.set(static_cast<std::int64_t>(subscribed.size()));
-                if (on && recheck) {
-                    for (auto& s : shared->hub.of_store(st))
-                        asio::post(s->executor(), [s] { s->recheck(); });
-                }
+            for (const auto& [st, target] : todo) {
+                if (!co_await apply_change(st, target, recheck)) co_return false;
             }
         }
+    }
+    // (store, the link to subscribe it on; nullptr: unsubscribe) for the links `only` carries.
+    std::vector<std::pair<std::string, store::redis_connection*>> subscription_changes(
+        store::redis_connection* only) {
+        std::vector<std::pair<std::string, store::redis_connection*>> todo;
+        for (const auto& st : wanted) {
+            store::redis_connection* target = link_for(channel(st));
+            const auto it = subscribed.find(st);
+            if (target == nullptr || (it != subscribed.end() && it->second == target)) continue;
+            // A link still coming up is synced by its own on_connect (the only one it runs).
+            if (only == nullptr ? target->connected() : only == target) {
+                todo.emplace_back(st, target);
+            }
+        }
+        for (const auto& [st, carrier] : subscribed) {
+            if (wanted.contains(st) || (only != nullptr && only != carrier)) continue;
+            todo.emplace_back(st, nullptr);
+        }
+        return todo;
+    }
+    asio::awaitable<bool> apply_change(const std::string& st, store::redis_connection* target,
+                                       bool recheck) {
+        const std::string ch = channel(st);
+        if (const auto it = subscribed.find(st); it != subscribed.end()) {
+            // Unsubscribed, or moved to another primary: leave the old link (best effort: a
+            // link that lost its connection has no subscription left anyway).
+            store::redis_connection* old = it->second;
+            subscribed.erase(it);
+            shared->feed_stores.set(static_cast<std::int64_t>(subscribed.size()));
+            if (old->connected()) {
+                (void)co_await old->exec(store::redis_command("SUNSUBSCRIBE", ch));
+            }
+        }
+        if (target == nullptr) co_return true;
+        auto [ec, r] = co_await target->exec(store::redis_command("SSUBSCRIBE", ch));
+        if (ec || r.is_error()) {
+            log::line(log::level::warn, "live feed subscription failed")
+                .str("store_id", st)
+                .str("error", ec ? ec.message() : r.str);
+            co_return false;
+        }
+        subscribed.emplace(st, target);
+        shared->feed_stores.set(static_cast<std::int64_t>(subscribed.size()));
+        if (recheck) {
+            for (auto& s : shared->hub.of_store(st))
+                asio::post(s->executor(), [s] { s->recheck(); });
+        }
+        co_return true;
     }
 
     // One published event JSON (store_id, terminal_id, seq, epoch, eid, event_time_ms among
@@ -648,11 +706,12 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
             self->keepalive.expires_after(std::chrono::seconds(1));
             co_await self->keepalive.async_wait(nothrow);
             if (self->feed_stop.load()) break;
-            if (self->feed->connected())
-                (void)co_await self->feed->exec(store::redis_command("PING"));
-            // A change that came while the link was coming up (its on_connect had already
-            // synced) is caught up here.
-            if (!self->syncing && self->feed->connected() && self->wanted != self->subscribed) {
+            for (const auto& [node, link] : self->links) {
+                if (link->connected()) (void)co_await link->exec(store::redis_command("PING"));
+            }
+            // A change that came while a link was coming up (its on_connect had already
+            // synced), or a slot that moved to another primary, is caught up here.
+            if (!self->syncing && self->out_of_sync()) {
                 asio::co_spawn(self->pool.context(0), sync_detached(self), asio::detached);
             }
             if (std::chrono::steady_clock::now() - renewed >= renew_every) {
@@ -663,9 +722,27 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
         }
     }
 
+    // True when `wanted` and `subscribed` differ, or the cluster's slot map changed.
+    bool out_of_sync() {
+        if (const auto topology = shared->store.cluster()) {
+            const std::uint64_t v = topology->version();
+            if (v != topology_seen) {
+                topology_seen = v;
+                return true;
+            }
+        }
+        if (wanted.size() != subscribed.size()) return true;
+        return !std::equal(wanted.begin(), wanted.end(), subscribed.begin(),
+                           [](const auto& w, const auto& s) { return w == s.first; });
+    }
+
     void stop_feed() {
-        feed_stop.store(true);
-        if (feed) feed->stop();
+        {
+            const std::lock_guard lock(links_mu);
+            feed_stop.store(true);
+            for (auto& [node, link] : links)
+                link->stop();
+        }
         asio::post(pool.context(0), [self = shared_from_this()] { self->keepalive.cancel(); });
     }
 };

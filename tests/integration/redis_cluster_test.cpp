@@ -19,6 +19,7 @@
 #include "posrelay/store/redis_store.hpp"
 #include "process.hpp"
 #include "redis_cluster.hpp"
+#include "terminal_conn.hpp"
 
 namespace posrelay::store {
 // redis_store's client of the calling io thread (private: only src/store and tests use it).
@@ -402,6 +403,66 @@ TEST_F(RedisClusterRelay, SettlementsOfManyOrders) {
     const auto m = http_client(relay_.port).get("/metrics").body();
     EXPECT_EQ(metric_value(m, R"(posrelay_commits_total{outcome="new"})"), 40);
     EXPECT_EQ(metric_value(m, R"(posrelay_commits_total{outcome="duplicate"})"), 40);
+}
+
+// The live feed on a Cluster: a store's channel lives in its slot, so the node SSUBSCRIBEs on
+// a connection to that slot's primary; after the slot moves to another primary, the store is
+// subscribed there and its terminal still gets every event.
+class RedisClusterLiveFeed : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() { raise_fd_limit(); }
+    void SetUp() override {
+        cluster_.start();
+        node_ = start_relay_node(
+            {"--io-threads", "2", "--terminal-listen", "127.0.0.1:0", "--confirm-paid", "false"},
+            relay_env(cluster_.url()));
+    }
+    // The store's slot and the cluster node (index) owning it.
+    std::pair<std::uint16_t, int> slot_of(const std::string& store) {
+        const auto slot = key_hash_slot("s:" + store);
+        return {slot, cluster_.owner_of(slot)};
+    }
+    redis_cluster cluster_;
+    relay_node node_;
+};
+
+TEST_F(RedisClusterLiveFeed, EveryStoreOnEveryPrimaryAndAfterItsSlotMoves) {
+    std::vector<std::unique_ptr<terminal_conn>> terms;
+    std::set<int> owners;
+    for (int i = 0; i < 9; ++i) {
+        const std::string st = "S-LF-" + std::to_string(i);
+        owners.insert(slot_of(st).second);
+        terms.push_back(std::make_unique<terminal_conn>(node_.terminal_port));
+        terms.back()->hello("T-" + std::to_string(i), st);
+    }
+    ASSERT_EQ(owners.size(), 3u) << "the stores should spread over the three primaries";
+    auto settle_all = [&](const std::string& tag) {
+        for (int i = 0; i < 9; ++i) {
+            const std::string o = "LF-" + tag + "-" + std::to_string(i);
+            ASSERT_EQ(register_order(node_.p.port, o, "T-" + std::to_string(i),
+                                     "S-LF-" + std::to_string(i)),
+                      201);
+            ASSERT_EQ(notify(node_.p.port, o), 200) << node_.p.proc->output();
+        }
+        for (int i = 0; i < 9; ++i) {
+            auto e = terms[static_cast<std::size_t>(i)]->next_event(std::chrono::seconds(10));
+            ASSERT_TRUE(e) << "terminal " << i << " got no event for round " << tag;
+            EXPECT_EQ(e->at("order_id").as_string(), "LF-" + tag + "-" + std::to_string(i));
+            terms[static_cast<std::size_t>(i)]->ack(
+                static_cast<std::uint64_t>(e->at("seq").as_int64()));
+        }
+    };
+    settle_all("a");
+    const auto [slot, from] = slot_of("S-LF-0");
+    const int to = (from + 1) % 3;
+    cluster_.move_slot(slot, static_cast<std::size_t>(from), static_cast<std::size_t>(to));
+    settle_all("b");
+    // The moved store is subscribed on its new primary (the keepalive follows the slot map).
+    auto stores = [&] {
+        return metric_value(http_client(node_.p.port).get("/metrics").body(),
+                            "posrelay_event_feed_stores");
+    };
+    EXPECT_TRUE(wait_until([&] { return stores() == 9; }, std::chrono::seconds(5))) << stores();
 }
 
 }  // namespace
