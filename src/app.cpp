@@ -287,12 +287,20 @@ struct app::impl {
         r.add("readyz", "/readyz", beast_http::verb::get,
               [this](http::request&,
                      const http::request_context&) -> asio::awaitable<http::response> {
-                  // On a Redis Cluster: how many of the 16384 slots have a connected primary.
+                  // On a Redis Cluster: how many of the 16384 slots have a connected primary;
+                  // with some (not all) covered the node still serves their orders: degraded.
                   std::string slots;
-                  if (const auto n = redis ? redis->cluster_slots_covered() : std::nullopt)
+                  bool degraded = false;
+                  if (const auto n = redis ? redis->cluster_slots_covered() : std::nullopt) {
                       slots = R"(,"redis_slots_covered":)" + std::to_string(*n);
-                  if (ready())
-                      co_return http::json_response(200, R"({"status":"ready")" + slots + "}");
+                      degraded = *n < store::cluster::slot_count;
+                  }
+                  if (ready()) {
+                      co_return http::json_response(200,
+                                                    std::string(degraded ? R"({"status":"degraded")"
+                                                                         : R"({"status":"ready")") +
+                                                        slots + "}");
+                  }
                   std::string why = stopping.load()   ? "shutting_down"
                                     : !started.load() ? "starting"
                                                       : "store_unavailable";

@@ -205,6 +205,10 @@ void redis_store::stop() {
 
 bool redis_store::ready() const noexcept {
     if (connections_.empty()) return false;
+    // A Cluster with some primaries down still serves the other slots' orders: every node sees
+    // the same cluster, so taking them all out of service would turn a partial outage into a
+    // whole one. /readyz then says "degraded" with the coverage.
+    if (topology_) return topology_->slots_covered() > 0;
     for (const auto& c : connections_) {
         if (!c->connected()) return false;
     }
