@@ -1,4 +1,5 @@
-// Redis connection URLs (redis://[[user]:password@]host[:port][/db], unix:///path[?db=N])
+// Redis connection URLs (redis://[[user]:password@]host[:port][/db], unix:///path[?db=N],
+// redis-sentinel://[[user]:password@]host[:port][,host[:port]...]/MASTER_NAME)
 // and their password-free description for logs. Errors never echo the password.
 #include <charconv>
 #include <stdexcept>
@@ -76,20 +77,49 @@ redis_options parse_unix(std::string_view rest) {
     return o;
 }
 
+// host[:port] or [v6][:port]; `port` unchanged when the authority names none.
+void parse_authority(std::string_view authority, std::string& host, std::uint16_t& port_out) {
+    std::string_view port;
+    if (authority.starts_with('[')) {  // [IPv6]
+        const auto close = authority.find(']');
+        if (close == std::string_view::npos) fail("unterminated '[' in the host");
+        host = std::string(authority.substr(1, close - 1));
+        const std::string_view after = authority.substr(close + 1);
+        if (!after.empty()) {
+            if (!after.starts_with(':')) fail("unexpected characters after ']'");
+            port = after.substr(1);
+            if (port.empty()) fail("empty port");
+        }
+    } else {
+        const auto colon = authority.find(':');
+        host = std::string(authority.substr(0, colon));
+        if (colon != std::string_view::npos) {
+            port = authority.substr(colon + 1);
+            if (port.empty()) fail("empty port");
+        }
+    }
+    if (host.empty()) fail("empty host");
+    if (!port.empty()) port_out = static_cast<std::uint16_t>(parse_number(port, 1, 65535, "port"));
+}
+
+// Credentials first, split at the last '@': whatever the password holds (even an unencoded
+// '/' or '@') it is never parsed as host, port or db, so never echoed. Returns the rest.
+std::string_view take_credentials(std::string_view rest, redis_options& o) {
+    const auto at = rest.rfind('@');
+    if (at == std::string_view::npos) return rest;
+    const std::string_view userinfo = rest.substr(0, at);
+    const auto colon = userinfo.find(':');
+    if (colon == std::string_view::npos) fail("credentials must be [user]:password@");
+    o.username = percent_decode(userinfo.substr(0, colon), "user name");
+    o.password = secret(percent_decode(userinfo.substr(colon + 1), "password"));
+    if (o.password.empty()) fail("empty password after ':'");
+    return rest.substr(at + 1);
+}
+
 // redis://[[user]:password@]host[:port][/db]
 redis_options parse_tcp(std::string_view rest) {
     redis_options o;
-    // Credentials first, split at the last '@': whatever the password holds (even an
-    // unencoded '/' or '@') it is never parsed as host, port or db, so never echoed.
-    if (const auto at = rest.rfind('@'); at != std::string_view::npos) {
-        const std::string_view userinfo = rest.substr(0, at);
-        rest = rest.substr(at + 1);
-        const auto colon = userinfo.find(':');
-        if (colon == std::string_view::npos) fail("credentials must be [user]:password@");
-        o.username = percent_decode(userinfo.substr(0, colon), "user name");
-        o.password = secret(percent_decode(userinfo.substr(colon + 1), "password"));
-        if (o.password.empty()) fail("empty password after ':'");
-    }
+    rest = take_credentials(rest, o);
     const auto slash = rest.find('/');
     std::string_view authority = rest.substr(0, slash);
     if (slash != std::string_view::npos) {
@@ -99,27 +129,42 @@ redis_options parse_tcp(std::string_view rest) {
         }
         if (!db.empty()) o.db = static_cast<int>(parse_number(db, 0, max_db, "db"));
     }
-    std::string_view port;
-    if (authority.starts_with('[')) {  // [IPv6]
-        const auto close = authority.find(']');
-        if (close == std::string_view::npos) fail("unterminated '[' in the host");
-        o.host = std::string(authority.substr(1, close - 1));
-        const std::string_view after = authority.substr(close + 1);
-        if (!after.empty()) {
-            if (!after.starts_with(':')) fail("unexpected characters after ']'");
-            port = after.substr(1);
-            if (port.empty()) fail("empty port");
-        }
-    } else {
-        const auto colon = authority.find(':');
-        o.host = std::string(authority.substr(0, colon));
-        if (colon != std::string_view::npos) {
-            port = authority.substr(colon + 1);
-            if (port.empty()) fail("empty port");
+    parse_authority(authority, o.host, o.port);
+    return o;
+}
+
+constexpr std::size_t max_sentinels = 32;
+constexpr std::size_t max_master_name = 256;
+
+// redis-sentinel://[[user]:password@]host[:port][,host[:port]...]/MASTER_NAME
+redis_options parse_sentinel(std::string_view rest) {
+    redis_options o;
+    rest = take_credentials(rest, o);
+    const auto slash = rest.find('/');
+    if (slash == std::string_view::npos)
+        fail("redis-sentinel:// needs /MASTER_NAME after the hosts");
+    std::string_view hosts = rest.substr(0, slash);
+    const std::string_view name = rest.substr(slash + 1);
+    if (name.empty()) fail("empty master name");
+    if (name.size() > max_master_name) fail("master name longer than 256 bytes");
+    for (const char c : name) {
+        // Sentinel names are plain words; this also keeps '?', '#' and '/' out.
+        if (c <= ' ' || c == '/' || c == '?' || c == '#' || c == 0x7f) {
+            fail("the master name must be printable, without '/', '?', '#' or spaces");
         }
     }
-    if (o.host.empty()) fail("empty host");
-    if (!port.empty()) o.port = static_cast<std::uint16_t>(parse_number(port, 1, 65535, "port"));
+    o.master_name = std::string(name);
+    while (true) {
+        const auto comma = hosts.find(',');
+        redis_address a{{}, 26379};
+        parse_authority(hosts.substr(0, comma), a.host, a.port);
+        if (o.sentinels.size() == max_sentinels) fail("more than 32 sentinels");
+        o.sentinels.push_back(std::move(a));
+        if (comma == std::string_view::npos) break;
+        hosts = hosts.substr(comma + 1);
+    }
+    o.host = o.sentinels.front().host;  // until the master is known; never connected to
+    o.port = o.sentinels.front().port;
     return o;
 }
 
@@ -127,13 +172,30 @@ redis_options parse_tcp(std::string_view rest) {
 
 redis_options parse_redis_url(std::string_view url) {
     if (url.starts_with("redis://")) return parse_tcp(url.substr(8));
+    if (url.starts_with("redis-sentinel://")) return parse_sentinel(url.substr(17));
     if (url.starts_with("unix://")) return parse_unix(url.substr(7));
     if (url.starts_with("rediss://")) fail("TLS (rediss://) is not supported");
-    fail("expected redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N]");
+    fail(
+        "expected redis://[[user]:password@]host[:port][/db], unix:///path[?db=N] or "
+        "redis-sentinel://[[user]:password@]host[:port][,host[:port]...]/MASTER_NAME");
+}
+
+std::string redis_address::describe() const {
+    return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+           std::to_string(port);
 }
 
 std::string redis_options::describe() const {
     std::string out;
+    if (!master_name.empty()) {  // sentinel:host:port,host:port/name
+        out = "sentinel:";
+        if (!username.empty()) out += username + "@";
+        for (std::size_t i = 0; i < sentinels.size(); ++i) {
+            if (i) out += ',';
+            out += sentinels[i].describe();
+        }
+        return out + "/" + master_name;
+    }
     if (!unix_path.empty()) {
         out = "unix:" + unix_path;
         if (db != 0) out += "?db=" + std::to_string(db);
