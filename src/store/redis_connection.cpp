@@ -365,7 +365,7 @@ asio::awaitable<void> redis_connection::impl::run(ptr self) {
             // Closed while resolving or connecting (reconnect_now(), stop()): close_reason says.
         } else if (ec) {
             self->close(s, redis_errc::connection_lost, "connect: " + ec.message());
-        } else if (!s->closed) {
+        } else {
             spawn(self->ex, reader(self, s), "redis reader");
             spawn(self->ex, writer(self, s), "redis writer");
             spawn(self->ex, watchdog(self, s), "redis watchdog");
@@ -409,7 +409,9 @@ asio::awaitable<void> redis_connection::impl::run(ptr self) {
             .num("retry_in_ms", delay.count());
         s.reset();
         self->backoff.expires_after(delay);
-        (void)co_await self->backoff.async_wait(use_tuple);  // cancelled by stop()
+        // Cancelled by stop(), or by reconnect_now() (which then needs no further hurry).
+        (void)co_await self->backoff.async_wait(use_tuple);
+        self->hurry = false;
         if (self->state == phase::stopped) break;
         self->m.reconnects.inc();
     }

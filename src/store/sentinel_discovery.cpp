@@ -120,10 +120,9 @@ private:
 }  // namespace
 
 sentinel_discovery::sentinel_discovery(asio::any_io_executor ex, redis_options master,
-                                       redis_metrics& rm, metrics::registry& reg)
+                                       metrics::registry& reg)
     : ex_(std::move(ex)),
       opts_(std::move(master)),
-      redis_metrics_(rm),
       switches_(reg.add_counter("posrelay_redis_sentinel_switches_total",
                                 "Master switches seen (+switch-master of our master, or a "
                                 "new master found after the subscriber reconnected).")),
@@ -137,7 +136,7 @@ sentinel_discovery::~sentinel_discovery() {
     stop();
 }
 
-void sentinel_discovery::start() {
+void sentinel_discovery::start(redis_metrics& rm) {
     std::lock_guard lock(mu_);
     if (subscriber_ || stopped_) return;
     redis_options so;
@@ -149,7 +148,7 @@ void sentinel_discovery::start() {
     so.reconnect_max = opts_.reconnect_max;
     so.max_pending = 16;
     so.discovery = std::make_shared<sentinel_rotation>(opts_.sentinels);
-    subscriber_ = std::make_shared<redis_connection>(ex_, std::move(so), redis_metrics_);
+    subscriber_ = std::make_shared<redis_connection>(ex_, std::move(so), rm);
     std::weak_ptr<sentinel_discovery> weak = weak_from_this();
     subscriber_->start(
         [weak]() -> asio::awaitable<void> {
@@ -266,10 +265,9 @@ std::optional<redis_address> sentinel_discovery::last_master() const {
 
 std::shared_ptr<sentinel_discovery> attach_sentinel(redis_options& o,
                                                     boost::asio::any_io_executor ex,
-                                                    redis_metrics& rm, metrics::registry& reg) {
+                                                    metrics::registry& reg) {
     if (o.sentinels.empty()) return nullptr;
-    auto d = std::make_shared<sentinel_discovery>(std::move(ex), o, rm, reg);
-    d->start();
+    auto d = std::make_shared<sentinel_discovery>(std::move(ex), o, reg);
     o.discovery = d;
     return d;
 }

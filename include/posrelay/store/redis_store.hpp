@@ -21,6 +21,7 @@
 #include "posrelay/metrics/registry.hpp"
 #include "posrelay/store/lua_script.hpp"
 #include "posrelay/store/redis_connection.hpp"
+#include "posrelay/store/replica_ack.hpp"
 
 namespace posrelay::store {
 
@@ -41,6 +42,9 @@ struct store_options {
     // confirms it (include/posrelay/midtrans/confirmation.hpp); 0: applied at once.
     std::chrono::milliseconds confirm_lease{0};
     std::string node;
+    // --redis-min-replicas-ack: a commit, registration or reservation answered as done waits
+    // for this many replicas (WAIT); fewer within the timeout: replicas_not_acknowledged.
+    replica_ack_options replica_ack;
 };
 
 // Midtrans's answer to an order's claim, for redis_store::resolve_claim.
@@ -116,8 +120,11 @@ public:
     void add_script(std::shared_ptr<const lua_script> s);
 
     // Runs the order script's commit on the calling io thread's connection. Completes when
-    // Redis has answered (the update is then in Redis), or with ec: not connected, timeout,
-    // connection lost, or an unexpected reply. Must be called on an io thread of `pool`.
+    // Redis has answered (the update is then in Redis) and, with options().replica_ack, its
+    // replicas have it; or with ec: not connected, timeout, connection lost, an unexpected
+    // reply, or replicas_not_acknowledged (the outcome is then filled in: the update is on the
+    // primary only). register_order and reserve_charge likewise. Must be called on an io
+    // thread of `pool`.
     [[nodiscard]] boost::asio::awaitable<ingest::commit_result> commit(
         ingest::status_update u) override;
     // True while every io thread's connection is up.
@@ -193,6 +200,11 @@ private:
     boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> eval_script(
         std::span<const std::string_view> keys, std::string_view now_ms, redis_args args);
 
+    // wait_replicas() for a write on the order's key when --redis-min-replicas-ack is set;
+    // `wrote`: this call's script wrote (else the key is touched first).
+    boost::asio::awaitable<boost::system::error_code> acknowledged(std::string_view order_id,
+                                                                   bool wrote);
+
     // "now + poll_first_delay" in Unix ms, or "" when orders are not enrolled.
     [[nodiscard]] std::string first_poll_ms() const;
 
@@ -205,6 +217,7 @@ private:
     std::vector<std::shared_ptr<redis_connection>> connections_;
     metrics::counter* commits_[ingest::commit_outcome_count] = {};  // by commit_outcome
     metrics::counter& commit_errors_;
+    metrics::counter& replicas_short_;  // wait_replicas() fell short
     metrics::histogram& commit_latency_;
 };
 

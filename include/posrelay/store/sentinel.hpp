@@ -37,12 +37,13 @@ class sentinel_discovery final : public redis_discovery,
 public:
     // `master` are the redis-sentinel:// options (sentinels, master name, the master's and the
     // sentinels' credentials, timeouts); its discovery field is ignored.
-    sentinel_discovery(boost::asio::any_io_executor ex, redis_options master, redis_metrics& rm,
+    sentinel_discovery(boost::asio::any_io_executor ex, redis_options master,
                        metrics::registry& reg);
     ~sentinel_discovery() override;
 
-    // Starts the subscriber (once).
-    void start();
+    // Starts the subscriber (once), reporting into `rm` (the store's connection metrics).
+    // resolve() works before it.
+    void start(redis_metrics& rm);
     void stop() override;
 
     [[nodiscard]] boost::asio::awaitable<std::pair<boost::system::error_code, redis_address>>
@@ -63,7 +64,6 @@ private:
 
     boost::asio::any_io_executor ex_;
     redis_options opts_;
-    redis_metrics& redis_metrics_;
     metrics::counter& switches_;
     metrics::counter& failures_;
     std::shared_ptr<redis_connection> subscriber_;
@@ -74,11 +74,11 @@ private:
     bool stopped_ = false;
 };
 
-// When `o` names sentinels (redis-sentinel://): makes a sentinel_discovery for it with the
-// subscriber on `ex`, starts it and sets o.discovery. Null otherwise. stop() it at shutdown.
+// When `o` names sentinels (redis-sentinel://): makes a sentinel_discovery for it with its
+// subscriber on `ex` and sets o.discovery. Null otherwise. start() it, and stop() it at
+// shutdown.
 [[nodiscard]] std::shared_ptr<sentinel_discovery> attach_sentinel(redis_options& o,
                                                                   boost::asio::any_io_executor ex,
-                                                                  redis_metrics& rm,
                                                                   metrics::registry& reg);
 
 }  // namespace posrelay::store

@@ -1,7 +1,9 @@
-// Redis Sentinel's answers, interpreted (pure: unit-tested in tests/unit/sentinel_test.cpp).
+// Failover decisions, pure (unit-tested in tests/unit/failover_rules_test.cpp): Sentinel's
+// answers, and whether a WAIT reply acknowledges a write.
 #include <array>
 #include <charconv>
 
+#include "posrelay/store/replica_ack.hpp"
 #include "posrelay/store/sentinel.hpp"
 
 namespace posrelay::store {
@@ -53,6 +55,16 @@ std::optional<redis_address> switched_master(const redis_reply& m, std::string_v
     const auto p = port_of(f[4]);
     if (!p) return std::nullopt;
     return redis_address{std::string(f[3]), *p};
+}
+
+boost::system::error_code wait_outcome(const boost::system::error_code& ec,
+                                       const redis_reply& reply, unsigned wanted) noexcept {
+    if (ec) return ec;
+    if (reply.type != redis_reply::kind::integer)
+        return make_error_code(redis_errc::protocol_error);
+    if (reply.integer < 0 || static_cast<unsigned long long>(reply.integer) < wanted)
+        return make_error_code(redis_errc::replicas_not_acknowledged);
+    return {};
 }
 
 }  // namespace posrelay::store

@@ -1,0 +1,142 @@
+// Redis Sentinel on loopback for tests (tests/integration/sentinel_group.hpp).
+#include "sentinel_group.hpp"
+
+#include <signal.h>
+#include <stdlib.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+namespace posrelay::test {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string trimmed(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r'))
+        s.pop_back();
+    return s;
+}
+
+}  // namespace
+
+sentinel_group::~sentinel_group() {
+    for (auto& s : sentinels_) {
+        s->signal(SIGKILL);
+        (void)s->wait_exit(5s);
+    }
+    sentinels_.clear();
+    nodes_.clear();  // each stops its server
+    if (!dir_.empty()) {
+        std::error_code ec;
+        std::filesystem::remove_all(dir_, ec);
+    }
+}
+
+void sentinel_group::start(int replicas, int sentinels) {
+    std::string templ = "/tmp/posrelay-sentinel-XXXXXX";
+    if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    dir_ = templ;
+    nodes_.push_back(std::make_unique<redis_server>());
+    nodes_[0]->start();
+    const std::string primary = std::to_string(nodes_[0]->port());
+    for (int i = 0; i < replicas; ++i) {
+        auto r = std::make_unique<redis_server>();
+        redis_server_options o;
+        o.extra_args = {"--replicaof", "127.0.0.1", primary, "--repl-ping-replica-period", "1"};
+        r->start(o);
+        nodes_.push_back(std::move(r));
+        if (!wait_replica_up(nodes_.size() - 1, 10s))
+            throw std::runtime_error("replica not in sync");
+    }
+    for (int i = 0; i < sentinels; ++i) {
+        const std::uint16_t port = pick_free_port();
+        const std::string conf = dir_ + "/sentinel" + std::to_string(i) + ".conf";
+        std::ofstream(conf) << "port " << port << "\nbind 127.0.0.1\ndaemonize no\ndir " << dir_
+                            << "\nsentinel monitor " << master_name << " 127.0.0.1 " << primary
+                            << " 2\nsentinel down-after-milliseconds " << master_name
+                            << " 500\nsentinel failover-timeout " << master_name
+                            << " 3000\nsentinel parallel-syncs " << master_name << " 1\n";
+        const char* exe = ::getenv("REDIS_SERVER");
+        sentinels_.push_back(
+            std::make_unique<child_process>(exe != nullptr ? exe : "/usr/bin/redis-server",
+                                            std::vector<std::string>{conf, "--sentinel"}));
+        sentinel_ports_.push_back(port);
+    }
+    // Each sentinel knows the master, its replicas and the other sentinels.
+    const auto expected = std::to_string(replicas);
+    const auto others = std::to_string(sentinels - 1);
+    for (std::size_t i = 0; i < sentinel_ports_.size(); ++i) {
+        const bool ok = wait_until(
+            [&] {
+                const auto m = sentinel_cli(i, {"SENTINEL", "master", master_name});
+                const auto find = [&](std::string_view key) {
+                    const auto at = m.find(std::string(key) + "\n");
+                    if (at == std::string::npos) return std::string();
+                    const auto start = at + key.size() + 1;
+                    return m.substr(start, m.find('\n', start) - start);
+                };
+                return find("num-slaves") == expected && find("num-other-sentinels") == others;
+            },
+            20s);
+        if (!ok) throw std::runtime_error("sentinel " + std::to_string(i) + " not ready");
+    }
+}
+
+std::string sentinel_group::url() const {
+    std::string u = "redis-sentinel://";
+    for (std::size_t i = 0; i < sentinel_ports_.size(); ++i)
+        u += (i ? ",127.0.0.1:" : "127.0.0.1:") + std::to_string(sentinel_ports_[i]);
+    return u + "/" + master_name;
+}
+
+std::string sentinel_group::sentinel_cli(std::size_t i, std::vector<std::string> args) const {
+    std::vector<std::string> full = {"-h", "127.0.0.1", "-p", std::to_string(sentinel_ports_.at(i)),
+                                     "--raw"};
+    full.insert(full.end(), args.begin(), args.end());
+    return trimmed(run_command("/usr/bin/redis-cli", full, {}, 5s).output);
+}
+
+std::uint16_t sentinel_group::master_port() const {
+    const auto out = sentinel_cli(0, {"SENTINEL", "get-master-addr-by-name", master_name});
+    const auto nl = out.find('\n');
+    if (nl == std::string::npos) return 0;
+    return static_cast<std::uint16_t>(std::atoi(out.c_str() + nl + 1));
+}
+
+std::size_t sentinel_group::index_of(std::uint16_t port) const {
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+        if (nodes_[i]->port() == port) return i;
+    }
+    throw std::runtime_error("no node on port " + std::to_string(port));
+}
+
+std::uint16_t sentinel_group::wait_for_new_master(std::uint16_t old_port,
+                                                  std::chrono::milliseconds limit) {
+    std::uint16_t found = 0;
+    (void)wait_until(
+        [&] {
+            const auto p = master_port();
+            if (p == 0 || p == old_port) return false;
+            const auto& n = *nodes_.at(index_of(p));
+            if (!n.running() || n.cli({"ROLE"}).rfind("master", 0) != 0) return false;
+            found = p;
+            return true;
+        },
+        limit);
+    return found;
+}
+
+bool sentinel_group::wait_replica_up(std::size_t i, std::chrono::milliseconds limit) {
+    return wait_until(
+        [&] {
+            return nodes_.at(i)->cli({"INFO", "replication"}).find("master_link_status:up") !=
+                   std::string::npos;
+        },
+        limit);
+}
+
+}  // namespace posrelay::test
