@@ -167,6 +167,8 @@ struct redis_connection::impl {
     void close(const std::shared_ptr<session>& s, redis_errc why, std::string reason);
     void stop();
     void reconnect_now(std::string reason);
+    static void follow(const ptr& self);
+    void moved(const redis_address& to);
     [[nodiscard]] std::chrono::milliseconds backoff_delay(unsigned attempt);
 
     asio::any_io_executor ex;
@@ -344,7 +346,9 @@ asio::awaitable<bool> redis_connection::impl::discover(ptr self, session_ptr s) 
     auto [ec, addr] = co_await d->resolve();
     if (s->closed) co_return false;
     if (ec) {
-        self->close(s, redis_errc::connection_lost, "discovery: " + ec.message());
+        self->close(s, redis_errc::connection_lost,
+                    ec == redis_errc::not_connected ? "the discovery found no master"
+                                                    : "discovery: " + ec.message());
         co_return false;
     }
     s->target = std::move(addr);
@@ -515,6 +519,20 @@ void redis_connection::impl::reconnect_now(std::string reason) {
     }
 }
 
+// A failover (the discovery's address changed): drop and reconnect to the new address.
+void redis_connection::impl::follow(const ptr& self) {
+    std::weak_ptr<impl> weak = self;
+    self->watch_id = self->opts.discovery->watch([weak](const redis_address& to) {
+        if (auto p = weak.lock()) asio::post(p->ex, [p, to] { p->moved(to); });
+    });
+}
+
+// Unless already connected or connecting there.
+void redis_connection::impl::moved(const redis_address& to) {
+    if (current && !current->closed && current->target == to) return;
+    reconnect_now("the master moved to " + to.describe());
+}
+
 // Full jitter between reconnect_min and a cap that doubles per failed attempt up to
 // reconnect_max, so a fleet does not reconnect in lockstep after a Redis restart.
 std::chrono::milliseconds redis_connection::impl::backoff_delay(unsigned attempt) {
@@ -541,15 +559,7 @@ void redis_connection::start(on_connect_fn on_connect, on_push_fn on_push) {
                        self->state = impl::phase::down;
                        self->on_connect = std::move(cb);
                        self->on_push = std::move(push);
-                       if (self->opts.discovery) {
-                           // A failover: drop and reconnect to the new master.
-                           std::weak_ptr<impl> weak = self;
-                           self->watch_id = self->opts.discovery->watch([weak] {
-                               if (auto p = weak.lock()) {
-                                   asio::post(p->ex, [p] { p->reconnect_now("the master moved"); });
-                               }
-                           });
-                       }
+                       if (self->opts.discovery) impl::follow(self);
                        spawn(self->ex, impl::run(self), "redis connect loop");
                    });
 }

@@ -107,7 +107,7 @@ public:
         const std::size_t i = next_++ % sentinels_.size();
         co_return std::pair{error_code{}, sentinels_[i]};
     }
-    std::uint64_t watch(std::function<void()>) override { return 0; }
+    std::uint64_t watch(std::function<void(const redis_address&)>) override { return 0; }
     void unwatch(std::uint64_t) noexcept override {}
     void stop() override {}
     [[nodiscard]] bool masters_only() const noexcept override { return false; }
@@ -141,6 +141,7 @@ void sentinel_discovery::start(redis_metrics& rm) {
     if (subscriber_ || stopped_) return;
     redis_options so;
     so.sentinels = opts_.sentinels;
+    so.master_name = opts_.master_name;  // described as the sentinels (logs)
     so.password = opts_.sentinel_password;
     so.connect_timeout = opts_.connect_timeout;
     so.command_timeout = opts_.command_timeout;
@@ -194,7 +195,7 @@ asio::awaitable<void> sentinel_discovery::on_subscriber_connect() {
 }
 
 void sentinel_discovery::moved(const redis_address& to, std::string_view why) {
-    std::vector<std::function<void()>> notify;
+    std::vector<std::function<void(const redis_address&)>> notify;
     {
         std::lock_guard lock(mu_);
         if (stopped_) return;
@@ -208,7 +209,7 @@ void sentinel_discovery::moved(const redis_address& to, std::string_view why) {
         .str("address", to.describe())
         .str("seen_by", why);
     for (auto& fn : notify)
-        fn();
+        fn(to);
 }
 
 asio::awaitable<std::optional<redis_address>> sentinel_discovery::ask(
@@ -246,7 +247,7 @@ asio::awaitable<std::pair<error_code, redis_address>> sentinel_discovery::resolv
     co_return std::pair{make_error_code(redis_errc::not_connected), redis_address{}};
 }
 
-std::uint64_t sentinel_discovery::watch(std::function<void()> moved) {
+std::uint64_t sentinel_discovery::watch(std::function<void(const redis_address&)> moved) {
     std::lock_guard lock(mu_);
     const auto id = next_id_++;
     if (!stopped_) watchers_.emplace(id, std::move(moved));

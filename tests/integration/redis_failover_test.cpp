@@ -49,7 +49,7 @@ public:
         std::lock_guard lock(mu);
         co_return std::pair{boost::system::error_code{}, address};
     }
-    std::uint64_t watch(std::function<void()>) override { return 1; }
+    std::uint64_t watch(std::function<void(const store::redis_address&)>) override { return 1; }
     void unwatch(std::uint64_t) noexcept override {}
     void stop() override {}
 
@@ -61,9 +61,12 @@ public:
 TEST(RedisFailover, ReadonlyReplyReconnectsThroughTheDiscoveryToAMaster) {
     redis_server a;
     redis_server b;
-    a.start();
+    redis_server_options ao;
+    ao.extra_args = {"--repl-diskless-sync-delay", "0"};  // a full sync at once, not after 5 s
+    a.start(ao);
     redis_server_options ro;
-    ro.extra_args = {"--replicaof", "127.0.0.1", std::to_string(a.port())};
+    ro.extra_args = {"--replicaof", "127.0.0.1", std::to_string(a.port()),
+                     "--repl-diskless-sync-delay", "0"};
     b.start(ro);
     auto d = std::make_shared<steered_discovery>();
     d->address = {"127.0.0.1", b.port()};  // a replica first: ROLE must refuse it
@@ -198,7 +201,11 @@ TEST_F(RedisSentinel, FollowsAGracefulSwitchAndKeepsEveryAcknowledgedCommit) {
         },
         20s))
         << "the store did not follow +switch-master";
-    // The old master is a replica of the new one now; once in sync, WAIT 1 succeeds.
+    // The old master is still a master (nothing but +switch-master told us to leave it; the
+    // sentinels demote it some 8 s later): demoted now, as they would, so that once it is in
+    // sync, WAIT 1 succeeds.
+    (void)group_.node(group_.index_of(old_port))
+        .cli({"REPLICAOF", "127.0.0.1", std::to_string(new_port)});
     ASSERT_TRUE(group_.wait_replica_up(group_.index_of(old_port), 20s));
     const auto r = commit("G-after", transaction_status::pending);
     EXPECT_FALSE(r.ec) << r.ec.message();
@@ -263,7 +270,9 @@ TEST_F(RedisSentinel, SurvivesAKilledPrimaryWithNothingAcknowledgedLost) {
 TEST(RedisReplicaAck, NotificationIsAnswered503UntilAReplicaHasIt) {
     redis_server primary;
     redis_server replica;
-    primary.start();
+    redis_server_options po;
+    po.extra_args = {"--repl-diskless-sync-delay", "0"};  // a full sync at once, not after 5 s
+    primary.start(po);
     redis_server_options ro;
     ro.extra_args = {"--replicaof", "127.0.0.1", std::to_string(primary.port())};
     replica.start(ro);

@@ -40,13 +40,17 @@ void sentinel_group::start(int replicas, int sentinels) {
     std::string templ = "/tmp/posrelay-sentinel-XXXXXX";
     if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
     dir_ = templ;
+    // A full sync starts at once (not after 5 s waiting for more replicas): any node may
+    // become a master that syncs a replica.
+    redis_server_options po;
+    po.extra_args = {"--repl-diskless-sync-delay", "0"};
     nodes_.push_back(std::make_unique<redis_server>());
-    nodes_[0]->start();
+    nodes_[0]->start(po);
     const std::string primary = std::to_string(nodes_[0]->port());
     for (int i = 0; i < replicas; ++i) {
         auto r = std::make_unique<redis_server>();
         redis_server_options o;
-        o.extra_args = {"--replicaof", "127.0.0.1", primary, "--repl-ping-replica-period", "1"};
+        o.extra_args = {"--replicaof", "127.0.0.1", primary, "--repl-diskless-sync-delay", "0"};
         r->start(o);
         nodes_.push_back(std::move(r));
         if (!wait_replica_up(nodes_.size() - 1, 10s))

@@ -59,9 +59,10 @@ public:
     [[nodiscard]] virtual boost::asio::awaitable<
         std::pair<boost::system::error_code, redis_address>>
     resolve() = 0;
-    // `moved` is called, from any thread, when the address changed (a failover): the
-    // connection then drops and reconnects through resolve(). unwatch(id) ends it.
-    virtual std::uint64_t watch(std::function<void()> moved) = 0;
+    // `moved` is called, from any thread, with the new address when it changed (a
+    // failover): a connection elsewhere then drops and reconnects through resolve().
+    // unwatch(id) ends it.
+    virtual std::uint64_t watch(std::function<void(const redis_address& to)> moved) = 0;
     virtual void unwatch(std::uint64_t id) noexcept = 0;
     // Ends whatever the discovery runs in the background (e.g. its subscriber). Idempotent.
     virtual void stop() = 0;

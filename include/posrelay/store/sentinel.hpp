@@ -48,7 +48,7 @@ public:
 
     [[nodiscard]] boost::asio::awaitable<std::pair<boost::system::error_code, redis_address>>
     resolve() override;
-    std::uint64_t watch(std::function<void()> moved) override;
+    std::uint64_t watch(std::function<void(const redis_address&)> moved) override;
     void unwatch(std::uint64_t id) noexcept override;
 
     // The master last found or announced (for tests and logs).
@@ -68,7 +68,7 @@ private:
     metrics::counter& failures_;
     std::shared_ptr<redis_connection> subscriber_;
     mutable std::mutex mu_;  // guards what follows
-    std::map<std::uint64_t, std::function<void()>> watchers_;
+    std::map<std::uint64_t, std::function<void(const redis_address&)>> watchers_;
     std::uint64_t next_id_ = 1;
     std::optional<redis_address> last_;
     bool stopped_ = false;
