@@ -9,6 +9,7 @@
 #include <signal.h>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -331,6 +332,62 @@ TEST(RedisReplicaAck, NotificationIsAnswered503UntilAReplicaHasIt) {
     EXPECT_EQ(metric_value(metrics, "posrelay_redis_replicas_not_acknowledged_total"), 2);
     node.proc->signal(SIGTERM);
     EXPECT_TRUE(node.proc->wait_exit(10s).has_value());
+}
+
+// WAIT blocks its connection until answered: concurrent writes on one connection share WAITs
+// (each joins the one sent and unanswered, which covers it) instead of queueing one each.
+TEST(RedisReplicaAck, ConcurrentWritesShareWaits) {
+    redis_server primary;
+    redis_server replica;
+    redis_server_options po;
+    po.extra_args = {"--repl-diskless-sync-delay", "0"};
+    primary.start(po);
+    redis_server_options ro;
+    ro.extra_args = {"--replicaof", "127.0.0.1", std::to_string(primary.port())};
+    replica.start(ro);
+    ASSERT_TRUE(wait_until(
+        [&] {
+            return replica.cli({"INFO", "replication"}).find("master_link_status:up") !=
+                   std::string::npos;
+        },
+        10s));
+    metrics::registry reg;
+    io_pool pool{1};
+    store::store_options so;
+    so.replica_ack = {1, 1000ms};
+    store::redis_store st(pool, store::parse_redis_url(primary.url()), so, reg);
+    st.start();
+    pool.start();
+    ASSERT_TRUE(wait_until([&] { return st.ready(); }, 10s));
+    constexpr int writes = 300;
+    std::atomic<int> acked{0};
+    std::atomic<int> finished{0};
+    for (int i = 0; i < writes; ++i) {
+        ingest::status_update u;
+        u.set(ingest::field::order_id, "C-" + std::to_string(i));
+        u.set(ingest::field::transaction_status, "pending");
+        u.status = transaction_status::pending;
+        asio::co_spawn(
+            pool.context(0),
+            [&, u = std::move(u)]() mutable -> asio::awaitable<void> {
+                const auto r = co_await st.commit(std::move(u));
+                if (!r.ec) ++acked;
+                ++finished;
+            },
+            asio::detached);
+    }
+    EXPECT_TRUE(wait_until([&] { return finished.load() == writes; }, 20s));
+    EXPECT_EQ(acked.load(), writes);
+    const auto stats = primary.cli({"INFO", "commandstats"});
+    const auto at = stats.find("cmdstat_wait:calls=");
+    ASSERT_NE(at, std::string::npos) << stats;
+    const long waits = std::atol(stats.c_str() + at + 19);
+    EXPECT_GE(waits, 1);
+    EXPECT_LT(waits, writes / 2) << "WAITs were not shared";
+    EXPECT_EQ(replica.cli({"DBSIZE"}), primary.cli({"DBSIZE"}));  // acknowledged: replicated
+    st.stop();
+    pool.stop(false);
+    pool.join();
 }
 
 }  // namespace

@@ -33,6 +33,9 @@ struct replica_ack_options {
 // or node, so a write on that key is made first (PEXPIRE route_key touch_ttl GT: the key's TTL
 // extended to touch_ttl from now), putting this connection's replication offset past it.
 // Completes with wait_outcome(); replicas_not_acknowledged is counted in `short_count`.
+// Writes on one connection share WAITs (a write joins the WAIT already sent and unanswered on
+// its connection, which covers it: src/store/replica_ack.cpp). With a routing client the WAIT,
+// and the sharing, must be per shard connection: the one route_key maps to.
 [[nodiscard]] boost::asio::awaitable<boost::system::error_code> wait_replicas(
     redis_connection& link, std::string_view route_key, const replica_ack_options& o,
     std::optional<std::chrono::milliseconds> touch_ttl, metrics::counter& short_count);
