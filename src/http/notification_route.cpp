@@ -14,18 +14,18 @@ namespace posrelay::http {
 
 namespace {
 // Every reason a notification can be refused, registered up front so dashboards see zeros.
+// clang-format off
 constexpr std::string_view rejection_reasons[] = {
-    "method_not_allowed",   "unsupported_media_type",
-    "body_too_large",       "bad_request",
-    "header_too_large",     "invalid_utf8",
-    "malformed_json",       "not_an_object",
-    "missing_field",        "wrong_type",
-    "invalid_value",        "duplicate_field",
-    "bad_signature",        "unknown_merchant",
-    "store_unavailable",    "inconsistent_status",
-    "merchant_mismatch",    "amount_mismatch",
-    "transaction_mismatch", "replicas_not_acknowledged",
+    "method_not_allowed",   "unsupported_media_type", "body_too_large",
+    "bad_request",          "header_too_large",       "invalid_utf8",
+    "malformed_json",       "not_an_object",          "missing_field",
+    "wrong_type",           "invalid_value",          "duplicate_field",
+    "bad_signature",        "unknown_merchant",       "store_unavailable",
+    "inconsistent_status",  "merchant_mismatch",      "amount_mismatch",
+    "transaction_mismatch",
+    "replicas_not_acknowledged",  // stored on the primary, not yet on enough replicas (503)
 };
+// clang-format on
 
 // The answer to an update the store refused as bound elsewhere (issue 13): another
 // merchant's key is not a valid signature for the order (401, like a bad signature);
