@@ -2,8 +2,11 @@
 // connect timeout) and the +switch-master subscriber (a redis_connection to the sentinels,
 // one after another, resubscribed by its on_connect).
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -151,6 +154,8 @@ void sentinel_discovery::start(redis_metrics& rm) {
     so.discovery = std::make_shared<sentinel_rotation>(opts_.sentinels);
     subscriber_ = std::make_shared<redis_connection>(ex_, std::move(so), rm);
     std::weak_ptr<sentinel_discovery> weak = weak_from_this();
+    heartbeat_timer_ = std::make_shared<asio::steady_timer>(ex_);
+    asio::co_spawn(ex_, heartbeat(weak), asio::detached);
     subscriber_->start(
         [weak]() -> asio::awaitable<void> {
             if (auto self = weak.lock()) co_await self->on_subscriber_connect();
@@ -165,13 +170,39 @@ void sentinel_discovery::start(redis_metrics& rm) {
 
 void sentinel_discovery::stop() {
     std::shared_ptr<redis_connection> sub;
+    std::shared_ptr<asio::steady_timer> timer;
     {
         std::lock_guard lock(mu_);
         stopped_ = true;
         watchers_.clear();
         sub = std::move(subscriber_);
+        timer = std::move(heartbeat_timer_);
     }
     if (sub) sub->stop();
+    if (timer) asio::post(ex_, [timer] { timer->cancel(); });
+}
+
+// The subscriber only listens: a sentinel gone silent (a dead host, a partition) would go
+// unnoticed, and with it every +switch-master. A PING every command timeout lets the
+// connection's watchdog see it (no reply within twice the timeout: dropped, and the next
+// sentinel tried).
+asio::awaitable<void> sentinel_discovery::heartbeat(std::weak_ptr<sentinel_discovery> weak) {
+    while (true) {
+        std::shared_ptr<redis_connection> sub;
+        std::shared_ptr<asio::steady_timer> timer;
+        std::chrono::milliseconds every{};
+        if (auto self = weak.lock()) {
+            std::lock_guard lock(self->mu_);
+            sub = self->subscriber_;
+            timer = self->heartbeat_timer_;
+            every = self->opts_.command_timeout;
+        }
+        if (!sub || !timer) co_return;  // stopped
+        if (sub->connected()) (void)co_await sub->exec(redis_command("PING"));
+        timer->expires_after(every);
+        const auto [ec] = co_await timer->async_wait(use_tuple);
+        if (ec) co_return;  // cancelled by stop()
+    }
 }
 
 // Before subscribing, the master as this sentinel sees it: a switch missed while the

@@ -127,16 +127,16 @@ TEST(RedisFailover, ReadonlyReplyReconnectsThroughTheDiscoveryToAMaster) {
 
 class RedisSentinel : public ::testing::Test {
 protected:
-    void start_store(unsigned replicas_ack) {
+    void start_store(unsigned replicas_ack, std::chrono::milliseconds timeouts = 1s) {
         store::redis_options ro = store::parse_redis_url(group_.url());
-        ro.connect_timeout = 1s;
-        ro.command_timeout = 2s;
+        ro.connect_timeout = timeouts;
+        ro.command_timeout = timeouts;
         ro.reconnect_min = 20ms;
         ro.reconnect_max = 200ms;
         discovery_ = store::attach_sentinel(ro, pool_.context(0).get_executor(), registry_);
         ASSERT_TRUE(discovery_);
         store::store_options so;
-        so.replica_ack = {replicas_ack, 500ms};
+        so.replica_ack = {replicas_ack, timeouts / 2};
         store_ = std::make_unique<store::redis_store>(pool_, ro, so, registry_);
         discovery_->start(store_->connection_metrics());
         store_->start();
@@ -213,6 +213,38 @@ TEST_F(RedisSentinel, FollowsAGracefulSwitchAndKeepsEveryAcknowledgedCommit) {
     EXPECT_EQ(r.outcome, ingest::commit_outcome::new_update);
     acked.push_back("G-after");
     expect_stored(group_.index_of(new_port), acked);
+}
+
+// The subscriber's sentinel goes silent (SIGSTOP: its socket stays open, as behind a
+// partition): the heartbeat notices, the subscriber moves to another sentinel, and a switch
+// announced there is followed. Without it the store would keep writing to the old master,
+// which the sentinels leave a master for some 8 s after a SENTINEL FAILOVER.
+TEST_F(RedisSentinel, ASilentSentinelIsLeftForAnother) {
+    group_.start(1, 3);
+    start_store(1, 400ms);
+    const auto reconnects = metric("posrelay_redis_reconnects_total");
+    group_.signal_sentinel(0, SIGSTOP);  // the subscriber's: it starts on the first sentinel
+    ASSERT_TRUE(wait_until(
+        [&] { return metric("posrelay_redis_reconnects_total") >= reconnects + 1; }, 10s))
+        << "the silent sentinel was not noticed";
+    const auto old_port = group_.master_port(1);
+    ASSERT_EQ(group_.sentinel_cli(1, {"SENTINEL", "FAILOVER", sentinel_group::master_name}), "OK");
+    const auto new_port = group_.wait_for_new_master(old_port, 20s, 1);
+    ASSERT_NE(new_port, 0) << "no failover";
+    ASSERT_TRUE(wait_until(
+        [&] {
+            const auto m = discovery_->last_master();
+            return m && m->port == new_port && store_->ready();
+        },
+        10s))
+        << "the switch was not followed";
+    (void)group_.node(group_.index_of(old_port))
+        .cli({"REPLICAOF", "127.0.0.1", std::to_string(new_port)});
+    ASSERT_TRUE(group_.wait_replica_up(group_.index_of(old_port), 20s));
+    ASSERT_TRUE(wait_until([&] { return !commit("S-1", transaction_status::pending).ec; }, 10s));
+    EXPECT_EQ(group_.node(group_.index_of(new_port))
+                  .cli({"HGET", "posrelay:{o:S-1}", "transaction_status"}),
+              "pending");
 }
 
 // The primary is SIGKILLed under a steady stream of commits: after the failover commits reach

@@ -25,6 +25,7 @@ std::string trimmed(std::string s) {
 
 sentinel_group::~sentinel_group() {
     for (auto& s : sentinels_) {
+        s->signal(SIGCONT);  // a stopped one
         s->signal(SIGKILL);
         (void)s->wait_exit(5s);
     }
@@ -104,8 +105,8 @@ std::string sentinel_group::sentinel_cli(std::size_t i, std::vector<std::string>
     return trimmed(run_command("/usr/bin/redis-cli", full, {}, 5s).output);
 }
 
-std::uint16_t sentinel_group::master_port() const {
-    const auto out = sentinel_cli(0, {"SENTINEL", "get-master-addr-by-name", master_name});
+std::uint16_t sentinel_group::master_port(std::size_t via) const {
+    const auto out = sentinel_cli(via, {"SENTINEL", "get-master-addr-by-name", master_name});
     const auto nl = out.find('\n');
     if (nl == std::string::npos) return 0;
     return static_cast<std::uint16_t>(std::atoi(out.c_str() + nl + 1));
@@ -119,11 +120,12 @@ std::size_t sentinel_group::index_of(std::uint16_t port) const {
 }
 
 std::uint16_t sentinel_group::wait_for_new_master(std::uint16_t old_port,
-                                                  std::chrono::milliseconds limit) {
+                                                  std::chrono::milliseconds limit,
+                                                  std::size_t via) {
     std::uint16_t found = 0;
     (void)wait_until(
         [&] {
-            const auto p = master_port();
+            const auto p = master_port(via);
             if (p == 0 || p == old_port) return false;
             const auto& n = *nodes_.at(index_of(p));
             if (!n.running() || n.cli({"ROLE"}).rfind("master", 0) != 0) return false;

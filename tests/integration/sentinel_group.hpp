@@ -31,16 +31,19 @@ public:
     [[nodiscard]] std::string url() const;
     // The servers: [0] the first primary, then the replicas, in start order.
     [[nodiscard]] redis_server& node(std::size_t i) { return *nodes_.at(i); }
-    // The node that is master now as the first sentinel sees it (its port), 0 when unknown.
-    [[nodiscard]] std::uint16_t master_port() const;
+    // The node that is master now as the sentinel `via` sees it (its port), 0 when unknown.
+    [[nodiscard]] std::uint16_t master_port(std::size_t via = 0) const;
     // The index in node() of the server listening on `port`.
     [[nodiscard]] std::size_t index_of(std::uint16_t port) const;
+    // Sends `sig` to the sentinel `i` (SIGSTOP: silent but connected, as behind a partition).
+    void signal_sentinel(std::size_t i, int sig) { sentinels_.at(i)->signal(sig); }
     // Runs redis-cli against the sentinel `i` (--raw, trailing newlines removed).
     [[nodiscard]] std::string sentinel_cli(std::size_t i, std::vector<std::string> args) const;
     // Waits until the sentinels name a master other than `old_port`, reachable and answering
     // ROLE master; its port (0 on timeout).
     [[nodiscard]] std::uint16_t wait_for_new_master(std::uint16_t old_port,
-                                                    std::chrono::milliseconds limit);
+                                                    std::chrono::milliseconds limit,
+                                                    std::size_t via = 0);
     // Waits until node(i) reports master_link_status:up (a replica in sync).
     [[nodiscard]] bool wait_replica_up(std::size_t i, std::chrono::milliseconds limit);
 

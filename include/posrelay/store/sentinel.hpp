@@ -5,6 +5,7 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <cstdint>
 #include <functional>
@@ -61,13 +62,15 @@ private:
         const redis_address& sentinel) const;
     [[nodiscard]] boost::asio::awaitable<bool> is_master(const redis_address& at) const;
     boost::asio::awaitable<void> on_subscriber_connect();
+    static boost::asio::awaitable<void> heartbeat(std::weak_ptr<sentinel_discovery> weak);
 
     boost::asio::any_io_executor ex_;
     redis_options opts_;
     metrics::counter& switches_;
     metrics::counter& failures_;
     std::shared_ptr<redis_connection> subscriber_;
-    mutable std::mutex mu_;  // guards what follows
+    std::shared_ptr<boost::asio::steady_timer> heartbeat_timer_;  // cancelled by stop()
+    mutable std::mutex mu_;                                       // guards what follows
     std::map<std::uint64_t, std::function<void(const redis_address&)>> watchers_;
     std::uint64_t next_id_ = 1;
     std::optional<redis_address> last_;
