@@ -29,6 +29,8 @@ namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
+constexpr std::size_t max_answer_bytes = 64 * 1024;
+
 // A short-lived connection: its socket, resolver and deadline, shared with the timer's handler.
 struct probe {
     explicit probe(const asio::any_io_executor& ex) : sock(ex), resolver(ex), deadline(ex) {}
@@ -69,7 +71,6 @@ asio::awaitable<std::optional<redis_reply>> query_once(const redis_address& at,
         if (pipe.push(commands[i], detail::redis_handler(std::move(h)), now))
             co_return std::nullopt;
     }
-    std::optional<redis_reply> out;
     auto [rec, results] =
         co_await p->resolver.async_resolve(at.host, std::to_string(at.port), use_tuple);
     error_code ec = rec;
@@ -82,9 +83,11 @@ asio::awaitable<std::optional<redis_reply>> query_once(const redis_address& at,
     std::array<char, 4096> buf{};
     std::vector<detail::redis_completion> done;
     std::size_t answered = 0;
+    std::size_t received = 0;  // the answers are a few dozen bytes: anything huge is refused
     while (!ec && answered < commands.size()) {
         auto [rerr, n] = co_await p->sock.async_read_some(asio::buffer(buf), use_tuple);
         ec = rerr;
+        if ((received += n) > max_answer_bytes) break;
         if (!ec && pipe.feed(buf.data(), n, detail::redis_clock::now(), done)) break;
         for (auto& c : done) {
             std::move(c.handler)(c.ec, std::move(c.reply));

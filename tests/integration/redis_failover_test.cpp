@@ -298,6 +298,16 @@ TEST_F(RedisSentinel, SurvivesAKilledPrimaryWithNothingAcknowledgedLost) {
 
 // ---- --redis-min-replicas-ack through posrelay ---------------------------------------------
 
+// Until the primary counts the replica online (its first ACK after the sync), WAIT does not.
+bool wait_replica_online(const redis_server& primary, const redis_server& replica) {
+    const std::string online = "port=" + std::to_string(replica.port()) + ",state=online";
+    return wait_until(
+        [&] {
+            return primary.cli({"INFO", "replication"}).find(online) != std::string::npos;
+        },
+        10s);
+}
+
 // Reliability finding: a notification was answered 200 as soon as the primary had it; a
 // failover before the replica had it lost an update Midtrans would never send again.
 TEST(RedisReplicaAck, NotificationIsAnswered503UntilAReplicaHasIt) {
@@ -309,15 +319,10 @@ TEST(RedisReplicaAck, NotificationIsAnswered503UntilAReplicaHasIt) {
     redis_server_options ro;
     ro.extra_args = {"--replicaof", "127.0.0.1", std::to_string(primary.port())};
     replica.start(ro);
-    ASSERT_TRUE(wait_until(
-        [&] {
-            return replica.cli({"INFO", "replication"}).find("master_link_status:up") !=
-                   std::string::npos;
-        },
-        10s));
+    ASSERT_TRUE(wait_replica_online(primary, replica));
     auto node = start_posrelay(
-        {"--io-threads", "1", "--redis-min-replicas-ack", "1", "--redis-replicas-ack-timeout",
-         "300ms", "--poll-rate", "0", "--confirm-paid=false"},
+        {"--io-threads", "1", "--redis-min-replicas-ack", "1", "--redis-replicas-ack-timeout", "1s",
+         "--poll-rate", "0", "--confirm-paid=false"},
         relay_env(primary.url()));
     ASSERT_TRUE(wait_ready(node.admin_port));
     auto post = [&](const notification_fields& f) {
@@ -346,12 +351,7 @@ TEST(RedisReplicaAck, NotificationIsAnswered503UntilAReplicaHasIt) {
 
     // The replica is back and in sync: the retry is answered 200, and the replica has it.
     ASSERT_EQ(replica.cli({"REPLICAOF", "127.0.0.1", std::to_string(primary.port())}), "OK");
-    ASSERT_TRUE(wait_until(
-        [&] {
-            return replica.cli({"INFO", "replication"}).find("master_link_status:up") !=
-                   std::string::npos;
-        },
-        10s));
+    ASSERT_TRUE(wait_replica_online(primary, replica));
     res = post(f);
     EXPECT_EQ(res.result_int(), 200) << res.body();
     EXPECT_EQ(replica.cli({"HGET", "posrelay:{o:W-1}", "transaction_status"}), "settlement");
@@ -377,12 +377,7 @@ TEST(RedisReplicaAck, ConcurrentWritesShareWaits) {
     redis_server_options ro;
     ro.extra_args = {"--replicaof", "127.0.0.1", std::to_string(primary.port())};
     replica.start(ro);
-    ASSERT_TRUE(wait_until(
-        [&] {
-            return replica.cli({"INFO", "replication"}).find("master_link_status:up") !=
-                   std::string::npos;
-        },
-        10s));
+    ASSERT_TRUE(wait_replica_online(primary, replica));
     metrics::registry reg;
     io_pool pool{1};
     store::store_options so;

@@ -136,11 +136,21 @@ std::uint16_t sentinel_group::wait_for_new_master(std::uint16_t old_port,
     return found;
 }
 
+// Its master counts it online (after its first ACK), not only its link up: WAIT needs that.
 bool sentinel_group::wait_replica_up(std::size_t i, std::chrono::milliseconds limit) {
+    const std::string online = "port=" + std::to_string(nodes_.at(i)->port()) + ",state=online";
     return wait_until(
         [&] {
-            return nodes_.at(i)->cli({"INFO", "replication"}).find("master_link_status:up") !=
-                   std::string::npos;
+            const auto info = nodes_.at(i)->cli({"INFO", "replication"});
+            const auto at = info.find("master_port:");
+            if (info.find("master_link_status:up") == std::string::npos || at == std::string::npos)
+                return false;
+            const auto port = static_cast<std::uint16_t>(std::atoi(info.c_str() + at + 12));
+            for (const auto& n : nodes_) {
+                if (n->running() && n->port() == port)
+                    return n->cli({"INFO", "replication"}).find(online) != std::string::npos;
+            }
+            return false;
         },
         limit);
 }

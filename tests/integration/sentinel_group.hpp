@@ -44,7 +44,7 @@ public:
     [[nodiscard]] std::uint16_t wait_for_new_master(std::uint16_t old_port,
                                                     std::chrono::milliseconds limit,
                                                     std::size_t via = 0);
-    // Waits until node(i) reports master_link_status:up (a replica in sync).
+    // Waits until node(i) is a replica in sync that its master counts online.
     [[nodiscard]] bool wait_replica_up(std::size_t i, std::chrono::milliseconds limit);
 
 private:
