@@ -28,6 +28,7 @@
 #include "posrelay/signals.hpp"
 #include "posrelay/store/embedded_redis.hpp"
 #include "posrelay/store/redis_store.hpp"
+#include "posrelay/store/sentinel.hpp"
 #include "posrelay/version.hpp"
 
 namespace posrelay {
@@ -168,8 +169,10 @@ struct app::impl {
             ro = store::parse_redis_url(cfg.redis_url);
         }
         if (!cfg.redis_password.empty()) ro.password = cfg.redis_password;
+        ro.sentinel_password = cfg.redis_sentinel_password;
         ro.connect_timeout = cfg.redis_connect_timeout;
         ro.command_timeout = cfg.redis_command_timeout;
+        sentinel = store::attach_sentinel(ro, pool.context(0).get_executor(), registry);
         store::store_options so;
         using std::chrono::duration_cast;
         using std::chrono::seconds;
@@ -184,6 +187,7 @@ struct app::impl {
         // Claims are confirmed by this node's scheduler, which needs the server key.
         if (cfg.confirm_paid && !cfg.default_server_key.empty()) so.confirm_lease = cfg.poll_lease;
         so.node = poll::poll_options::from(cfg).node;
+        so.replica_ack = {cfg.redis_min_replicas_ack, cfg.redis_replicas_ack_timeout};
         redis = std::make_shared<store::redis_store>(pool, std::move(ro), std::move(so), registry);
         return redis;
     }
@@ -379,8 +383,9 @@ struct app::impl {
     config cfg;
     metrics::registry registry;
     io_pool pool;
-    std::unique_ptr<store::embedded_redis> embedded;  // only without --redis-url
-    std::shared_ptr<store::redis_store> redis;        // only with the redis store
+    std::unique_ptr<store::embedded_redis> embedded;      // only without --redis-url
+    std::shared_ptr<store::redis_store> redis;            // only with the redis store
+    std::shared_ptr<store::sentinel_discovery> sentinel;  // only with redis-sentinel://
     std::shared_ptr<ingest::commit_sink> sink;
     ingest::verifier_slot verifier;  // replaced by a reload
     secret_slot terminal_secret;     // the QR route's; replaced by a reload
@@ -421,6 +426,7 @@ bool app::ready() const noexcept {
 
 boost::asio::ip::tcp::endpoint app::start() {
     if (impl_->embedded) impl_->embedded->start();
+    if (impl_->sentinel) impl_->sentinel->start(impl_->redis->connection_metrics());
     if (impl_->redis) impl_->redis->start();
     const auto ep = impl_->server->start();
     const auto admin_ep = impl_->admin_server ? impl_->admin_server->start() : ep;
@@ -483,6 +489,7 @@ void app::stop() {
         }
     }
     if (impl_->redis) impl_->redis->stop();
+    if (impl_->sentinel) impl_->sentinel->stop();
     impl_->pool.stop(true);
     impl_->pool.join();
     if (impl_->embedded) impl_->embedded->stop();

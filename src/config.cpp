@@ -133,6 +133,7 @@ struct settings {
     std::optional<value_source> operator_token_file;
     std::optional<value_source> terminal_secret_file;
     std::optional<value_source> redis_password_file;
+    std::optional<value_source> redis_sentinel_password_file;
 };
 
 // A value as it may appear in an error message: non-secret options only, printable,
@@ -332,6 +333,8 @@ const option_spec option_table[] = {
     {"redis-url", "URL", "none (embedded redis-server)",
      "External Redis: redis://[user[:password]@]host[:port][/db] or unix:///path[?db=N]. "
      "A Redis Cluster: redis-cluster://[user[:password]@]host:port[,host:port...] (seeds). "
+     "Sentinel: redis-sentinel://[user[:password]@]host[:port][,host[:port]...]/MASTER_NAME "
+     "(the sentinels, port 26379 by default; the credentials are the master's). "
      "Unset: posrelay runs its own redis-server in --data-dir. A password belongs in "
      "POSRELAY_REDIS_URL or POSRELAY_REDIS_PASSWORD, never on the command line.",
      [](settings& s, const value_source& v) {
@@ -371,6 +374,20 @@ const option_spec option_table[] = {
     {"redis-command-timeout", "DUR", "2s",
      "Time allowed for one Redis command; a commit that takes longer is answered 503.",
      [](settings& s, const value_source& v) { s.cfg.redis_command_timeout = timeout(v, false); }},
+    {"redis-min-replicas-ack", "N", "0",
+     "A notification, registration or reservation is answered as done only once this many "
+     "Redis replicas have it (WAIT after the write); fewer within "
+     "--redis-replicas-ack-timeout: 503 replicas_not_acknowledged (the retry is safe). 0: "
+     "answered once the primary has it (a failover may lose the last writes).",
+     [](settings& s, const value_source& v) {
+         s.cfg.redis_min_replicas_ack = static_cast<unsigned>(whole_number(v, 0, 64));
+     }},
+    {"redis-replicas-ack-timeout", "DUR", "500ms",
+     "How long a write waits for --redis-min-replicas-ack replicas; less than "
+     "--redis-command-timeout.",
+     [](settings& s, const value_source& v) {
+         s.cfg.redis_replicas_ack_timeout = timeout(v, false);
+     }},
     {"dedup-ttl", "DUR", "7d",
      "How long a committed (order, status) is remembered at least, to drop duplicates "
      "(Midtrans retries for about 6 hours); kept on the order record, so as long as "
@@ -557,7 +574,21 @@ const option_spec option_table[] = {
          path(v);
          s.redis_password_file = v;
      }},
+    {"redis-sentinel-password-file", "PATH", "none",
+     "File holding the password of the sentinels themselves (redis-sentinel://; the master's "
+     "is POSRELAY_REDIS_PASSWORD). Alternative to POSRELAY_REDIS_SENTINEL_PASSWORD.",
+     [](settings& s, const value_source& v) {
+         path(v);
+         s.redis_sentinel_password_file = v;
+     }},
 };
+
+// WAIT runs on the commit's connection: its command timeout must leave it time to answer.
+void check_replica_ack(const config& c) {
+    if (c.redis_min_replicas_ack > 0 && c.redis_replicas_ack_timeout >= c.redis_command_timeout)
+        throw config_error(
+            "--redis-replicas-ack-timeout must be less than --redis-command-timeout");
+}
 
 // The admin listener on the port of another listener would share it (SO_REUSEPORT) and
 // take part of that listener's traffic, or all of it for a more specific address: refused.
@@ -700,13 +731,16 @@ std::string help_text() {
         "--operator-token-file); unset:\n      the API answers 403.\n"
         "  POSRELAY_REDIS_PASSWORD\n      Redis password, overrides one in the URL (or "
         "--redis-password-file).\n"
+        "  POSRELAY_REDIS_SENTINEL_PASSWORD\n      The sentinels' password with "
+        "redis-sentinel:// (or --redis-sentinel-password-file).\n"
         "  POSRELAY_TERMINAL_SECRET\n      Key of the terminal tokens (posrelay token TERMINAL "
         "STORE) (or --terminal-secret-file);\n"
         "      unset: terminals cannot connect.\n"
         "A variable and the matching file option are mutually exclusive (the merchant keys are "
         "merged).\nsystemd credentials: when $CREDENTIALS_DIRECTORY is set, the files server-key, "
-        "merchant-keys,\noperator-token, terminal-secret and redis-password there are read for "
-        "each secret no variable\nor file option sets.\n"
+        "merchant-keys,\noperator-token, terminal-secret, redis-password and "
+        "redis-sentinel-password there are read\nfor each secret no variable or file option "
+        "sets.\n"
         "\nSIGHUP reloads the configuration: the same flags and environment, the files read "
         "again.\nApplied live: the server and merchant keys, the operator token, the terminal "
         "secret, the\nterminal TLS certificate, key and client CA (new handshakes), and "
@@ -730,7 +764,8 @@ std::string example_config_text() {
         "--print-example-config`.\n"
         "# Uncomment a line to change an option; see posrelay(1) for the order of precedence.\n"
         "# Secrets do not belong here: the unit passes them as systemd credentials (files\n"
-        "# server-key, merchant-keys, operator-token, terminal-secret, redis-password in\n"
+        "# server-key, merchant-keys, operator-token, terminal-secret, redis-password,\n"
+        "# redis-sentinel-password in\n"
         "# /etc/posrelay/credentials/, see LoadCredential= in posrelay.service).\n";
     for (const auto& o : option_table) {
         out += "\n# --";
@@ -985,6 +1020,8 @@ void use_credentials(settings& s, const std::map<std::string, std::string>& env,
          "terminal-secret-file"},
         {"redis-password", "POSRELAY_REDIS_PASSWORD", &settings::redis_password_file,
          "redis-password-file"},
+        {"redis-sentinel-password", "POSRELAY_REDIS_SENTINEL_PASSWORD",
+         &settings::redis_sentinel_password_file, "redis-sentinel-password-file"},
     };
     for (const auto& sl : slots) {
         const auto it = env.find(sl.var);
@@ -1026,6 +1063,9 @@ void load_secrets(settings& s, const std::map<std::string, std::string>& env) {
         s.cfg.terminal_secret = std::move(*v);
     if (auto v = one_secret(env, "POSRELAY_REDIS_PASSWORD", s.redis_password_file))
         s.cfg.redis_password = std::move(*v);
+    if (auto v =
+            one_secret(env, "POSRELAY_REDIS_SENTINEL_PASSWORD", s.redis_sentinel_password_file))
+        s.cfg.redis_sentinel_password = std::move(*v);
 
     // Per-merchant keys: the file and the environment together, each merchant once.
     std::map<std::string, std::string> origin;  // merchant_id -> where it was defined
@@ -1136,6 +1176,7 @@ cli_result load_config(int argc, const char* const* argv, const char* const* env
     load_secrets(s, raw_env);
     check_admin_port(s.cfg);
     check_proxy_protocol(s.cfg);
+    check_replica_ack(s.cfg);
     result.cfg = std::move(s.cfg);
     return result;
 }
@@ -1203,6 +1244,8 @@ reload_plan plan_reload(const config& before, const config& after) {
         p.secrets.emplace_back("operator-token");
     secret_changed("terminal-secret", before.terminal_secret, after.terminal_secret, true);
     secret_changed("redis-password", before.redis_password, after.redis_password, false);
+    secret_changed("redis-sentinel-password", before.redis_sentinel_password,
+                   after.redis_sentinel_password, false);
     return p;
 }
 
@@ -1267,6 +1310,8 @@ std::string render_effective(const config& c) {
     out += state(c.terminal_secret);
     out += "\n# redis-password = ";
     out += state(c.redis_password);
+    out += "\n# redis-sentinel-password = ";
+    out += state(c.redis_sentinel_password);
     out += '\n';
     return out;
 }

@@ -110,6 +110,11 @@ struct config {
     std::size_t history_max = 32;
     std::size_t stream_maxlen = 10'000;
     secret redis_password;  // POSRELAY_REDIS_PASSWORD (overrides a password in the URL)
+    // redis-sentinel://: the sentinels' own password (POSRELAY_REDIS_SENTINEL_PASSWORD).
+    secret redis_sentinel_password;
+    // A write answered as done waits for this many replicas (WAIT), at most this long.
+    unsigned redis_min_replicas_ack = 0;
+    std::chrono::milliseconds redis_replicas_ack_timeout{500};
 
     // Operator HTTP API bearer token (POSRELAY_OPERATOR_TOKEN); empty: the API is disabled.
     secret operator_token;
@@ -166,7 +171,7 @@ struct config {
 // What a reload would change, from the running config `before` to the fresh `after`:
 // options applied live, options that need a restart (kept at their running value), and the
 // secrets that changed ("server-key", "merchant-keys", "operator-token", "terminal-secret",
-// "redis-password"; redis-password needs a restart).
+// "redis-password", "redis-sentinel-password"; the Redis passwords need a restart).
 struct reload_plan {
     std::vector<std::string> live;
     std::vector<std::string> needs_restart;
@@ -190,13 +195,19 @@ struct reload_plan {
 // Add a name here when a feature starts reading one. Variables whose names end in one of
 // secret_env_suffixes are skipped as well.
 inline constexpr std::string_view known_secret_env[] = {
-    "POSRELAY_SERVER_KEY",     "POSRELAY_MERCHANT_KEYS",  "POSRELAY_CONFIG",
-    "POSRELAY_OPERATOR_TOKEN", "POSRELAY_REDIS_PASSWORD", "POSRELAY_TERMINAL_SECRET",
+    "POSRELAY_SERVER_KEY",
+    "POSRELAY_MERCHANT_KEYS",
+    "POSRELAY_CONFIG",
+    "POSRELAY_OPERATOR_TOKEN",
+    "POSRELAY_REDIS_PASSWORD",
+    "POSRELAY_TERMINAL_SECRET",
+    "POSRELAY_REDIS_SENTINEL_PASSWORD",
 };
 // systemd credentials (LoadCredential=, $CREDENTIALS_DIRECTORY): these file names there are
 // read when no flag, variable or config file sets the same secret.
 inline constexpr std::string_view credential_names[] = {
-    "server-key", "merchant-keys", "operator-token", "terminal-secret", "redis-password"};
+    "server-key",      "merchant-keys",  "operator-token",
+    "terminal-secret", "redis-password", "redis-sentinel-password"};
 inline constexpr std::string_view secret_env_suffixes[] = {"_TOKEN", "_SECRET", "_PASSWORD", "_KEY",
                                                            "_URL"};
 

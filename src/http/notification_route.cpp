@@ -8,11 +8,13 @@
 
 #include "posrelay/ingest/notification_rules.hpp"
 #include "posrelay/log.hpp"
+#include "posrelay/store/redis_connection.hpp"
 
 namespace posrelay::http {
 
 namespace {
 // Every reason a notification can be refused, registered up front so dashboards see zeros.
+// clang-format off
 constexpr std::string_view rejection_reasons[] = {
     "method_not_allowed",   "unsupported_media_type", "body_too_large",
     "bad_request",          "header_too_large",       "invalid_utf8",
@@ -21,7 +23,9 @@ constexpr std::string_view rejection_reasons[] = {
     "bad_signature",        "unknown_merchant",       "store_unavailable",
     "inconsistent_status",  "merchant_mismatch",      "amount_mismatch",
     "transaction_mismatch",
+    "replicas_not_acknowledged",  // stored on the primary, not yet on enough replicas (503)
 };
+// clang-format on
 
 // The answer to an update the store refused as bound elsewhere (issue 13): another
 // merchant's key is not a valid signature for the order (401, like a bad signature);
@@ -159,6 +163,15 @@ boost::asio::awaitable<response> notification_route::handle(request& req,
         const auto why = refusal_of(r.mismatch);
         co_return reject(why.status, ingest::to_string(r.mismatch), why.message, why.field,
                          order_id, ctx, true);
+    }
+    if (r.ec == store::redis_errc::replicas_not_acknowledged) {
+        // Stored on the primary, not yet on enough replicas: a failover now could lose it, so
+        // it is not acknowledged. Midtrans's retry is a duplicate, answered 200 once replicated.
+        response res = reject(503, "replicas_not_acknowledged",
+                              "the update is not yet on enough Redis replicas, retry later", {},
+                              order_id, ctx);
+        res.set(beast_http::field::retry_after, "30");
+        co_return res;
     }
     if (r.ec) {
         // Not committed: not acknowledged. Midtrans retries a 503 (four times, hours apart).

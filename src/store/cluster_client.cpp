@@ -413,6 +413,11 @@ void redis_client::sync() {
     version_ = v;
 }
 
+std::shared_ptr<redis_connection> redis_client::connection_for(std::string_view key) {
+    if (single_) return single_;
+    return for_slot(cluster::key_hash_slot(key));
+}
+
 std::shared_ptr<redis_connection> redis_client::for_slot(std::optional<std::uint16_t> slot) {
     if (topo_->version() != version_) sync();
     std::lock_guard lock(mu_);

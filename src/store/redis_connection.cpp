@@ -26,6 +26,7 @@
 
 #include "detail/redis_pipeline.hpp"
 #include "posrelay/log.hpp"
+#include "posrelay/store/sentinel.hpp"
 
 namespace posrelay::store {
 
@@ -55,7 +56,8 @@ struct session {
           wake(ex, redis_clock::time_point::max()),
           watchdog(ex),
           down(ex, redis_clock::time_point::max()),
-          pipe(o.max_pending, o.command_timeout) {}
+          pipe(o.max_pending, o.command_timeout),
+          target{o.host, o.port} {}
 
     asio::generic::stream_protocol::socket sock;
     asio::ip::tcp::resolver resolver;
@@ -63,6 +65,7 @@ struct session {
     asio::steady_timer watchdog;  // connect deadline, then command timeouts
     asio::steady_timer down;      // the connect loop waits here while up; close() cancels it
     detail::redis_pipeline pipe;
+    redis_address target;      // opts' host and port, or what the discovery named
     std::string writing;       // the bytes of the write in flight
     std::size_t counted = 0;   // pipe.size() as last added to the in-flight gauge
     bool writer_idle = false;  // the writer waits on `wake`
@@ -71,6 +74,10 @@ struct session {
     bool up = false;  // counted in posrelay_redis_connections_up
     std::string close_reason;
 };
+
+bool is_readonly_error(const redis_reply& r) noexcept {
+    return r.is_error() && std::string_view(r.str).starts_with("READONLY");
+}
 
 std::string exception_message(const std::exception_ptr& e) {
     try {
@@ -148,6 +155,8 @@ struct redis_connection::impl {
     static asio::awaitable<void> run(ptr self);
     static asio::awaitable<error_code> connect(ptr self, session_ptr s);
     static asio::awaitable<std::optional<std::string>> handshake(ptr self);
+    static asio::awaitable<std::optional<std::string>> check_master(ptr self);
+    static asio::awaitable<bool> discover(ptr self, session_ptr s);
     static asio::awaitable<void> writer(ptr self, session_ptr s);
     static asio::awaitable<void> reader(ptr self, session_ptr s);
     static asio::awaitable<void> watchdog(ptr self, session_ptr s);
@@ -157,6 +166,9 @@ struct redis_connection::impl {
     void sync_in_flight(session& s);
     void close(const std::shared_ptr<session>& s, redis_errc why, std::string reason);
     void stop();
+    void reconnect_now(std::string reason);
+    static void follow(const ptr& self);
+    void moved(const redis_address& to);
     [[nodiscard]] std::chrono::milliseconds backoff_delay(unsigned attempt);
 
     asio::any_io_executor ex;
@@ -170,6 +182,8 @@ struct redis_connection::impl {
     std::shared_ptr<session> current;
     asio::steady_timer backoff;
     std::minstd_rand rng;
+    std::optional<std::uint64_t> watch_id;  // registered with opts.discovery
+    bool hurry = false;                     // reconnect_now(): the next attempt without backoff
 };
 
 // Connects s->sock to the unix socket or to the first host address that answers, all
@@ -188,11 +202,11 @@ asio::awaitable<error_code> redis_connection::impl::connect(ptr self, session_pt
     error_code ec;
     if (!o.unix_path.empty()) {
         targets.emplace_back(asio::local::stream_protocol::endpoint(o.unix_path));
-    } else if (const auto addr = asio::ip::make_address(o.host, ec); !ec) {
-        targets.emplace_back(asio::ip::tcp::endpoint(addr, o.port));  // numeric: no resolver
+    } else if (const auto addr = asio::ip::make_address(s->target.host, ec); !ec) {
+        targets.emplace_back(asio::ip::tcp::endpoint(addr, s->target.port));  // no resolver
     } else {
-        auto [rec, results] =
-            co_await s->resolver.async_resolve(o.host, std::to_string(o.port), use_tuple);
+        auto [rec, results] = co_await s->resolver.async_resolve(
+            s->target.host, std::to_string(s->target.port), use_tuple);
         for (const auto& r : results)
             targets.emplace_back(r.endpoint());
         ec = rec;
@@ -249,7 +263,15 @@ asio::awaitable<void> redis_connection::impl::reader(ptr self, session_ptr s) {
         const error_code perr = s->pipe.feed(buf.data(), n, redis_clock::now(), done,
                                              self->on_push ? &pushes : nullptr);
         self->sync_in_flight(*s);
+        const bool demoted = std::any_of(done.begin(), done.end(), [](const redis_completion& c) {
+            return !c.ec && is_readonly_error(c.reply);
+        });
         self->deliver(done);
+        if (demoted) {
+            // Talking to a replica (a demoted master): every write would fail the same way.
+            self->close(s, redis_errc::connection_lost, "READONLY: the server is a replica");
+            co_return;
+        }
         for (auto& p : pushes) {
             if (s->closed || !self->on_push) break;  // the handler may stop the connection
             self->on_push(std::move(p));
@@ -302,7 +324,35 @@ asio::awaitable<std::optional<std::string>> redis_connection::impl::handshake(pt
         if (ec) co_return "SELECT: " + ec.message();
         if (r.is_error()) co_return "SELECT refused: " + r.str;
     }
+    if (o.discovery && o.discovery->masters_only()) co_return co_await check_master(self);
     co_return std::nullopt;
+}
+
+// A discovered address must be a master's: a sentinel's answer may be stale (a failover under
+// way), and a replica would answer every write -READONLY.
+asio::awaitable<std::optional<std::string>> redis_connection::impl::check_master(ptr self) {
+    const std::array<std::string_view, 1> args{"ROLE"};
+    auto [ec, r] = co_await self->async_exec(args, true, use_tuple);
+    if (ec) co_return "ROLE: " + ec.message();
+    if (!is_master_role(r)) co_return "not a master (ROLE), asking the discovery again";
+    co_return std::nullopt;
+}
+
+// Asks the discovery where to connect (when there is one) and sets s->target. False when it
+// failed or the session was closed meanwhile (stop(), reconnect_now()).
+asio::awaitable<bool> redis_connection::impl::discover(ptr self, session_ptr s) {
+    const auto d = self->opts.discovery;
+    if (!d) co_return true;
+    auto [ec, addr] = co_await d->resolve();
+    if (s->closed) co_return false;
+    if (ec) {
+        self->close(s, redis_errc::connection_lost,
+                    ec == redis_errc::not_connected ? "the discovery found no master"
+                                                    : "discovery: " + ec.message());
+        co_return false;
+    }
+    s->target = std::move(addr);
+    co_return true;
 }
 
 // Connect, handshake, on_connect, serve until the connection drops; back off; repeat.
@@ -312,10 +362,14 @@ asio::awaitable<void> redis_connection::impl::run(ptr self) {
         auto s = std::make_shared<session>(self->ex, self->opts);
         self->current = s;
         bool was_up = false;
-        const error_code ec = co_await connect(self, s);
-        if (ec) {
+        const error_code ec = co_await discover(self, s)
+                                  ? co_await connect(self, s)
+                                  : make_error_code(redis_errc::not_connected);
+        if (s->closed) {
+            // Closed while resolving or connecting (reconnect_now(), stop()): close_reason says.
+        } else if (ec) {
             self->close(s, redis_errc::connection_lost, "connect: " + ec.message());
-        } else if (!s->closed) {
+        } else {
             spawn(self->ex, reader(self, s), "redis reader");
             spawn(self->ex, writer(self, s), "redis writer");
             spawn(self->ex, watchdog(self, s), "redis watchdog");
@@ -340,20 +394,28 @@ asio::awaitable<void> redis_connection::impl::run(ptr self) {
                 self->up = true;
                 self->m.connected.add(1);
                 attempt = 0;
-                log::line(log::level::info, "redis connected").str("redis", self->opts.describe());
+                {
+                    log::line l(log::level::info, "redis connected");  // written at scope end
+                    l.str("redis", self->opts.describe());
+                    if (self->opts.discovery) l.str("address", s->target.describe());
+                }
                 (void)co_await s->down.async_wait(use_tuple);  // cancelled by close()
             }
         }
         self->close(s, redis_errc::connection_lost, "connection closed");  // no-op if closed
         if (self->state == phase::stopped) break;
-        const auto delay = self->backoff_delay(attempt++);
+        const auto delay =
+            self->hurry ? std::chrono::milliseconds(0) : self->backoff_delay(attempt++);
+        self->hurry = false;
         log::line(log::level::warn, was_up ? "redis disconnected" : "redis connect failed")
             .str("redis", self->opts.describe())
             .str("error", s->close_reason)
             .num("retry_in_ms", delay.count());
         s.reset();
         self->backoff.expires_after(delay);
-        (void)co_await self->backoff.async_wait(use_tuple);  // cancelled by stop()
+        // Cancelled by stop(), or by reconnect_now() (which then needs no further hurry).
+        (void)co_await self->backoff.async_wait(use_tuple);
+        self->hurry = false;
         if (self->state == phase::stopped) break;
         self->m.reconnects.inc();
     }
@@ -437,10 +499,38 @@ void redis_connection::impl::close(const std::shared_ptr<session>& s, redis_errc
 void redis_connection::impl::stop() {
     if (state == phase::stopped) return;
     state = phase::stopped;
+    if (watch_id && opts.discovery) opts.discovery->unwatch(*watch_id);
+    watch_id.reset();
     on_connect = nullptr;  // may hold references the owner wants released
     on_push = nullptr;
     backoff.cancel();
     if (current) close(current, redis_errc::stopped, "stopped");
+}
+
+// Drops the session (connected, connecting or resolving) and skips the next backoff; a
+// backoff under way ends at once.
+void redis_connection::impl::reconnect_now(std::string reason) {
+    if (state == phase::stopped || state == phase::idle) return;
+    hurry = true;
+    if (current && !current->closed) {
+        close(current, redis_errc::connection_lost, std::move(reason));
+    } else {
+        backoff.cancel();
+    }
+}
+
+// A failover (the discovery's address changed): drop and reconnect to the new address.
+void redis_connection::impl::follow(const ptr& self) {
+    std::weak_ptr<impl> weak = self;
+    self->watch_id = self->opts.discovery->watch([weak](const redis_address& to) {
+        if (auto p = weak.lock()) asio::post(p->ex, [p, to] { p->moved(to); });
+    });
+}
+
+// Unless already connected or connecting there.
+void redis_connection::impl::moved(const redis_address& to) {
+    if (current && !current->closed && current->target == to) return;
+    reconnect_now("the master moved to " + to.describe());
 }
 
 // Full jitter between reconnect_min and a cap that doubles per failed attempt up to
@@ -469,6 +559,7 @@ void redis_connection::start(on_connect_fn on_connect, on_push_fn on_push) {
                        self->state = impl::phase::down;
                        self->on_connect = std::move(cb);
                        self->on_push = std::move(push);
+                       if (self->opts.discovery) impl::follow(self);
                        spawn(self->ex, impl::run(self), "redis connect loop");
                    });
 }
@@ -491,6 +582,10 @@ asio::awaitable<std::pair<error_code, redis_reply>> redis_connection::exec(
 
 bool redis_connection::connected() const noexcept {
     return impl_->up.load();
+}
+
+void redis_connection::reconnect() {
+    asio::dispatch(impl_->ex, [self = impl_] { self->reconnect_now("reconnect requested"); });
 }
 
 }  // namespace posrelay::store

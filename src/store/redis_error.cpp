@@ -28,6 +28,8 @@ public:
                 return "malformed Redis reply";
             case redis_errc::stopped:
                 return "Redis connection stopped";
+            case redis_errc::replicas_not_acknowledged:
+                return "too few Redis replicas acknowledged the write in time";
         }
         return "unknown Redis error " + std::to_string(ev);
     }

@@ -123,6 +123,10 @@ redis_store::redis_store(io_pool& pool, redis_options ropts, store_options sopts
       commit_errors_(
           reg.add_counter("posrelay_commit_errors_total",
                           "Commits that failed (Redis down, timeout, bad reply): answered 503.")),
+      replicas_short_(reg.add_counter(
+          "posrelay_redis_replicas_not_acknowledged_total",
+          "Writes answered as failed because fewer replicas than --redis-min-replicas-ack "
+          "acknowledged them within --redis-replicas-ack-timeout (WAIT).")),
       commit_latency_(
           reg.add_histogram("posrelay_commit_duration_seconds",
                             "Time of one commit (the order script) in Redis, round trip.",
@@ -294,6 +298,11 @@ boost::asio::awaitable<ingest::commit_result> redis_store::commit(ingest::status
     } else {
         r.event_id = std::move(reply.elements[1].str);
         count_published(reply);
+        // Answered 200 next: replicated first. A duplicate or stale update wrote nothing now
+        // (the first try may have been answered 503 after its WAIT fell short).
+        const bool wrote = r.outcome == ingest::commit_outcome::new_update ||
+                           r.outcome == ingest::commit_outcome::confirming;
+        r.ec = co_await acknowledged(u.order_id(), wrote);
     }
     commits_[static_cast<int>(r.outcome)]->inc();
     if (r.outcome == ingest::commit_outcome::new_update &&
@@ -306,6 +315,16 @@ boost::asio::awaitable<ingest::commit_result> redis_store::commit(ingest::status
     const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
     commit_latency_.observe(took.count());
     co_return r;
+}
+
+boost::asio::awaitable<boost::system::error_code> redis_store::acknowledged(
+    std::string_view order_id, bool wrote) {
+    if (sopts_.replica_ack.replicas == 0) co_return boost::system::error_code{};
+    auto [lec, key] = co_await locate_order(std::string(order_id));  // the written record
+    if (lec) co_return lec;
+    std::optional<std::chrono::milliseconds> touch;
+    if (!wrote) touch = std::chrono::duration_cast<std::chrono::milliseconds>(key_ttl());
+    co_return co_await wait_replicas(local(), key, sopts_.replica_ack, touch, replicas_short_);
 }
 
 boost::asio::awaitable<resolve_result> redis_store::resolve_claim(claim_resolution c) {
@@ -382,6 +401,8 @@ boost::asio::awaitable<register_result> redis_store::register_order(order_regist
     // Not created: the order was routed already (pending: it belongs on the schedule; final:
     // the scheduler drops the entry when it first looks), so the entry stays.
     count_published(reply);
+    if (r.outcome != register_outcome::conflict)
+        r.ec = co_await acknowledged(reg.order_id, r.outcome == register_outcome::created);
     co_return r;
 }
 
@@ -415,6 +436,7 @@ boost::asio::awaitable<reserve_result> redis_store::reserve_charge(order_registr
     // entry, kept. Otherwise the entry added here goes (the order was not ours to enrol).
     if (enrolled && r.outcome == reserve_outcome::taken && r.current != "charging")
         co_await unschedule(reg.order_id, false);
+    if (r.outcome == reserve_outcome::created) r.ec = co_await acknowledged(reg.order_id, true);
     co_return r;
 }
 

@@ -1,5 +1,6 @@
 // Redis connection URLs (redis://[[user]:password@]host[:port][/db], unix:///path[?db=N],
-// redis-cluster://[[user]:password@]host:port[,host:port...])
+// redis-cluster://[[user]:password@]host:port[,host:port...],
+// redis-sentinel://[[user]:password@]host[:port][,host[:port]...]/MASTER_NAME)
 // and their password-free description for logs. Errors never echo the password.
 #include <charconv>
 #include <stdexcept>
@@ -163,20 +164,71 @@ redis_options parse_cluster(std::string_view rest) {
     return o;
 }
 
+constexpr std::size_t max_sentinels = 32;
+constexpr std::size_t max_master_name = 256;
+
+// redis-sentinel://[[user]:password@]host[:port][,host[:port]...]/MASTER_NAME
+redis_options parse_sentinel(std::string_view rest) {
+    redis_options o;
+    rest = take_credentials(rest, o);
+    const auto slash = rest.find('/');
+    if (slash == std::string_view::npos)
+        fail("redis-sentinel:// needs /MASTER_NAME after the hosts");
+    std::string_view hosts = rest.substr(0, slash);
+    const std::string_view name = rest.substr(slash + 1);
+    if (name.empty()) fail("empty master name");
+    if (name.size() > max_master_name) fail("master name longer than 256 bytes");
+    for (const char c : name) {
+        // Sentinel names are plain words; this also keeps '?', '#' and '/' out.
+        if (c <= ' ' || c == '/' || c == '?' || c == '#' || c == 0x7f) {
+            fail("the master name must be printable, without '/', '?', '#' or spaces");
+        }
+    }
+    o.master_name = std::string(name);
+    while (true) {
+        const auto comma = hosts.find(',');
+        redis_address a{{}, 26379};
+        parse_authority(hosts.substr(0, comma), a.host, a.port);
+        if (o.sentinels.size() == max_sentinels) fail("more than 32 sentinels");
+        o.sentinels.push_back(std::move(a));
+        if (comma == std::string_view::npos) break;
+        hosts = hosts.substr(comma + 1);
+    }
+    o.host = o.sentinels.front().host;  // until the master is known; never connected to
+    o.port = o.sentinels.front().port;
+    return o;
+}
+
 }  // namespace
 
 redis_options parse_redis_url(std::string_view url) {
     if (url.starts_with("redis://")) return parse_tcp(url.substr(8));
     if (url.starts_with("redis-cluster://")) return parse_cluster(url.substr(16));
+    if (url.starts_with("redis-sentinel://")) return parse_sentinel(url.substr(17));
     if (url.starts_with("unix://")) return parse_unix(url.substr(7));
     if (url.starts_with("rediss://")) fail("TLS (rediss://) is not supported");
     fail(
-        "expected redis://[[user]:password@]host[:port][/db], "
-        "redis-cluster://[[user]:password@]host:port[,host:port...] or unix:///path[?db=N]");
+        "expected redis://[[user]:password@]host[:port][/db], unix:///path[?db=N], "
+        "redis-cluster://[[user]:password@]host:port[,host:port...] or "
+        "redis-sentinel://[[user]:password@]host[:port][,host[:port]...]/MASTER_NAME");
+}
+
+std::string redis_address::describe() const {
+    return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+           std::to_string(port);
 }
 
 std::string redis_options::describe() const {
     std::string out;
+    if (!master_name.empty()) {  // sentinel:host:port,host:port/name
+        out = "sentinel:";
+        if (!username.empty()) out += username + "@";
+        for (std::size_t i = 0; i < sentinels.size(); ++i) {
+            if (i) out += ',';
+            out += sentinels[i].describe();
+        }
+        return out + "/" + master_name;
+    }
     if (!unix_path.empty()) {
         out = "unix:" + unix_path;
         if (db != 0) out += "?db=" + std::to_string(db);

@@ -101,6 +101,8 @@ TEST(ReloadPlan, ReloadableOptionsAreTheKeysSecretsTlsAndLogLevel) {
         {"store", false},
         {"redis-url", false},
         {"redis-password-file", false},
+        {"redis-sentinel-password-file", false},
+        {"redis-min-replicas-ack", false},
         {"terminal-tls-listen", false},
         {"max-connections", false},
         {"data-dir", false},
@@ -112,13 +114,15 @@ TEST(ReloadPlan, ReloadableOptionsAreTheKeysSecretsTlsAndLogLevel) {
 TEST(ReloadPlan, SecretsThatChangeAreNamedAndTheirAppearanceNeedsARestart) {
     const auto before = load({}, {"POSRELAY_SERVER_KEY=k1", "POSRELAY_MERCHANT_KEYS=M1:a",
                                   "POSRELAY_TERMINAL_SECRET=s1", "POSRELAY_OPERATOR_TOKEN=t1"});
-    const auto rotated = load({}, {"POSRELAY_SERVER_KEY=k2", "POSRELAY_MERCHANT_KEYS=M1:a,M2:b",
-                                   "POSRELAY_TERMINAL_SECRET=s2", "POSRELAY_OPERATOR_TOKEN=t2",
-                                   "POSRELAY_REDIS_PASSWORD=p"});
+    const auto rotated =
+        load({}, {"POSRELAY_SERVER_KEY=k2", "POSRELAY_MERCHANT_KEYS=M1:a,M2:b",
+                  "POSRELAY_TERMINAL_SECRET=s2", "POSRELAY_OPERATOR_TOKEN=t2",
+                  "POSRELAY_REDIS_PASSWORD=p", "POSRELAY_REDIS_SENTINEL_PASSWORD=sp"});
     auto p = posrelay::plan_reload(before, rotated);
     EXPECT_EQ(p.secrets, (std::vector<std::string>{"server-key", "merchant-keys", "operator-token",
                                                    "terminal-secret"}));
-    EXPECT_EQ(p.needs_restart, (std::vector<std::string>{"redis-password"}));
+    EXPECT_EQ(p.needs_restart,
+              (std::vector<std::string>{"redis-password", "redis-sentinel-password"}));
     // The terminal gateway runs only with a secret: removing it needs a restart.
     const auto none = load({}, {"POSRELAY_SERVER_KEY=k1", "POSRELAY_MERCHANT_KEYS=M1:a",
                                 "POSRELAY_OPERATOR_TOKEN=t1"});
@@ -217,7 +221,7 @@ TEST(CheckConfig, PrintsEveryOptionWithItsSourceAndNoSecret) {
     }
     // Every option of the table is there: as many option lines as --help lists options.
     EXPECT_EQ(c.options.size(),
-              static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) - 8);
+              static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) - 9);
     // What it prints loads back to the same options.
     const auto printed = d.write("printed.conf", text);
     const auto back = load({"--config", printed});

@@ -417,6 +417,50 @@ TEST(Config, HelpListsEveryOptionWithDefaultAndEnv) {
     EXPECT_EQ(load({"-h"}).action, cli_action::help);
 }
 
+TEST(Config, RedisSentinelUrlAndItsPasswords) {
+    const std::string url = "redis-sentinel://s1:26379,s2:26380/mymaster";
+    auto c = load({"--redis-url=" + url}).cfg;
+    EXPECT_EQ(c.redis_url, url);
+    EXPECT_TRUE(c.redis_sentinel_password.empty());
+    // The sentinels' password: the environment or a file, never both, never a flag.
+    c = load({}, {"POSRELAY_REDIS_URL=" + url,
+                  std::string("POSRELAY_REDIS_SENTINEL_PASSWORD=") + secret_value})
+            .cfg;
+    EXPECT_EQ(c.redis_sentinel_password.view(), secret_value);
+    temp_file file(std::string(secret_value) + "\n");
+    c = load({"--redis-sentinel-password-file=" + file.path()}).cfg;
+    EXPECT_EQ(c.redis_sentinel_password.view(), secret_value);
+    const auto both = error_of({"--redis-sentinel-password-file=" + file.path()},
+                               {"POSRELAY_REDIS_SENTINEL_PASSWORD=x"});
+    EXPECT_NE(both.find("mutually exclusive"), std::string::npos) << both;
+    // The master's password in a sentinel URL: not on the command line.
+    const auto e =
+        error_of({"--redis-url=redis-sentinel://:" + std::string(secret_value) + "@s1/mymaster"});
+    EXPECT_NE(e.find("must not carry a password"), std::string::npos) << e;
+    EXPECT_EQ(e.find(secret_value), std::string::npos);
+    EXPECT_NE(posrelay::render_effective(c).find("# redis-sentinel-password = <set>"),
+              std::string::npos);
+    EXPECT_EQ(posrelay::render_effective(c).find(secret_value), std::string::npos);
+}
+
+TEST(Config, RedisMinReplicasAck) {
+    auto c = load({}).cfg;
+    EXPECT_EQ(c.redis_min_replicas_ack, 0u);
+    EXPECT_EQ(c.redis_replicas_ack_timeout, 500ms);
+    c = load({"--redis-min-replicas-ack=2", "--redis-replicas-ack-timeout=250ms"}).cfg;
+    EXPECT_EQ(c.redis_min_replicas_ack, 2u);
+    EXPECT_EQ(c.redis_replicas_ack_timeout, 250ms);
+    EXPECT_NE(error_of({"--redis-min-replicas-ack=-1"}).find("redis-min-replicas-ack"),
+              std::string::npos);
+    EXPECT_NE(error_of({"--redis-min-replicas-ack=65"}).find("redis-min-replicas-ack"),
+              std::string::npos);
+    // WAIT must be answered before the command times out.
+    const auto e = error_of({"--redis-min-replicas-ack=1", "--redis-replicas-ack-timeout=2s",
+                             "--redis-command-timeout=2s"});
+    EXPECT_NE(e.find("less than --redis-command-timeout"), std::string::npos) << e;
+    EXPECT_EQ(error_of({"--redis-replicas-ack-timeout=5s"}), "");  // unused without acks
+}
+
 TEST(Config, Version) {
     EXPECT_EQ(load({"--version"}).action, cli_action::version);
 }

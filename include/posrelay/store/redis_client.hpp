@@ -135,6 +135,10 @@ public:
     // Connections of this client to `shard` ("host:port") that are up (0 or 1).
     [[nodiscard]] int shard_up(std::string_view shard) const;
     [[nodiscard]] bool is_cluster() const noexcept { return topo_ != nullptr; }
+    // The connection a command on `key` goes to: the one server's, or the connection to the
+    // primary of key's slot (nullptr when the slot has no known owner). For commands that must
+    // follow a write on the same connection (WAIT).
+    [[nodiscard]] std::shared_ptr<redis_connection> connection_for(std::string_view key);
     // A connected connection to a primary of the map, nullptr when none (a cluster only).
     [[nodiscard]] std::shared_ptr<redis_connection> any_connected() const;
 

@@ -32,14 +32,51 @@ enum class redis_errc {
     connection_lost,    // sent, but the connection broke before the reply (may have run!)
     protocol_error,     // the reply could not be parsed
     stopped,            // the connection was stopped
+    // WAIT (wait_replicas): fewer replicas than asked acknowledged the write within the timeout.
+    // The write is on the primary; answering success could lose it in a failover.
+    replicas_not_acknowledged,
 };
 [[nodiscard]] const boost::system::error_category& redis_category() noexcept;
 [[nodiscard]] boost::system::error_code make_error_code(redis_errc e) noexcept;
+
+// A TCP address: a server, a sentinel, a master named by Sentinel.
+struct redis_address {
+    std::string host;
+    std::uint16_t port = 0;
+    bool operator==(const redis_address&) const = default;
+    // "host:port" ("[v6]:port"): for logs.
+    [[nodiscard]] std::string describe() const;
+};
+
+// Where a connection connects when the address is not fixed (Redis Sentinel: the current
+// master). Shared by every connection of a process; thread-safe.
+class redis_discovery {
+public:
+    virtual ~redis_discovery() = default;
+    // The address to connect to now: awaited before every connect attempt, on the
+    // connection's executor; completes within its own deadline, with an address or an error
+    // (the attempt then fails and is retried after the reconnect backoff).
+    [[nodiscard]] virtual boost::asio::awaitable<
+        std::pair<boost::system::error_code, redis_address>>
+    resolve() = 0;
+    // `moved` is called, from any thread, with the new address when it changed (a
+    // failover): a connection elsewhere then drops and reconnects through resolve().
+    // unwatch(id) ends it.
+    virtual std::uint64_t watch(std::function<void(const redis_address& to)> moved) = 0;
+    virtual void unwatch(std::uint64_t id) noexcept = 0;
+    // Ends whatever the discovery runs in the background (e.g. its subscriber). Idempotent.
+    virtual void stop() = 0;
+    // True: only a master is kept (ROLE checked after AUTH, a replica dropped and the
+    // discovery asked again). False for addresses of other kinds (a sentinel).
+    [[nodiscard]] virtual bool masters_only() const noexcept { return true; }
+};
 
 // Where and how to connect. Parsed from a URL:
 //   redis://[[user]:password@]host[:port][/db]   (port 6379, db 0 by default)
 //   unix:///path/to/redis.sock[?db=N]            (password from POSRELAY_REDIS_PASSWORD)
 //   redis-cluster://[[user]:password@]host:port[,host:port...]   (seed nodes; db 0 only)
+//   redis-sentinel://[[user]:password@]host[:port][,host[:port]...]/MASTER_NAME
+//       (sentinel port 26379 by default; the credentials are the master's)
 struct redis_options {
     std::string host = "127.0.0.1";
     std::uint16_t port = 6379;
@@ -55,6 +92,15 @@ struct redis_options {
     std::chrono::milliseconds reconnect_min{100};
     std::chrono::milliseconds reconnect_max{5'000};
     std::size_t max_pending = 8'192;  // commands written or queued, awaiting replies
+
+    // redis-sentinel://: the sentinels, in the URL's order, and the master's name. The
+    // sentinels' own password (AUTH to a sentinel; not the master's) is set apart from the URL.
+    std::vector<redis_address> sentinels;
+    std::string master_name;
+    secret sentinel_password;
+    // Set: asked where to connect before every connect attempt (host and port unused), and
+    // only a master is kept (ROLE checked after AUTH; a replica is dropped and asked again).
+    std::shared_ptr<redis_discovery> discovery;
 
     // "127.0.0.1:6379/0" or "unix:/path": for logs. Never contains the password.
     [[nodiscard]] std::string describe() const;
@@ -140,6 +186,12 @@ public:
         const std::vector<std::string>& args);
 
     [[nodiscard]] bool connected() const noexcept;
+
+    // Drops the connection now (its pending commands fail with connection_lost) and connects
+    // again at once, through the discovery when there is one. Any thread. A -READONLY reply
+    // (the server is a replica now: a demoted master) does the same by itself, after the
+    // command that got it has completed with that reply.
+    void reconnect();
 
 private:
     struct impl;

@@ -24,6 +24,7 @@
 #include "posrelay/store/order_store.hpp"
 #include "posrelay/store/redis_client.hpp"
 #include "posrelay/store/redis_connection.hpp"
+#include "posrelay/store/replica_ack.hpp"
 #include "posrelay/store/route_cache.hpp"
 #include "posrelay/store/terminal_streams.hpp"
 
@@ -53,6 +54,9 @@ struct store_options {
     // store's slot ("route_missing", "unrouted_written", "adopt_read"), so that a test can
     // force each interleaving of two nodes. Empty in production.
     std::function<void(std::string_view step)> step_hook;
+    // --redis-min-replicas-ack: a commit, registration or reservation answered as done waits
+    // for this many replicas (WAIT); fewer within the timeout: replicas_not_acknowledged.
+    replica_ack_options replica_ack;
 };
 
 class redis_poll_schedule;
@@ -76,8 +80,11 @@ public:
     void add_script(std::shared_ptr<const lua_script> s);
 
     // Runs the order script's commit on the calling io thread's connection. Completes when
-    // Redis has answered (the update is then in Redis), or with ec: not connected, timeout,
-    // connection lost, or an unexpected reply. Must be called on an io thread of `pool`.
+    // Redis has answered (the update is then in Redis) and, with options().replica_ack, its
+    // replicas have it; or with ec: not connected, timeout, connection lost, an unexpected
+    // reply, or replicas_not_acknowledged (the outcome is then filled in: the update is on the
+    // primary only). register_order and reserve_charge likewise. Must be called on an io
+    // thread of `pool`.
     [[nodiscard]] boost::asio::awaitable<ingest::commit_result> commit(
         ingest::status_update u) override;
     // True while every io thread's connection is up (a cluster: every slot's primary).
@@ -201,6 +208,10 @@ private:
     void step(std::string_view name) const;  // store_options::step_hook
     // Counts the events a script call reports sent (its reply's third element).
     void count_published(const redis_reply& reply) noexcept;
+    // wait_replicas() for a write on the order's key when --redis-min-replicas-ack is set;
+    // `wrote`: this call's script wrote (else the key is touched first).
+    boost::asio::awaitable<boost::system::error_code> acknowledged(std::string_view order_id,
+                                                                   bool wrote);
 
     // "now + poll_first_delay" in Unix ms, or "" when orders are not enrolled.
     [[nodiscard]] std::string first_poll_ms() const;
@@ -223,6 +234,7 @@ private:
     std::vector<std::shared_ptr<redis_client>> connections_;  // one per io thread
     metrics::counter* commits_[ingest::commit_outcome_count] = {};  // by commit_outcome
     metrics::counter& commit_errors_;
+    metrics::counter& replicas_short_;  // wait_replicas() fell short
     metrics::histogram& commit_latency_;
     route_cache routes_;
     metrics::counter& route_hits_;
