@@ -72,19 +72,30 @@ ticks() {  # PID...: utime + stime of each, summed (clock ticks)
   for p in "$@"; do s=$((s + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done
   echo "$s"
 }
+# PID...: read(2)/write(2)-family calls of each (/proc/PID/io syscr + syscw), summed: redis-server
+# reads and writes its sockets with them (posrelay's recvmsg/sendmsg are not counted there).
+syscalls() {
+  local p s=0
+  for p in "$@"; do
+    s=$((s + $(awk '/^sysc[rw]:/ {t += $2} END {print t + 0}' "/proc/$p/io" 2>/dev/null || echo 0)))
+  done
+  echo "$s"
+}
 round() {  # SIDE ROUND: one wrk run; appends a JSON line to $work/rounds.jsonl
-  local side=$1 r=$2 pids c0 c1
-  pids="${PID[$side]} $([ "$side" = single ] && echo "$single_pids" || echo "$cluster_pids")"
+  local side=$1 r=$2 pids rpids c0 c1 p0 p1 s0 s1 rs0 rs1
+  rpids=$([ "$side" = single ] && echo "$single_pids" || echo "$cluster_pids")
+  pids="${PID[$side]} $rpids"
   python3 bench/fault_suite.py bodies "$work/bodies.ndjson" "${BODIES_N:-300000}" "I$side$r-" 0.1
   # shellcheck disable=SC2086
-  c0=$(ticks $pids)
+  c0=$(ticks $pids) p0=$(ticks "${PID[$side]}") s0=$(syscalls "${PID[$side]}") rs0=$(syscalls $rpids)
   BODIES=$work/bodies.ndjson TARGET_PATH=/v1/midtrans/notifications \
     wrk -t1 -c"$conns" -d"${secs}s" -s bench/wrk_lines.lua "http://127.0.0.1:${HTTP[$side]}" >"$work/wrk-$side-$r.log"
   # shellcheck disable=SC2086
-  c1=$(ticks $pids)
-  python3 - "$side" "$r" "$work/wrk-$side-$r.log" "$((c1 - c0))" "$(getconf CLK_TCK)" "$secs" >>"$work/rounds.jsonl" <<'PY'
+  c1=$(ticks $pids) p1=$(ticks "${PID[$side]}") s1=$(syscalls "${PID[$side]}") rs1=$(syscalls $rpids)
+  python3 - "$side" "$r" "$work/wrk-$side-$r.log" "$((c1 - c0))" "$(getconf CLK_TCK)" "$secs" \
+    "$((p1 - p0))" "$((s1 - s0))" "$((rs1 - rs0))" >>"$work/rounds.jsonl" <<'PY'
 import json, re, sys
-side, r, log, ticks, hz, secs = sys.argv[1:]
+side, r, log, ticks, hz, secs, pticks, _psys, rsys = sys.argv[1:]
 text = open(log).read()
 codes = {int(k): int(v) for k, v in re.findall(r"status (\d+): (\d+)", text)}
 reqs = sum(codes.values())
@@ -93,6 +104,8 @@ cpu_s = int(ticks) / float(hz)
 print(json.dumps({"side": side, "round": int(r), "req_per_s": round(rps), "requests": reqs,
                   "non_200": reqs - codes.get(200, 0),
                   "cpu_us_per_notification": round(cpu_s * 1e6 / max(reqs, 1), 1),
+                  "posrelay_cpu_us": round(int(pticks) / float(hz) * 1e6 / max(reqs, 1), 1),
+                  "redis_syscalls_per_notification": round(int(rsys) / max(reqs, 1), 2),
                   "cpu_cores": round(cpu_s / float(secs), 2)}))
 PY
   tail -1 "$work/rounds.jsonl"
@@ -109,7 +122,9 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 med = {}
 for side in ("single", "cluster"):
     rs = [r for r in rows if r["side"] == side]
-    med[side] = {k: statistics.median(r[k] for r in rs) for k in ("req_per_s", "cpu_us_per_notification")}
+    med[side] = {k: statistics.median(r[k] for r in rs)
+                 for k in ("req_per_s", "cpu_us_per_notification", "posrelay_cpu_us",
+                           "redis_syscalls_per_notification")}
     med[side]["non_200"] = sum(r["non_200"] for r in rs)
     print(f"median {side}: " + json.dumps(med[side]))
 print(json.dumps({"cpu_per_notification_ratio_cluster_over_single":

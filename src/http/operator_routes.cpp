@@ -14,6 +14,7 @@
 #include "posrelay/log.hpp"
 #include "posrelay/midtrans/signature.hpp"
 #include "posrelay/midtrans/transaction_status.hpp"
+#include "posrelay/store/redis_connection.hpp"
 
 namespace posrelay::http {
 
@@ -102,10 +103,16 @@ std::string_view last_segment(std::string_view target) {
     return target.substr(slash + 1);
 }
 
-// 503: Redis did not answer; the operator may retry shortly.
-response store_unavailable() {
+// 503: Redis did not answer, or (--redis-min-replicas-ack) the write is on the primary and not
+// yet on enough replicas; the operator may retry shortly (a retry of a registration is
+// answered once it is replicated).
+response store_unavailable(const boost::system::error_code& ec = {}) {
     response res =
-        json_error(503, "store_unavailable", "the order store is unavailable, retry later");
+        ec == store::redis_errc::replicas_not_acknowledged
+            ? json_error(503, "replicas_not_acknowledged",
+                         "the order is stored on the Redis primary but not yet on enough "
+                         "replicas (--redis-min-replicas-ack), retry later")
+            : json_error(503, "store_unavailable", "the order store is unavailable, retry later");
     res.set(beast_http::field::retry_after, "5");
     return res;
 }
@@ -255,7 +262,7 @@ boost::asio::awaitable<response> operator_routes::register_order(request& req,
     }
     const auto r = co_await store_.register_order(reg);
     if (r.ec) {
-        co_return store_unavailable();
+        co_return store_unavailable(r.ec);
     }
     std::string body = R"({"status":")";
     switch (r.outcome) {

@@ -348,6 +348,19 @@ TEST(RedisReplicaAck, NotificationIsAnswered503UntilAReplicaHasIt) {
     // Midtrans's retry is a duplicate: still not on a replica, still 503.
     res = post(f);
     EXPECT_EQ(res.result_int(), 503) << res.body();
+    // An order registration likewise names why (POST /v1/orders): stored on the primary only.
+    auto register_w2 = [&] {
+        http_client c(node.admin_port);
+        return c.request(boost::beast::http::verb::post, "/v1/orders",
+                         R"({"order_id":"W-2","gross_amount":"10000","terminal_id":"T-W",)"
+                         R"("store_id":"S-W"})",
+                         "application/json",
+                         {{"Authorization", "Bearer " + std::string(test_operator_token)}});
+    };
+    auto reg = register_w2();
+    EXPECT_EQ(reg.result_int(), 503) << reg.body();
+    EXPECT_NE(reg.body().find(R"("error":"replicas_not_acknowledged")"), std::string::npos)
+        << reg.body();
 
     // The replica is back and in sync: the retry is answered 200, and the replica has it.
     ASSERT_EQ(replica.cli({"REPLICAOF", "127.0.0.1", std::to_string(primary.port())}), "OK");
@@ -355,13 +368,16 @@ TEST(RedisReplicaAck, NotificationIsAnswered503UntilAReplicaHasIt) {
     res = post(f);
     EXPECT_EQ(res.result_int(), 200) << res.body();
     EXPECT_EQ(replica.cli({"HGET", "posrelay:{o:W-1}", "transaction_status"}), "settlement");
+    reg = register_w2();  // the retry: the order exists, and is now on the replica
+    EXPECT_EQ(reg.result_int() / 100, 2) << reg.body();
     http_client c(node.admin_port);
     const auto metrics = c.get("/metrics").body();
     EXPECT_EQ(metric_value(
                   metrics,
                   R"(posrelay_notifications_rejected_total{reason="replicas_not_acknowledged"})"),
               2);
-    EXPECT_EQ(metric_value(metrics, "posrelay_redis_replicas_not_acknowledged_total"), 2);
+    // Both notifications and the registration.
+    EXPECT_EQ(metric_value(metrics, "posrelay_redis_replicas_not_acknowledged_total"), 3);
     node.proc->signal(SIGTERM);
     EXPECT_TRUE(node.proc->wait_exit(10s).has_value());
 }
