@@ -31,24 +31,9 @@ std::string_view json_ms(std::string_view digits) {
     return ok ? digits : "null";
 }
 
-// A history entry as the order script writes it: "at_ms|source|status|fraud|status_code".
-struct history_entry {
-    std::string_view at_ms, source, status, fraud, status_code;
-};
-
-history_entry parse_history_entry(std::string_view entry) {
-    std::string_view part[4];
-    for (auto& p : part) {
-        const auto bar = entry.find('|');
-        p = entry.substr(0, bar);
-        entry = bar == std::string_view::npos ? std::string_view{} : entry.substr(bar + 1);
-    }
-    return {part[0], part[1], part[2], part[3], entry};  // the status code last: whatever it holds
-}
-
 // One history entry as the JSON object GET /v1/orders shows.
 void append_history_entry(std::string& json, std::string_view entry) {
-    const history_entry h = parse_history_entry(entry);
+    const store::history_entry h = store::parse_history_entry(entry);
     json += R"({"at_ms":)";
     json += json_ms(h.at_ms);
     json += ',';
@@ -64,7 +49,7 @@ void append_history_entry(std::string& json, std::string_view entry) {
 
 // The record's fields the newest change tells: source, updated_ms, status_code.
 void append_latest_change(std::string& json, std::string_view entry) {
-    const history_entry h = parse_history_entry(entry);
+    const store::history_entry h = store::parse_history_entry(entry);
     json += ',';
     log::append_json_member(json, "source", h.source);
     json += R"(,"updated_ms":)";

@@ -82,21 +82,6 @@ update_args script_args(const update_header& h, const update_numbers& n,
     return args;
 }
 
-// A history entry as the script writes it: "at_ms|source|status|fraud|status_code".
-struct history_entry {
-    std::string_view at_ms, source, status, fraud, status_code;
-};
-
-history_entry parse_history_entry(std::string_view entry) {
-    std::string_view part[4];
-    for (auto& p : part) {
-        const auto bar = entry.find('|');
-        p = entry.substr(0, bar);
-        entry = bar == std::string_view::npos ? std::string_view{} : entry.substr(bar + 1);
-    }
-    return {part[0], part[1], part[2], part[3], entry};  // the status code last: whatever it holds
-}
-
 // A poll or API answer refused by the order's binding: no HTTP answer reports it, so the
 // store does (the notification route logs its own refusals).
 void report_refusal(const ingest::status_update& u, ingest::binding_mismatch m) {
@@ -111,6 +96,16 @@ void report_refusal(const ingest::status_update& u, ingest::binding_mismatch m) 
 }
 
 }  // namespace
+
+history_entry parse_history_entry(std::string_view entry) {
+    std::string_view part[4];
+    for (auto& p : part) {
+        const auto bar = entry.find('|');
+        p = entry.substr(0, bar);
+        entry = bar == std::string_view::npos ? std::string_view{} : entry.substr(bar + 1);
+    }
+    return {part[0], part[1], part[2], part[3], entry};  // the status code last: whatever it holds
+}
 
 redis_store::redis_store(io_pool& pool, redis_options ropts, store_options sopts,
                          metrics::registry& reg)

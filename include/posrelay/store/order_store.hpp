@@ -76,6 +76,13 @@ using order_fields = std::map<std::string, std::string, std::less<>>;
 // marks 'seen:...' and the script's bookkeeping included), for GET /v1/orders/{id}.
 using order_record = std::vector<std::pair<std::string, std::string>>;
 
+// A history entry `h:N` of an order record, as the order script writes it:
+// "at_ms|source|transaction_status|fraud_status|status_code" (views into the entry).
+struct history_entry {
+    std::string_view at_ms, source, status, fraud, status_code;
+};
+[[nodiscard]] history_entry parse_history_entry(std::string_view entry);
+
 class order_store : public ingest::commit_sink {
 public:
     // commit() and ready() come from ingest::commit_sink.
