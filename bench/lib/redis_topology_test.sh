@@ -71,7 +71,9 @@ t_lag() {
   rt_replicated 1
   local r=${RT_REPLICAS[0]}
   rt_cli "$RT_PRIMARY" SET old 1 >/dev/null
-  rt_cli "$RT_PRIMARY" WAIT 1 2000 >/dev/null
+  # The replica has the old write before it is cut off (WAIT alone may time out under load).
+  check "lag: replica has the old write before the cut" rt_wait "$RT_DEADLINE" "replica $r has the old write" \
+    bash -c "[ \"\$($RT_REDIS_CLI -p $r GET old)\" = 1 ]"
   rt_lag_cut "$r"
   rt_cli "$RT_PRIMARY" SET new 1 >/dev/null
   check "lag: replica does not get later writes" eq "$(rt_cli "$r" EXISTS new)" 0
