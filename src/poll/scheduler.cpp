@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -211,6 +212,7 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
                         sleep_ms = std::clamp<std::int64_t>(*next - store::unix_ms_now(), 10, 1000);
                 }
                 if (queue.empty()) {
+                    if (stopping.load()) break;  // stop() may have cancelled before this wait
                     timer.expires_after(milliseconds(sleep_ms));
                     (void)co_await timer.async_wait(nothrow);
                     continue;
@@ -498,6 +500,11 @@ struct scheduler::impl : std::enable_shared_from_this<scheduler::impl> {
     asio::steady_timer slot;  // woken when a poll finishes
     std::mt19937_64 rng;
     std::atomic<bool> stopping{false};
+    // The poll loop runs (start() to its end): stop() waits for it, so that the io threads do
+    // not stop under a loop suspended in a Redis call (its frame, and this, would leak).
+    std::mutex loop_m;
+    std::condition_variable loop_cv;
+    bool loop_running = false;
     std::size_t inflight = 0;
     std::atomic<std::uint64_t> waited_ms{0};
     metrics::gauge& due_gauge;
@@ -540,8 +547,16 @@ scheduler::~scheduler() {
 void scheduler::start() {
     if (impl_->opts.rate == 0 && !impl_->opts.confirm_paid) return;
     auto self = impl_;
-    asio::co_spawn(impl_->pool.context(0), self->loop(),
-                   [self](std::exception_ptr e) { log::escaped(e, "poll loop"); });
+    {
+        std::lock_guard lock(self->loop_m);
+        self->loop_running = true;
+    }
+    asio::co_spawn(impl_->pool.context(0), self->loop(), [self](std::exception_ptr e) {
+        log::escaped(e, "poll loop");
+        std::lock_guard lock(self->loop_m);
+        self->loop_running = false;
+        self->loop_cv.notify_all();
+    });
 }
 
 // Starts a confirmation on the calling io thread. When it finishes, the oldest claim waiting
@@ -596,6 +611,10 @@ void scheduler::stop() {
         self->timer.cancel();
         self->slot.cancel();
     });
+    // Off the io threads (app::stop): wait, bounded, for the loop to end while Redis is up.
+    if (io_pool::current_index() < impl_->pool.size()) return;
+    std::unique_lock lock(self->loop_m);
+    self->loop_cv.wait_for(lock, std::chrono::seconds(3), [&] { return !self->loop_running; });
 }
 
 }  // namespace posrelay::poll

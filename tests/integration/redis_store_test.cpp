@@ -731,7 +731,7 @@ TEST(EmbeddedRedis, StartsPersistsAcrossRestartAndStopsWithPosrelay) {
                       .result_int(),
                   200);
         relay.proc->signal(SIGTERM);
-        ASSERT_EQ(relay.proc->wait_exit(std::chrono::seconds(20)), 0);
+        ASSERT_EQ(relay.proc->wait_exit(std::chrono::seconds(20)), 0) << relay.proc->output();
     }
     // The redis-server child is gone with posrelay.
     EXPECT_NE(::kill(static_cast<pid_t>(redis_pid), 0), 0);
@@ -749,7 +749,7 @@ TEST(EmbeddedRedis, StartsPersistsAcrossRestartAndStopsWithPosrelay) {
         EXPECT_EQ(code, 200) << res.body();
         EXPECT_NE(res.body().find(R"("transaction_status":"settlement")"), std::string::npos);
         relay.proc->signal(SIGTERM);
-        EXPECT_EQ(relay.proc->wait_exit(std::chrono::seconds(20)), 0);
+        EXPECT_EQ(relay.proc->wait_exit(std::chrono::seconds(20)), 0) << relay.proc->output();
     }
     std::filesystem::remove_all(dir);
 }
