@@ -8,6 +8,7 @@
 #include "posrelay/store/redis_connection.hpp"
 
 using posrelay::store::parse_redis_url;
+using posrelay::store::redis_address;
 using posrelay::store::redis_options;
 
 namespace {
@@ -132,6 +133,67 @@ TEST(RedisUrl, DescribeNeverContainsThePassword) {
     o.unix_path = "/s.sock";
     o.db = 3;
     EXPECT_EQ(o.describe(), "unix:/s.sock?db=3");
+}
+
+TEST(SentinelUrl, SentinelsInOrderWithDefaultPortAndTheMasterName) {
+    const auto o = parse_redis_url("redis-sentinel://s1,10.0.0.2:26380,[::1]/mymaster");
+    ASSERT_EQ(o.sentinels.size(), 3u);
+    EXPECT_EQ(o.sentinels[0], (redis_address{"s1", 26379}));
+    EXPECT_EQ(o.sentinels[1], (redis_address{"10.0.0.2", 26380}));
+    EXPECT_EQ(o.sentinels[2], (redis_address{"::1", 26379}));
+    EXPECT_EQ(o.master_name, "mymaster");
+    EXPECT_TRUE(o.password.empty());
+    EXPECT_EQ(o.db, 0);
+    EXPECT_EQ(o.describe(), "sentinel:s1:26379,10.0.0.2:26380,[::1]:26379/mymaster");
+}
+
+TEST(SentinelUrl, CredentialsAreTheMastersAndNeverDescribed) {
+    const auto o = parse_redis_url("redis-sentinel://app:s%40cret,x@h1:1,h2:2/m");
+    EXPECT_EQ(o.username, "app");
+    EXPECT_EQ(o.password.view(), "s@cret,x");
+    EXPECT_TRUE(o.sentinel_password.empty());  // never from the URL
+    ASSERT_EQ(o.sentinels.size(), 2u);
+    EXPECT_EQ(o.describe(), "sentinel:app@h1:1,h2:2/m");
+    EXPECT_EQ(o.describe().find("cret"), std::string::npos);
+}
+
+TEST(SentinelUrl, RejectsMalformed) {
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"redis-sentinel://h1:26379", "MASTER_NAME"},
+        {"redis-sentinel://h1/", "empty master name"},
+        {"redis-sentinel:///m", "empty host"},
+        {"redis-sentinel://h1,,h2/m", "empty host"},
+        {"redis-sentinel://h1,/m", "empty host"},
+        {"redis-sentinel://h1:0/m", "port"},
+        {"redis-sentinel://h1:99999/m", "port"},
+        {"redis-sentinel://h1:/m", "empty port"},
+        {"redis-sentinel://h1/m/x", "master name"},
+        {"redis-sentinel://h1/m?db=1", "master name"},
+        {"redis-sentinel://h1/my master", "master name"},
+        {"redis-sentinel://" + std::string(300, 'a') + "/m", ""},  // a long host is fine
+        {"redis-sentinel://h1/" + std::string(257, 'm'), "longer than 256"},
+    };
+    for (const auto& [url, want] : cases) {
+        const std::string e = error_of(url);
+        if (want.empty()) {
+            EXPECT_EQ(e, "") << url;
+        } else {
+            EXPECT_NE(e.find(want), std::string::npos) << url << " -> " << e;
+        }
+    }
+    std::string many = "redis-sentinel://";
+    for (int i = 0; i < 33; ++i)
+        many += (i ? ",h" : "h") + std::to_string(i);
+    EXPECT_NE(error_of(many + "/m").find("more than 32"), std::string::npos);
+}
+
+TEST(SentinelUrl, ErrorsNeverEchoThePassword) {
+    for (const char* url : {"redis-sentinel://:hunter2@h1:0/m", "redis-sentinel://:hunter2@/m",
+                            "redis-sentinel://u:hunter2@h1"}) {
+        const std::string e = error_of(url);
+        EXPECT_FALSE(e.empty()) << url;
+        EXPECT_EQ(e.find("hunter2"), std::string::npos) << e;
+    }
 }
 
 }  // namespace
