@@ -286,7 +286,12 @@ void gateway_shared::connection_closed() {
 struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
     impl(io_pool& p, gateway_options o, store::redis_store& s, metrics::registry& reg)
         : pool(p),
-          shared(std::make_shared<detail::gateway_shared>(std::move(o), s, reg, p.size())) {}
+          shared(std::make_shared<detail::gateway_shared>(std::move(o), s, reg, p.size())) {
+        for (std::size_t i = 0; i < p.size(); ++i) {
+            shared->recorders.push_back(std::make_shared<detail::activity_recorder>(
+                p.context(i).get_executor(), s, shared->activity_metrics));
+        }
+    }
 
     io_pool& pool;
     std::shared_ptr<detail::gateway_shared> shared;
@@ -654,7 +659,7 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
     }
     bool dispatch_event(std::string& event) {
         event.reserve(event.size() + simdjson::SIMDJSON_PADDING);
-        std::string_view terminal, store, epoch, eid;
+        std::string_view terminal, store, epoch, eid, order;
         detail::live_meta m;
         simdjson::ondemand::document doc;
         if (feed_parser.iterate(event.data(), event.size(), event.capacity()).get(doc))
@@ -668,6 +673,7 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
                                      : key == "store_id"  ? &store
                                      : key == "epoch"     ? &epoch
                                      : key == "eid"       ? &eid
+                                     : key == "order_id"  ? &order
                                                           : nullptr;
             if (text != nullptr) {
                 if (field.value().get_string().get(*text)) return false;
@@ -684,6 +690,10 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
         m.eid = parse_eid(eid).value_or(0);
         std::copy(epoch.begin(), epoch.end(), m.epoch);
         m.epoch_size = static_cast<std::uint8_t>(epoch.size());
+        if (order.size() <= sizeof m.order_id) {
+            std::copy(order.begin(), order.end(), m.order_id);
+            m.order_id_size = static_cast<std::uint8_t>(order.size());
+        }
         // The hub key "STORE/TERMINAL" on the stack: no allocation per event.
         char key[130];
         std::copy(store.begin(), store.end(), key);

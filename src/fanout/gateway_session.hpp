@@ -18,6 +18,7 @@
 #include <boost/container/small_vector.hpp>
 
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -269,7 +270,8 @@ public:
         if (m.seq > live_max_) live_max_ = m.seq;
         // Keep what fits; anything not kept is fetched from the stream when its turn comes.
         if (m.seq > fsm_.sent() && live_.size() < g_->opts.max_inflight) {
-            live_.emplace(m.seq, live_event{std::move(frame), m.event_ms, m.eid});
+            live_.emplace(m.seq, live_event{std::move(frame), m.event_ms, m.eid,
+                                            delivery_tag::of(m.seq, m.order_view())});
         }
         wake();
     }
@@ -319,10 +321,12 @@ private:
         std::shared_ptr<const std::string> data;
         std::int64_t event_ms = 0;
         std::uint64_t eid = 0;
+        delivery_tag tag;
     };
     struct out_frame {
         std::shared_ptr<const std::string> data;
         std::int64_t event_ms = 0;  // for live events: delivery latency
+        delivery_tag tag{};         // events: seq and order, for the delivery marks
     };
 
     void wake() { timer_.cancel(); }
@@ -371,10 +375,69 @@ private:
         co_return !closing_;
     }
 
-    void push_event(std::shared_ptr<const std::string> frame, std::int64_t event_ms) {
+    void push_event(std::shared_ptr<const std::string> frame, std::int64_t event_ms,
+                    const delivery_tag& tag) {
         queue_bytes_ += frame->size();
         g_->queue_bytes.add(static_cast<std::int64_t>(frame->size()));
-        queue_.push_back(out_frame{std::move(frame), event_ms});
+        queue_.push_back(out_frame{std::move(frame), event_ms, tag});
+        unacked_tags_.push_back(tag);  // at most max_inflight: events sent and not acked
+    }
+
+    // ---- delivery marks: presence and order timelines (gateway_recorder.hpp) ----
+    // One call each in the handshake, write, ack, heartbeat and close paths; the marks go to
+    // this io thread's recorder, which writes them to the store a few ms later.
+
+    [[nodiscard]] static std::int64_t now_ms() noexcept { return store::unix_ms_now(); }
+    // Until when this session vouches for the terminal being online: the silence deadline
+    // (3 heartbeats); renewed by every write and every idle heartbeat.
+    [[nodiscard]] std::int64_t alive_until() const noexcept {
+        return now_ms() + 3 * static_cast<std::int64_t>(g_->opts.heartbeat.count());
+    }
+    [[nodiscard]] session_ref self_ref() const noexcept {
+        return {store_id_, terminal_id_, session_id_};
+    }
+    void record_opened() {
+        store::presence_update u;
+        u.terminal = terminal_id_;
+        u.session = session_id_;
+        // host:pid (as the poll leases name it): two nodes on one host are told apart.
+        u.node = g_->store.options().node.empty() ? g_->opts.node_name : g_->store.options().node;
+        u.transport = std::string(Transport::name);
+        u.remote = remote_;
+        u.epoch = epoch_;
+        u.subscribe_store = subscribed_;
+        u.connected_ms = now_ms();
+        u.sent_seq = u.acked_seq = fsm_.sent();
+        u.alive_until_ms = alive_until();
+        g_->recorder(thread_).record(
+            [&](delivery_marks& m) { return m.opened(store_id_, std::move(u)); });
+    }
+    void record_written(const std::vector<out_frame>& batch) {
+        const std::int64_t now = now_ms(), until = alive_until();
+        g_->recorder(thread_).record([&](delivery_marks& m) {
+            bool ok = true;
+            for (const auto& f : batch)
+                if (f.tag.seq != 0) ok = m.written(self_ref(), f.tag, now, until) && ok;
+            return ok;
+        });
+    }
+    void record_acked(std::uint64_t upto) {
+        std::vector<delivery_tag> tags;
+        while (!unacked_tags_.empty() && unacked_tags_.front().seq <= upto) {
+            tags.push_back(unacked_tags_.front());
+            unacked_tags_.pop_front();
+        }
+        g_->recorder(thread_).record([&](delivery_marks& m) {
+            return m.acked(self_ref(), upto, tags, now_ms(), alive_until());
+        });
+    }
+    void record_alive() {
+        g_->recorder(thread_).record(
+            [&](delivery_marks& m) { return m.alive(self_ref(), alive_until()); });
+    }
+    void record_closed() {
+        g_->recorder(thread_).record(
+            [&](delivery_marks& m) { return m.closed(self_ref(), now_ms()); });
     }
 
     // The delivery state moves, and the node's count of unacked events with it (the session
@@ -516,6 +579,7 @@ private:
         w.node = g_->opts.node_name;
         push_control(welcome_frame(w));
         welcomed_ = true;
+        record_opened();
         if (verify_after_welcome_) start_verify(false);
         g_->count_handshake("ok");
         log::line(log::level::debug, "terminal connected")
@@ -697,6 +761,7 @@ private:
                         co_return;
                     }
                     g_->acks.inc();
+                    record_acked(f.ack.seq);
                     wake();
                     break;
                 case frame_kind::ping:
@@ -767,7 +832,8 @@ private:
             if (seq != fsm_.sent() + 1 || !fsm_.can_send() || !room()) break;
             if (!entry.complete) break;
             if (entry.epoch != epoch_) break;
-            push_event(std::make_shared<const std::string>(event_frame(entry.event)), 0);
+            push_event(std::make_shared<const std::string>(event_frame(entry.event)), 0,
+                       delivery_tag::of(seq, event_order_id(entry.event)));
             sent(seq);
             ring_.push(seq, entry.eid);
             g_->replayed.inc();
@@ -786,7 +852,7 @@ private:
                    room() && live_max_ > fsm_.sent()) {
                 const std::uint64_t next = fsm_.sent() + 1;
                 if (auto it = live_.find(next); it != live_.end()) {
-                    push_event(std::move(it->second.data), it->second.event_ms);
+                    push_event(std::move(it->second.data), it->second.event_ms, it->second.tag);
                     ring_.push(next, it->second.eid);
                     live_.erase(it);
                     sent(next);
@@ -823,6 +889,7 @@ private:
                     if (f.event_ms > 0)
                         g_->latency.observe(static_cast<double>(now_ms - f.event_ms) / 1000.0);
                 }
+                record_written(batch);
                 batch.clear();
                 // After a replay burst, an idle connection keeps no big array.
                 if (batch.capacity() > 64) std::vector<out_frame>().swap(batch);
@@ -838,6 +905,7 @@ private:
             }
             if (welcomed_ && now - last_tx >= hb) {
                 push_control(ping_server_frame());
+                record_alive();
                 continue;
             }
             auto next_tick =
@@ -852,6 +920,7 @@ private:
         // Closing: the error/goaway frame (if any) is written; now end the connection.
         t_.close();
         room_.cancel();
+        if (welcomed_) record_closed();
     }
 
     Transport t_;
@@ -864,7 +933,9 @@ private:
     asio::steady_timer room_;      // the reader's wait for room in the send queue
     delivery_fsm fsm_;
     std::string terminal_id_, store_id_;
-    std::string epoch_;        // the epoch this connection's seqs count in
+    std::string session_id_ = new_session_id();  // names this connection in its presence
+    std::deque<delivery_tag> unacked_tags_;      // events queued, not yet acknowledged
+    std::string epoch_;                          // the epoch this connection's seqs count in
     sent_ring ring_;           // the last events sent: a reused seq is told from a late copy
     bool aware_ = false;       // the hello carried an epoch: the client knows `resync`
     bool subscribed_ = false;  // the hello asked for the store's events

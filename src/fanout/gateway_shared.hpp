@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "gateway_recorder.hpp"
 #include "posrelay/auth_limiter.hpp"
 #include "posrelay/fanout/feed_refs.hpp"
 #include "posrelay/fanout/gateway.hpp"
@@ -31,6 +32,9 @@ struct live_meta {
     char epoch[24] = {};
     std::uint8_t epoch_size = 0;
     [[nodiscard]] std::string_view epoch_view() const noexcept { return {epoch, epoch_size}; }
+    char order_id[50] = {};  // the event's order (for its delivery marks), inline too
+    std::uint8_t order_id_size = 0;
+    [[nodiscard]] std::string_view order_view() const noexcept { return {order_id, order_id_size}; }
 };
 
 // What the hub and the gateway can ask of a connection; always on its executor.
@@ -135,6 +139,11 @@ struct gateway_shared {
     metrics::counter& resyncs;         // terminals told `resync`
     metrics::counter& rotations;       // epochs started by this node's terminal gateway
     metrics::histogram& latency;
+    // Delivery marks (presence, order timelines): one recorder per io thread, made by the
+    // gateway; a session uses its own thread's.
+    recorder_metrics activity_metrics{registry};
+    std::vector<std::shared_ptr<activity_recorder>> recorders;
+    [[nodiscard]] activity_recorder& recorder(std::size_t thread) { return *recorders[thread]; }
 
 private:
     metrics::counter& labelled(std::vector<std::pair<std::string, metrics::counter*>>& table,

@@ -104,7 +104,22 @@ response store_unavailable(const boost::system::error_code& ec = {}) {
 
 }  // namespace
 
-std::string order_json(std::string_view order_id, const store::order_record& record) {
+// The order's delivery timeline, kept in its store's slot (none for an unrouted order).
+boost::asio::awaitable<std::optional<store::delivery_timeline>> operator_routes::timeline_of(
+    std::string_view order_id, const store::order_record& record) {
+    if (activity_ == nullptr) co_return std::nullopt;
+    const auto it = std::find_if(record.begin(), record.end(),
+                                 [](const auto& f) { return f.first == "store_id"; });
+    if (it == record.end() || it->second.empty()) co_return store::delivery_timeline{};
+    auto [ec, t] = co_await activity_->read_timeline(it->second, std::string(order_id));
+    if (ec) co_return std::nullopt;
+    co_return std::move(t);
+}
+
+namespace {
+
+// The order's JSON object without its closing brace.
+std::string order_members(std::string_view order_id, const store::order_record& record) {
     std::string json = R"({"order_id":")";
     log::append_json_escaped(json, order_id);
     json += '"';
@@ -131,12 +146,52 @@ std::string order_json(std::string_view order_id, const store::order_record& rec
         if (i) json += ',';
         append_history_entry(json, history[i].second);
     }
-    json += "]}";
+    json += ']';
     return json;
 }
 
-operator_routes::operator_routes(secret token, store::order_store& store)
-    : token_(std::move(token)), store_(store) {}
+void append_ms_or_null(std::string& json, std::int64_t ms) {
+    json += ms > 0 ? std::to_string(ms) : std::string("null");
+}
+
+}  // namespace
+
+std::string order_json(std::string_view order_id, const store::order_record& record) {
+    std::string json = order_members(order_id, record);
+    json += '}';
+    return json;
+}
+
+std::string order_json(std::string_view order_id, const store::order_record& record,
+                       const std::optional<store::delivery_timeline>& timeline) {
+    std::string json = order_members(order_id, record);
+    if (!timeline) {
+        json += R"(,"deliveries":null})";
+        return json;
+    }
+    json += R"(,"deliveries":[)";
+    for (std::size_t i = 0; i < timeline->entries.size(); ++i) {
+        const auto& e = timeline->entries[i];
+        if (i) json += ',';
+        json += '{';
+        log::append_json_member(json, "terminal_id", e.terminal);
+        json += R"(,"seq":)";
+        json += std::to_string(e.seq);
+        json += R"(,"written_ms":)";
+        append_ms_or_null(json, e.written_ms);
+        json += R"(,"acked_ms":)";
+        append_ms_or_null(json, e.acked_ms);
+        json += '}';
+    }
+    json += R"(],"deliveries_omitted":)";
+    json += std::to_string(timeline->omitted);
+    json += '}';
+    return json;
+}
+
+operator_routes::operator_routes(secret token, store::order_store& store,
+                                 store::terminal_activity* activity)
+    : token_(std::move(token)), store_(store), activity_(activity) {}
 
 std::optional<response> operator_routes::authorise(const request& req,
                                                    const request_context& ctx) const {
@@ -175,7 +230,7 @@ boost::asio::awaitable<response> operator_routes::get_order(request& req,
         co_return store_unavailable();
     }
     if (!record) co_return json_error(404, "order_not_found", "no such order");
-    co_return json_response(200, order_json(id, *record));
+    co_return json_response(200, order_json(id, *record, co_await timeline_of(id, *record)));
 }
 
 boost::asio::awaitable<response> operator_routes::register_order(request& req,

@@ -64,6 +64,20 @@ std::string store_channel(std::string_view prefix, std::string_view store) {
     return store_key(prefix, store, ":feed");
 }
 
+std::string terminal_presence(std::string_view prefix, std::string_view store,
+                              std::string_view terminal) {
+    return store_key(prefix, store, ":t:", terminal, ":presence");
+}
+
+std::string store_terminals(std::string_view prefix, std::string_view store) {
+    return store_key(prefix, store, ":terminals");
+}
+
+std::string order_timeline(std::string_view prefix, std::string_view store,
+                           std::string_view order_id) {
+    return store_key(prefix, store, ":o:", order_id, ":timeline");
+}
+
 std::string_view hash_tag(std::string_view key) noexcept {
     const auto open = key.find('{');
     if (open == std::string_view::npos) return key;

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "posrelay/log.hpp"
+#include "posrelay/store/activity_script.hpp"
 #include "posrelay/store/keys.hpp"
 #include "posrelay/store/order_script.hpp"
 
@@ -115,6 +116,7 @@ redis_store::redis_store(io_pool& pool, redis_options ropts, store_options sopts
       registry_(reg),
       redis_metrics_(reg),
       order_script_("order", detail::order_script, reg),
+      activity_script_("activity", detail::activity_script, reg),
       commit_errors_(
           reg.add_counter("posrelay_commit_errors_total",
                           "Commits that failed (Redis down, timeout, bad reply): answered 503.")),
@@ -164,6 +166,7 @@ void redis_store::start() {
         return [raw, this]() -> boost::asio::awaitable<void> {
             co_await require_redis_7(*raw);
             co_await order_script_.load(*raw);
+            co_await activity_script_.load(*raw);
             for (const auto& s : scripts_)
                 co_await s->load(*raw);
         };

@@ -8,6 +8,9 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
 #include <deque>
@@ -23,6 +26,7 @@
 #include "posrelay/midtrans/transaction_status.hpp"
 #include "posrelay/store/order_store.hpp"
 #include "posrelay/store/poll_schedule.hpp"
+#include "posrelay/store/terminal_activity.hpp"
 #include "posrelay/store/terminal_streams.hpp"
 
 namespace posrelay::test {
@@ -467,6 +471,104 @@ private:
                             what);
         }
         return faults.take(op);
+    }
+};
+
+// ---- terminal activity (presence, delivery timelines) ---------------------------------------
+
+// Records every batch and applies it as the activity script does (a presence write of another
+// session than the record's is skipped unless it opens; the timeline's first written and
+// acked times kept; no bound on entries). `gate`: while set and false, write_activity waits
+// (a flush in flight) until the test opens it.
+class fake_terminal_activity final : public store::terminal_activity {
+public:
+    fault_plan faults;
+    mutable std::mutex mutex;
+    std::vector<std::pair<std::string, store::activity_batch>> batches;
+    std::map<std::string, store::presence_record> presence;     // "STORE/TERMINAL"
+    std::map<std::string, store::delivery_timeline> timelines;  // "STORE/ORDER"
+    std::function<bool()> gate;  // checked on the io thread; false: the write waits
+
+    [[nodiscard]] std::size_t batch_count() const {
+        std::lock_guard lock(mutex);
+        return batches.size();
+    }
+
+    boost::asio::awaitable<error_code> write_activity(std::string store,
+                                                      store::activity_batch b) override {
+        while (gate && !gate()) {
+            boost::asio::steady_timer t(co_await boost::asio::this_coro::executor,
+                                        std::chrono::milliseconds(1));
+            co_await t.async_wait(boost::asio::use_awaitable);
+        }
+        if (auto ec = faults.take("write_activity")) co_return ec;
+        std::lock_guard lock(mutex);
+        for (const auto& u : b.presence)
+            apply(presence[store + "/" + u.terminal], u);
+        for (const auto& m : b.timeline)
+            mark(timelines[store + "/" + m.order_id], m);
+        batches.emplace_back(std::move(store), std::move(b));
+        co_return error_code{};
+    }
+    boost::asio::awaitable<std::pair<error_code, store::presence_record>> read_presence(
+        std::string store, std::string terminal) override {
+        std::lock_guard lock(mutex);
+        store::presence_record r;
+        if (auto it = presence.find(store + "/" + terminal); it != presence.end()) r = it->second;
+        r.terminal = terminal;
+        co_return std::pair{error_code{}, r};
+    }
+    boost::asio::awaitable<std::pair<error_code, store::presence_page>> list_presence(
+        std::string store, std::string cursor, std::size_t limit) override {
+        std::lock_guard lock(mutex);
+        store::presence_page page;
+        for (const auto& [k, r] : presence) {
+            if (!k.starts_with(store + "/") || r.terminal <= cursor) continue;
+            if (page.terminals.size() == limit) {
+                page.next = page.terminals.back().terminal;
+                break;
+            }
+            page.terminals.push_back(r);
+        }
+        co_return std::pair{error_code{}, page};
+    }
+    boost::asio::awaitable<std::pair<error_code, store::delivery_timeline>> read_timeline(
+        std::string store, std::string order_id) override {
+        std::lock_guard lock(mutex);
+        store::delivery_timeline t;
+        if (auto it = timelines.find(store + "/" + order_id); it != timelines.end()) t = it->second;
+        co_return std::pair{error_code{}, t};
+    }
+
+private:
+    static void apply(store::presence_record& r, const store::presence_update& u) {
+        if (u.open) {
+            r = store::presence_record{};
+            r.terminal = u.terminal;
+            r.known = true;
+            r.session = u.session;
+            r.node = u.node;
+            r.transport = u.transport;
+            r.remote = u.remote;
+            r.epoch = u.epoch;
+            r.subscribe_store = u.subscribe_store;
+            r.connected_ms = u.connected_ms;
+        } else if (r.session != u.session) {
+            return;
+        }
+        if (u.sent_seq) r.sent_seq = *u.sent_seq;
+        if (u.acked_seq) r.acked_seq = *u.acked_seq;
+        if (u.alive_until_ms) r.alive_until_ms = u.alive_until_ms;
+        if (u.closed_ms) r.closed_ms = u.closed_ms;
+    }
+    static void mark(store::delivery_timeline& t, const store::timeline_mark& m) {
+        for (auto& e : t.entries) {
+            if (e.terminal != m.terminal || e.seq != m.seq) continue;
+            if (!e.written_ms) e.written_ms = m.written_ms;
+            if (!e.acked_ms) e.acked_ms = m.acked_ms;
+            return;
+        }
+        t.entries.push_back({m.terminal, m.seq, m.written_ms, m.acked_ms});
     }
 };
 

@@ -28,6 +28,17 @@ TEST(StoreKeys, EveryKeyOfAStoreSharesItsHashTag) {
     }
 }
 
+TEST(StoreKeys, PresenceAndTimelineKeysAreInTheStoresSlot) {
+    EXPECT_EQ(keys::terminal_presence("p:", "S-A", "POS-1"), "p:{s:S-A}:t:POS-1:presence");
+    EXPECT_EQ(keys::store_terminals("p:", "S-A"), "p:{s:S-A}:terminals");
+    EXPECT_EQ(keys::order_timeline("p:", "S-A", "INV-1"), "p:{s:S-A}:o:INV-1:timeline");
+    for (const auto& k :
+         {keys::terminal_presence("p:", "S-A", "T"), keys::store_terminals("p:", "S-A"),
+          keys::order_timeline("p:", "S-A", "O-1")}) {
+        EXPECT_EQ(keys::hash_tag(k), "s:S-A") << k;
+    }
+}
+
 TEST(StoreKeys, AnOrdersRouteAndUnroutedRecordShareItsOwnTag) {
     EXPECT_EQ(keys::unrouted_order("p:", "INV-1"), "p:{o:INV-1}");
     EXPECT_EQ(keys::order_route("p:", "INV-1"), "p:{o:INV-1}:route");

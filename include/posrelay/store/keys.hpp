@@ -29,6 +29,16 @@ namespace posrelay::store::keys {
 // P{s:STORE}:feed: the sharded pub/sub channel (SPUBLISH) the store's events go out on.
 [[nodiscard]] std::string store_channel(std::string_view prefix, std::string_view store);
 
+// P{s:STORE}:t:TERMINAL:presence: the terminal's presence, a hash (session, node, ...).
+[[nodiscard]] std::string terminal_presence(std::string_view prefix, std::string_view store,
+                                            std::string_view terminal);
+// P{s:STORE}:terminals: the store's terminals with a presence record (sorted set, score 0:
+// listed in id order).
+[[nodiscard]] std::string store_terminals(std::string_view prefix, std::string_view store);
+// P{s:STORE}:o:ORDER:timeline: the delivery timeline of an order routed to STORE.
+[[nodiscard]] std::string order_timeline(std::string_view prefix, std::string_view store,
+                                         std::string_view order_id);
+
 // The part of a key (or shard channel) Redis Cluster hashes: the text between the first '{'
 // and the next '}' when that is not empty, else the whole key.
 [[nodiscard]] std::string_view hash_tag(std::string_view key) noexcept;

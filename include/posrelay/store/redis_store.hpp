@@ -26,6 +26,7 @@
 #include "posrelay/store/redis_connection.hpp"
 #include "posrelay/store/replica_ack.hpp"
 #include "posrelay/store/route_cache.hpp"
+#include "posrelay/store/terminal_activity.hpp"
 #include "posrelay/store/terminal_streams.hpp"
 
 namespace posrelay::store {
@@ -66,8 +67,8 @@ class redis_poll_schedule;
 // SSUBSCRIBE, new in Redis 7.0). Used as (part of) a connection's on_connect.
 [[nodiscard]] boost::asio::awaitable<void> require_redis_7(redis_connection& c);
 
-// The order store and the terminal streams on Redis.
-class redis_store final : public order_store, public terminal_streams {
+// The order store, the terminal streams and the terminal activity on Redis.
+class redis_store final : public order_store, public terminal_streams, public terminal_activity {
 public:
     // One connection per io thread of `pool`, created by start().
     redis_store(io_pool& pool, redis_options ropts, store_options sopts, metrics::registry& reg);
@@ -151,6 +152,16 @@ public:
     [[nodiscard]] boost::asio::awaitable<boost::system::error_code> renew_subscription(
         std::string store, std::string terminal) override;
 
+    // terminal_activity (include/posrelay/store/terminal_activity.hpp; terminal_activity.cpp).
+    [[nodiscard]] boost::asio::awaitable<boost::system::error_code> write_activity(
+        std::string store, activity_batch batch) override;
+    [[nodiscard]] boost::asio::awaitable<std::pair<boost::system::error_code, presence_record>>
+    read_presence(std::string store, std::string terminal) override;
+    [[nodiscard]] boost::asio::awaitable<std::pair<boost::system::error_code, presence_page>>
+    list_presence(std::string store, std::string cursor, std::size_t limit) override;
+    [[nodiscard]] boost::asio::awaitable<std::pair<boost::system::error_code, delivery_timeline>>
+    read_timeline(std::string store, std::string order_id) override;
+
 private:
     // The Redis users inside src/store (the poll schedule) run their commands on the same
     // connections.
@@ -174,6 +185,10 @@ private:
     // The same with `keys`.
     boost::asio::awaitable<std::pair<boost::system::error_code, redis_reply>> eval_script(
         std::span<const std::string_view> keys, std::string_view now_ms, redis_args args);
+
+    // The presence records of `terminals` of `store` (the activity script's 'read').
+    boost::asio::awaitable<std::pair<boost::system::error_code, std::vector<presence_record>>>
+    read_presences(const std::string& store, std::vector<std::string> terminals);
 
     // ---- routes (src/store/order_routes.cpp) ----
     // The order's store ("" when it has none yet): this node's cache, else GETEX of the
@@ -228,6 +243,7 @@ private:
     metrics::registry& registry_;
     redis_metrics redis_metrics_;
     lua_script order_script_;
+    lua_script activity_script_;                              // presence and delivery timelines
     std::vector<std::shared_ptr<const lua_script>> scripts_;  // add_script(): loaded on connect too
     std::unique_ptr<cluster_metrics> cluster_metrics_;        // a cluster only
     std::shared_ptr<cluster_topology> topology_;              // a cluster only
