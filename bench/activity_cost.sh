@@ -7,10 +7,12 @@
 # under the same load. Each run: a fresh posrelay with its embedded Redis; medians of RUNS.
 #   usage: bench/activity_cost.sh [RUNS] [N] [TERMINALS]      (default 3 2000 200)
 #   env:   POSRELAY_BIN (build/release/src/posrelay) the posrelay to measure; LOAD_BIN
-#          (build/release/src/tools/posrelay-terminal-load) the terminals
+#          (build/release/src/tools/posrelay-terminal-load) the terminals; PARALLEL (1)
+#          notifications sent by this many processes at once (a higher rate: more marks per
+#          flush)
 #   e.g.   POSRELAY_BIN=/work/main/build/release/src/posrelay bench/activity_cost.sh
-# Notifications are POSTed one at a time (keep-alive), so both builds see the same rate, set
-# by the round trip. Needs: release build, python3, curl, redis-cli. Leaves no process behind.
+# Notifications are POSTed one at a time per sender (keep-alive), so both builds see the same
+# load, its rate set by the round trip. Needs: release build, python3, curl, redis-cli. Leaves no process behind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3} n=${2:-2000} terms=${3:-200}
@@ -64,7 +66,12 @@ one_run() {  # RUN: prints one JSON line
   local before after d0 d1
   d0=$(metric "$http" posrelay_terminal_events_delivered_total)
   before=$(redis_figures "$data/redis.sock")
-  python3 bench/lib/activity_load.py notify "$http" "$n" "$terms" "$stores" "$run"
+  local senders=()
+  for p in $(seq 0 $((${PARALLEL:-1} - 1))); do
+    python3 bench/lib/activity_load.py notify "$http" "$n" "$terms" "$stores" "$run" "$p" "${PARALLEL:-1}" &
+    senders+=($!)
+  done
+  for s in "${senders[@]}"; do wait "$s"; done
   for _ in $(seq 300); do
     [ "$(metric "$http" posrelay_terminal_events_delivered_total)" -ge $((d0 + n)) ] && break
     sleep 0.1

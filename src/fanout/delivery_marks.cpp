@@ -49,8 +49,21 @@ store::presence_update* delivery_marks::entry(const session_ref& s) {
 }
 
 bool delivery_marks::add_timeline(std::string_view store, store::timeline_mark m) {
-    if (size_ >= max_ || m.order_id.empty() || m.seq == 0) return false;
+    if (m.order_id.empty() || m.seq == 0) return false;
     auto it = stores_.find(store);
+    if (it != stores_.end() && m.acked_ms != 0) {
+        // An ack soon after its write (the usual case): the written mark still waiting takes
+        // the ack time too, one entry instead of two. Only the newest few are looked at.
+        auto& t = it->second.batch.timeline;
+        const std::size_t stop = t.size() > 64 ? t.size() - 64 : 0;
+        for (std::size_t i = t.size(); i-- > stop;) {
+            if (t[i].seq == m.seq && t[i].terminal == m.terminal && t[i].order_id == m.order_id) {
+                if (t[i].acked_ms == 0) t[i].acked_ms = m.acked_ms;
+                return true;
+            }
+        }
+    }
+    if (size_ >= max_) return false;
     if (it == stores_.end()) it = stores_.emplace(std::string(store), store_marks{}).first;
     it->second.batch.timeline.push_back(std::move(m));
     ++size_;

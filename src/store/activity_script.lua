@@ -44,28 +44,35 @@ local function apply_presence(key, a, ttl)
   return 1
 end
 
--- One order's marks; its timeline lives exactly as long as its record.
+-- One order's marks. An entry's first mark creates it, only while the order's record exists,
+-- and gives the timeline the record's remaining TTL (so it never outlives the record); later
+-- marks of the entry only fill in the time it lacks. What is read is read once, when needed.
 local function apply_timeline(record, timeline, marks, max)
-  local ttl = redis.call('PTTL', record)
-  if ttl == -2 then return end
-  local own = redis.call('HGET', record, 'terminal_id')
-  local n = redis.call('HLEN', timeline)
+  local ttl, own, n
   for _, m in ipairs(marks) do
     local field = m[1] .. '|' .. m[2]
     local cur = redis.call('HGET', timeline, field)
     if cur then
       local w, a = string.match(cur, '^(%d+)|(%d+)$')
-      if w == '0' and m[3] ~= '0' then w = m[3] end
-      if a == '0' and m[4] ~= '0' then a = m[4] end
-      redis.call('HSET', timeline, field, w .. '|' .. a)
-    elseif n < max or (m[1] == own and n < 2 * max) then
-      redis.call('HSET', timeline, field, m[3] .. '|' .. m[4])
-      n = n + 1
-    elseif m[3] ~= '0' then
-      redis.call('HINCRBY', timeline, 'omitted', 1)
+      local w2 = (w == '0' and m[3] ~= '0') and m[3] or w
+      local a2 = (a == '0' and m[4] ~= '0') and m[4] or a
+      if w2 ~= w or a2 ~= a then redis.call('HSET', timeline, field, w2 .. '|' .. a2) end
+    else
+      if not ttl then
+        ttl = redis.call('PTTL', record)
+        n = redis.call('HLEN', timeline)
+      end
+      if ttl == -2 then return end
+      if n >= max and own == nil then own = redis.call('HGET', record, 'terminal_id') end
+      if n < max or (m[1] == own and n < 2 * max) then
+        redis.call('HSET', timeline, field, m[3] .. '|' .. m[4])
+        if ttl > 0 then redis.call('PEXPIRE', timeline, ttl) end
+        n = n + 1
+      elseif m[3] ~= '0' then
+        redis.call('HINCRBY', timeline, 'omitted', 1)
+      end
     end
   end
-  if ttl > 0 then redis.call('PEXPIRE', timeline, ttl) end
 end
 
 if mode == 'mark' then

@@ -23,8 +23,14 @@ void append_presence_args(std::vector<std::string>& a, const presence_update& p)
     const auto opt = [](const std::optional<std::uint64_t>& v) {
         return v ? std::to_string(*v) : std::string();
     };
+    if (!p.open) {  // the session's own fields are written by its opening only: not sent
+        a.insert(a.end(),
+                 {p.terminal, p.session, "0", "", "", "", "", "0", "0", opt(p.sent_seq),
+                  opt(p.acked_seq), std::to_string(p.alive_until_ms), std::to_string(p.closed_ms)});
+        return;
+    }
     a.insert(a.end(),
-             {p.terminal, p.session, p.open ? "1" : "0", p.node, p.transport, p.remote, p.epoch,
+             {p.terminal, p.session, "1", p.node, p.transport, p.remote, p.epoch,
               p.subscribe_store ? "1" : "0", std::to_string(p.connected_ms), opt(p.sent_seq),
               opt(p.acked_seq), std::to_string(p.alive_until_ms), std::to_string(p.closed_ms)});
 }
@@ -162,10 +168,12 @@ redis_store::read_presence(std::string store, std::string terminal) {
 boost::asio::awaitable<std::pair<boost::system::error_code, presence_page>>
 redis_store::list_presence(std::string store, std::string cursor, std::size_t limit) {
     limit = std::clamp<std::size_t>(limit, 1, presence_page_max);
-    // One more than asked: whether there is a next page.
-    auto [ec, r] = co_await local().exec(redis_command(
-        "ZRANGE", keys::store_terminals(sopts_.prefix, store), cursor.empty() ? "-" : "(" + cursor,
-        "+", "BYLEX", "LIMIT", "0", std::to_string(limit + 1)));
+    // One more than asked: whether there is a next page. The arguments are made before the
+    // co_await (g++ 12 frees a conditional's temporary inside a co_await expression twice).
+    const auto cmd = redis_command("ZRANGE", keys::store_terminals(sopts_.prefix, store),
+                                   cursor.empty() ? std::string("-") : "(" + cursor, "+", "BYLEX",
+                                   "LIMIT", "0", std::to_string(limit + 1));
+    auto [ec, r] = co_await local().exec(cmd);
     presence_page page;
     if (!ec && r.type != redis_reply::kind::array) ec = make_error_code(redis_errc::protocol_error);
     if (ec) co_return std::pair{ec, std::move(page)};

@@ -32,13 +32,25 @@ TEST(DeliveryMarks, MarksOfOneSessionCoalesceIntoOnePresenceEntry) {
     EXPECT_EQ(b.presence[0].sent_seq, 6u);
     EXPECT_EQ(b.presence[0].acked_seq, 5u);
     EXPECT_EQ(b.presence[0].alive_until_ms, 46002);
-    ASSERT_EQ(b.timeline.size(), 3u);
+    // The ack of seq 5 joined its written mark: one entry with both times.
+    ASSERT_EQ(b.timeline.size(), 2u);
     EXPECT_EQ(b.timeline[0].order_id, "INV-1");
     EXPECT_EQ(b.timeline[0].written_ms, 1000);
-    EXPECT_EQ(b.timeline[2].acked_ms, 1002);
-    EXPECT_EQ(b.timeline[2].written_ms, 0);
+    EXPECT_EQ(b.timeline[0].acked_ms, 1002);
+    EXPECT_EQ(b.timeline[1].acked_ms, 0);
     EXPECT_TRUE(m.empty());
     EXPECT_TRUE(m.take().empty());
+}
+
+TEST(DeliveryMarks, AnAckWhoseWriteWasFlushedBeforeIsAnEntryOfItsOwn) {
+    delivery_marks m(100);
+    ASSERT_TRUE(m.written(a, delivery_tag::of(5, "INV-1"), 1000, 46000));
+    (void)m.take();
+    ASSERT_TRUE(m.acked(a, 5, {delivery_tag::of(5, "INV-1")}, 1002, 46002));
+    auto batches = m.take();
+    ASSERT_EQ(batches[0].second.timeline.size(), 1u);
+    EXPECT_EQ(batches[0].second.timeline[0].written_ms, 0);
+    EXPECT_EQ(batches[0].second.timeline[0].acked_ms, 1002);
 }
 
 TEST(DeliveryMarks, StoresAndSessionsAreKeptApart) {
