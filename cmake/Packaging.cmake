@@ -74,6 +74,12 @@ install(FILES ${pkg_out}/posrelay.1 ${pkg_out}/posrelay-terminal.1
 install(FILES ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/CHANGELOG.md
         DESTINATION ${doc_dir} COMPONENT runtime)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/proto-docs DESTINATION ${doc_dir} COMPONENT runtime)
+# The browser POS page (--pos-page /usr/share/posrelay/pos) with the JS library it imports
+# (clients/pos/terminal is a symbolic link to clients/js/src in the source tree).
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/clients/pos/ DESTINATION ${CMAKE_INSTALL_DATADIR}/posrelay/pos
+        COMPONENT runtime PATTERN terminal EXCLUDE)
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/clients/js/src/
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/posrelay/pos/terminal COMPONENT runtime)
 if(EXISTS ${PROJECT_SOURCE_DIR}/RUNBOOK.md)
   install(FILES ${PROJECT_SOURCE_DIR}/RUNBOOK.md DESTINATION ${doc_dir} COMPONENT runtime)
 endif()

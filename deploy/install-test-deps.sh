@@ -17,5 +17,9 @@ test_packages=(
   prometheus                                      # promtool (metrics exposition check)
   systemd                                         # systemd-analyze (systemd_verify)
   dpkg-dev fakeroot binutils file                 # cpack DEB, PackagingDeb, strip checks
+  nodejs chromium                                 # clients/js tests, tests/browser (playwright-core)
 )
+# npm: Debian's package, unless the installed Node.js brings its own (nodesource's does; Debian's
+# npm would then conflict with it).
+command -v npm >/dev/null 2>&1 || test_packages+=(npm)
 DEPS_NAME=install-test-deps deps_install "${test_packages[@]}"

@@ -38,12 +38,22 @@ if [ -z "${POSRELAY_SERVER_KEY:-}" ] && [ -z "${POSRELAY_SERVER_KEY_FILE:-}" ] &
   ready "http://$sim/sim/stats" || { echo "demo: midtrans-sim did not start"; exit 1; }
 fi
 
+# The browser POS page (GET /pos/) from the source tree; POSRELAY_POS_PAGE=off leaves it out.
+export POSRELAY_POS_PAGE=${POSRELAY_POS_PAGE:-$PWD/clients/pos}
 "$bin/posrelay" --log-level "${POSRELAY_LOG_LEVEL:-warn}" "$@" &
 relay=$!
 pids+=($relay)
 base=http://${POSRELAY_LISTEN}
 ready "$base/readyz" || { echo "run: posrelay did not become ready"; exit 1; }
 echo "run: posrelay ready: notifications at $base/v1/midtrans/notifications, terminals at $POSRELAY_TERMINAL_LISTEN"
+if [ "$POSRELAY_POS_PAGE" != off ] && [ -n "${POSRELAY_TERMINAL_SECRET:-}" ]; then
+  pos_store=${POS_STORE:-S-DEMO}
+  till_token=$("$bin/posrelay" token TILL-WEB "$pos_store")
+  display_token=$("$bin/posrelay" token DISPLAY-WEB "$pos_store")
+  echo "run: open the browser till:        $base/pos/?terminal=TILL-WEB&store=$pos_store#token=$till_token"
+  echo "run: and its customer display:     $base/pos/?terminal=DISPLAY-WEB&store=$pos_store&mode=display#token=$display_token"
+  [ -n "$demo" ] && echo "run: charge there, then pay:      curl -X POST http://$sim/sim/orders/<the order id on the page>/pay"
+fi
 
 if [ -n "$demo" ]; then
   store=S-DEMO run=$(date +%H%M%S)

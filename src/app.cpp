@@ -16,6 +16,7 @@
 #include "posrelay/http/operator_routes.hpp"
 #include "posrelay/http/router.hpp"
 #include "posrelay/http/server.hpp"
+#include "posrelay/http/static_files.hpp"
 #include "posrelay/ingest/memory_commit_sink.hpp"
 #include "posrelay/ingest/notification_verifier.hpp"
 #include "posrelay/io_pool.hpp"
@@ -263,6 +264,18 @@ struct app::impl {
                       });
         }
         add_health_routes(admin);
+        add_pos_page();
+    }
+
+    // GET /pos/ (--pos-page): the browser POS page, on the main listener beside the terminal
+    // WebSocket and QR route it uses (same origin).
+    void add_pos_page() {
+        if (cfg.pos_page.empty()) return;
+        pos_page = std::make_unique<http::static_files>(cfg.pos_page, "/pos/");
+        routes.add("pos_page", "/pos*", beast_http::verb::get, pos_page->handler());
+        log::line(log::level::info, "pos page")
+            .str("dir", cfg.pos_page)
+            .num("files", static_cast<std::int64_t>(pos_page->size()));
     }
 
     // GET /v1/orders/...: a terminal's QR image (path ending in /qr.png) when `qr`, the
@@ -408,7 +421,8 @@ struct app::impl {
     std::unique_ptr<http::http_server> server;
     std::unique_ptr<http::router> admin_routes;  // only with --admin-listen
     std::unique_ptr<http::http_server> admin_server;
-    std::shared_ptr<auth_limiter> auth_failures;  // terminal handshakes and the QR route
+    std::unique_ptr<http::static_files> pos_page;  // only with --pos-page
+    std::shared_ptr<auth_limiter> auth_failures;   // terminal handshakes and the QR route
     metrics::counter* qr_unauthorized = nullptr;
     metrics::counter* qr_limited = nullptr;
     std::atomic<bool> started{false};

@@ -491,6 +491,10 @@ const option_spec option_table[] = {
     {"terminal-tls-client-ca", "PATH", "none",
      "PEM CA bundle: when set, terminals must present a client certificate it signed.",
      [](settings& s, const value_source& v) { s.cfg.terminal_tls_client_ca = path(v); }},
+    {"pos-page", "PATH", "off",
+     "Directory of the browser POS page (clients/pos; installed in share/posrelay/pos), served "
+     "at GET /pos/ on the main listener; off: not served. Read once at start.",
+     [](settings& s, const value_source& v) { s.cfg.pos_page = v.value == "off" ? "" : path(v); }},
     {"terminal-max-connections", "N", "20000", "Terminal connections open at once, 1 to 1000000.",
      [](settings& s, const value_source& v) {
          s.cfg.terminal_max_connections = whole_number(v, 1, 1'000'000);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command: installs what it needs, builds, and runs every test.
-#   1. Debian packages (deploy/install-deps.sh + install-test-deps.sh, idempotent)
+#   1. Debian packages (deploy/install-deps.sh + install-test-deps.sh, idempotent), and
+#      tests/browser's npm packages (npm ci)
 #   2. formatting check (clang-format, .clang-format)
 #   3. release build (-Werror) + every GoogleTest suite (ctest)
 #   4. ASan+UBSan build + every suite again
@@ -14,6 +15,8 @@ fuzz_seconds=${FUZZ_SECONDS:-30}
 
 deploy/install-deps.sh
 deploy/install-test-deps.sh
+# The browser test's tooling (playwright-core; Chromium itself is Debian's): exactly the lock.
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 # Tests open ~2,000 sockets at once.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 

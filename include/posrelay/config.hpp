@@ -147,6 +147,7 @@ struct config {
     std::string terminal_tls_cert;
     std::string terminal_tls_key;
     std::string terminal_tls_client_ca;
+    std::string pos_page;  // --pos-page: the browser POS page's directory ("": not served)
     std::size_t terminal_max_connections = 20'000;
     std::chrono::milliseconds terminal_handshake_timeout{10'000};
     std::chrono::milliseconds terminal_heartbeat{15'000};

@@ -161,17 +161,27 @@ public:
         http::request().swap(req_);
         co_return ec;
     }
+    // Reads the message in pieces, so that one over `max` is answered with frame_too_large
+    // (§3) instead of beast's own close 1009: reading stops at max + 1 bytes.
     asio::awaitable<beast::error_code> read_frame(std::string& out, std::size_t max,
                                                   bool& too_large) {
         too_large = false;
-        ws_.read_message_max(max);
+        binary_ = false;
         beast::flat_buffer buf;
-        auto [ec, n] = co_await ws_.async_read(buf, nothrow);
-        if (ec == beast::websocket::error::message_too_big) too_large = true;
-        if (ec) co_return ec;
+        do {
+            auto [ec, n] = co_await ws_.async_read_some(buf, max + 1 - buf.size(), nothrow);
+            if (ec) co_return ec;
+            if (buf.size() > max) {
+                too_large = true;
+                co_return beast::websocket::error::message_too_big;
+            }
+        } while (!ws_.is_message_done());
+        binary_ = ws_.got_binary();
         out = beast::buffers_to_string(buf.data());
         co_return beast::error_code{};
     }
+    // True when the last message read was binary: frames are text messages (§2).
+    bool binary() const { return binary_; }
     template <class Frames>
     asio::awaitable<beast::error_code> write(const Frames& frames) {
         for (const auto& f : frames) {
@@ -196,6 +206,7 @@ public:
 private:
     beast::websocket::stream<tcp::socket> ws_;
     http::request req_;
+    bool binary_ = false;
 };
 
 // ---- the session ------------------------------------------------------------------------
@@ -612,8 +623,8 @@ private:
             case open_verdict::gap:
                 g_->count_handshake("resume_gap");
                 kick(errc::resume_gap,
-                     "events after resume_from are no longer kept: re-sync order status, then "
-                     "reconnect without resume_from");
+                     "events after resume_from are no longer kept: reconnect without "
+                     "resume_from, then re-sync the status of open orders");
                 co_return std::nullopt;
             case open_verdict::resync:
                 g_->count_handshake(aware_ ? "resync" : "resume_gap");
@@ -649,8 +660,8 @@ private:
         if (closing_) return;
         if (!aware_) {
             kick(errc::resume_gap,
-                 "this terminal's events were renumbered: re-sync order status, then reconnect "
-                 "without resume_from");
+                 "this terminal's events were renumbered: reconnect without resume_from, then "
+                 "re-sync the status of open orders");
             return;
         }
         g_->resyncs.inc();
@@ -727,6 +738,12 @@ private:
     }
 
     bool parse(std::string& frame, client_frame& f, parse_failure& err) {
+        if constexpr (requires { t_.binary(); }) {
+            if (t_.binary()) {
+                err = {errc::bad_frame, "frames are WebSocket text messages, not binary"};
+                return false;
+            }
+        }
         frame.reserve(frame.size() + simdjson::SIMDJSON_PADDING);
         return g_->parser(thread_).parse(
             simdjson::padded_string_view(frame.data(), frame.size(), frame.capacity()), f, err);
@@ -783,7 +800,9 @@ private:
     // Runs a request beside the reader (acks and pings keep flowing); its answer is queued
     // like any control frame. At most max_requests_inflight at once per connection.
     void start_request(request_frame r) {
-        if (!g_->opts.requests) {
+        if (!r.id_error.empty()) {
+            push_control(error_frame(errc::bad_request, r.id_error, false));
+        } else if (!g_->opts.requests) {
             push_control(error_frame(errc::bad_request, "requests are not enabled on this server",
                                      false, r.id));
         } else if (requests_inflight_ >= g_->opts.max_requests_inflight) {
@@ -823,8 +842,8 @@ private:
             // Renumbered in a new epoch (resync), or really gone (resume_gap).
             (void)co_await verify_stream(false);
             kick(errc::resume_gap,
-                 "events are no longer kept: re-sync order status, then reconnect without "
-                 "resume_from");
+                 "events are no longer kept: reconnect without resume_from, then re-sync the "
+                 "status of open orders");
             co_return false;
         }
         for (const auto& entry : entries) {

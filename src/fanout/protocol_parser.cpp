@@ -490,11 +490,14 @@ bool frame_parser::parse(simdjson::padded_string_view frame, client_frame& out,
         return true;
     }
     if (is_request_op(op)) {
+        // An invalid id is an error about the request, never fatal (§13): kept in id_error.
         std::string_view id;
-        if (!optional_string(f, key::id, max_request_id_bytes, id, err)) return false;
+        parse_failure id_err;
+        const bool id_ok = optional_string(f, key::id, max_request_id_bytes, id, id_err);
         out.kind = frame_kind::request;
         out.request.op.assign(op);
-        out.request.id.assign(id);
+        out.request.id.assign(id_ok ? id : std::string_view{});
+        out.request.id_error = id_ok ? std::string{} : std::move(id_err.message);
         out.request.json.assign(frame.data(), frame.length());
         return true;
     }

@@ -375,7 +375,7 @@ local function register()
   local prefix, order_id, gross = ARGV[1], ARGV[7], ARGV[8]
   local terminal, store, expiry_ms = ARGV[9], ARGV[10], ARGV[11]
   local cur = redis.call('HMGET', key, 'terminal_id', 'store_id', 'transaction_status',
-                         'fraud_status', 'gross_amount', 'transaction_id', 'source')
+                         'fraud_status', 'gross_amount', 'transaction_id', 'changes')
   if cur[1] and cur[1] ~= '' then
     if cur[1] == terminal and (cur[2] or '') == store then return {'exists', '', 0} end
     return {'conflict', cur[1] .. '/' .. (cur[2] or ''), 0}
@@ -391,10 +391,13 @@ local function register()
   local event_id, recipients = '', 0
   if cur[3] then
     -- A status arrived before the route was known: the terminal gets it now.
+    -- The source is not stored as a field: it is in the newest history entry (as in apply()).
     local fraud = cur[4] or ''
+    local latest = cur[7] and redis.call('HGET', key, 'h:' .. cur[7]) or ''
     event_id, recipients = emit(base, stream_maxlen, stream_ttl, terminal, {
       store_id = store, order_id = order_id, transaction_status = cur[3], fraud_status = fraud,
-      gross_amount = cur[5] or gross, transaction_id = cur[6] or '', source = cur[7] or '',
+      gross_amount = cur[5] or gross, transaction_id = cur[6] or '',
+      source = string.match(latest or '', '^%d+|([^|]*)|') or '',
       event_time_ms = tonumber(now), paid = is_paid(cur[3], fraud)})
   end
   return {'created', event_id, recipients}

@@ -100,6 +100,20 @@ TEST_F(TerminalGateway, NotificationReachesTheRightTerminalOnly) {
     EXPECT_FALSE(other.next_event(milliseconds(300)).has_value());  // T-B subscribed to nothing
 }
 
+// Issue 17: an order registered after its status arrived sends that status at once, with the
+// status's own source (it was "" before: the source lives in the order's newest history entry).
+TEST_F(TerminalGateway, RegisteringAnOrderWithAKnownStatusSendsItsSource) {
+    terminal_conn till(term());
+    till.hello("T-LATE", "S-1");
+    ASSERT_EQ(notify(http(), "LATE-1", "settlement"), 200);  // not routed yet
+    ASSERT_EQ(register_order(http(), "LATE-1", "T-LATE", "S-1"), 201);
+    const auto ev = till.next_event();
+    ASSERT_TRUE(ev.has_value());
+    EXPECT_EQ(str(*ev, "order_id"), "LATE-1");
+    EXPECT_EQ(str(*ev, "transaction_status"), "settlement");
+    EXPECT_EQ(str(*ev, "source"), "notification");
+}
+
 TEST_F(TerminalGateway, StoreSubscriptionDeliversTheWholeStore) {
     terminal_conn manager(term());
     manager.hello("T-MGR", "S-7", std::nullopt, true);
@@ -263,7 +277,13 @@ TEST_F(TerminalGateway, ResumeBeyondRetentionIsResumeGap) {
     terminal_conn t(term());
     t.send_line(R"({"op":"hello","v":1,"terminal_id":"T-GAP","store_id":"S-1","token":")" +
                 fanout::mint_token(test_terminal_secret, "T-GAP", "S-1") + R"(","resume_from":5})");
-    EXPECT_EQ(error_code_of(t), "resume_gap");
+    const auto f = t.read_frame(seconds(5));
+    ASSERT_TRUE(f.has_value());
+    EXPECT_EQ(str(*f, "code"), "resume_gap");
+    // The order of §8 (issue 17: the message said re-sync first): status needs a connection.
+    EXPECT_NE(str(*f, "message").find("reconnect without resume_from, then re-sync"),
+              std::string::npos)
+        << str(*f, "message");
 }
 
 TEST_F(TerminalGateway, SecondConnectionReplacesTheFirst) {

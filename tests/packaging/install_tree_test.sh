@@ -43,4 +43,7 @@ done
 for d in README.md CHANGELOG.md proto-docs; do
   [ -e "$tree$prefix/share/doc/posrelay/$d" ] || fail "no doc $d"
 done
+for f in index.html pos.js terminal/browser.js terminal/core.js; do   # the POS page (--pos-page)
+  [ -f "$tree$prefix/share/posrelay/pos/$f" ] || fail "no POS page file $f"
+done
 echo "PackagingInstallTree: ok ($n options; posrelay $(stat -c %s "$bin/posrelay") bytes installed)"

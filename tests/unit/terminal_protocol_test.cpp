@@ -269,6 +269,15 @@ TEST(TerminalFrameParser, TooDeep) {
     expect_failure(deep, errc::bad_frame, "frame nests deeper than 32 levels");
 }
 
+// §3: the frame's own object is level 1, so a value may hold 31 levels (32 in all).
+TEST(TerminalFrameParser, NestingCountsTheFrameObjectAsLevelOne) {
+    const auto nested = [](int levels) {
+        return R"({"op":"ping","x":)" + std::string(levels, '[') + std::string(levels, ']') + "}";
+    };
+    EXPECT_TRUE(parse(nested(31)).ok);
+    expect_failure(nested(32), errc::bad_frame, "frame nests deeper than 32 levels");
+}
+
 TEST(TerminalFrameParser, FrameTooLarge) {
     const std::string text = R"({"op":"ping","pad":")" + std::string(100, 'x') + R"("})";
     const result fits = parse(text, text.size());
@@ -399,16 +408,36 @@ TEST(TerminalFrameParser, AckSeq) {
                    "seq appears more than once");
 }
 
-TEST(TerminalFrameParser, PingAndRequestIds) {
+TEST(TerminalFrameParser, PingIds) {
     const std::string msg = "id must be a string of at most 64 bytes";
     const std::string id65 = '"' + std::string(65, 'i') + '"';
-    for (const auto op : {"ping", "charge", "cancel", "expire", "status"}) {
-        for (const auto& bad : {std::string{"1"}, std::string{"[]"}, id65}) {
-            expect_failure(R"({"op":")" + std::string{op} + R"(","id":)" + bad + "}",
-                           errc::bad_frame, msg);
+    for (const auto& bad : {std::string{"1"}, std::string{"[]"}, id65}) {
+        expect_failure(R"({"op":"ping","id":)" + bad + "}", errc::bad_frame, msg);
+    }
+    expect_failure(R"({"op":"ping","id":"a","id":"b"})", errc::bad_frame,
+                   "id appears more than once");
+}
+
+// Issue 17: an invalid request id is an error about the request (§13: never fatal), so the
+// frame parses as a request carrying id_error; it was a fatal bad_frame before.
+TEST(TerminalFrameParser, InvalidRequestIdsAreKeptForANonFatalAnswer) {
+    const std::string msg = "id must be a string of at most 64 bytes";
+    const std::string id65 = '"' + std::string(65, 'i') + '"';
+    for (const auto op : {"charge", "cancel", "expire", "status"}) {
+        struct bad_case {
+            std::string id, message;
+        } cases[] = {
+            {"1", msg}, {"[]", msg}, {id65, msg}, {R"("a","id":"b")", "id appears more than once"}};
+        for (const auto& c : cases) {
+            const auto r = parse(R"({"op":")" + std::string{op} + R"(","id":)" + c.id + "}");
+            ASSERT_TRUE(r.ok) << op << " " << c.id;
+            EXPECT_EQ(r.frame.kind, frame_kind::request);
+            EXPECT_EQ(r.frame.request.op, op);
+            EXPECT_EQ(r.frame.request.id, "");
+            EXPECT_EQ(r.frame.request.id_error, c.message);
         }
-        expect_failure(R"({"op":")" + std::string{op} + R"(","id":"a","id":"b"})", errc::bad_frame,
-                       "id appears more than once");
+        EXPECT_EQ(parse(R"({"op":")" + std::string{op} + R"(","id":"ok"})").frame.request.id_error,
+                  "");
     }
 }
 

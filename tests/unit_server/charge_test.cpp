@@ -16,7 +16,8 @@ protected:
     std::string charge(const std::string& order_id) {
         const std::string json =
             R"({"op":"charge","id":"r1","order_id":")" + order_id + R"(","gross_amount":1000})";
-        return run_coro(service_.handle("T1", "S1", fanout::request_frame{"charge", "r1", json}));
+        return run_coro(
+            service_.handle("T1", "S1", fanout::request_frame{"charge", "r1", json, {}}));
     }
     static midtrans::http_result answer(unsigned status, std::string body) {
         midtrans::http_result r;

@@ -71,6 +71,9 @@ struct request_frame {
     std::string op;
     std::string id;    // the request id, echoed in the answer
     std::string json;  // the whole frame
+    // Not empty when the id is invalid (not a string, over 64 bytes, twice): the request is
+    // answered by a non-fatal bad_request without id (§13), the connection stays open.
+    std::string id_error;
 };
 
 enum class frame_kind : std::uint8_t { hello, ack, ping, pong, request };
