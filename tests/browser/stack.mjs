@@ -76,6 +76,7 @@ export async function startStack() {
       await stopProc(procs.relay);
       await stopProc(procs.sim);
       fs.closeSync(log);
+      fs.rmSync(dir, { recursive: true, force: true });
     },
     logText: () => fs.readFileSync(path.join(dir, 'processes.log'), 'utf8'),
   };

@@ -125,3 +125,35 @@ test('webSocketTransport: upgrade, masked text frames out, server ping answered,
   assert.equal(gotPong, true);
   assert.deepEqual(client.position, { epoch: 'e9', seq: 5, eid: '' });
 });
+
+test('lineTransport over TLS: a self-signed certificate is refused unless given as ca', async (t) => {
+  const { execFileSync } = await import('node:child_process');
+  const tls = await import('node:tls');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'posrelay-js-tls-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1',
+      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost',
+      '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
+  } catch { t.skip('openssl is not installed'); return; }
+  const cert = fs.readFileSync(path.join(dir, 'cert.pem'));
+  const srv = tls.createServer({ key: fs.readFileSync(path.join(dir, 'key.pem')), cert }, (sock) => {
+    sock.setEncoding('utf8');
+    sock.on('data', () => sock.write('{"op":"welcome","v":1,"last_seq":2,"epoch":"t","heartbeat_ms":15000,"max_frame_bytes":16384,"max_inflight":1000}\n'));
+    sock.on('error', () => {});
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  const url = `tls://localhost:${srv.address().port}`;
+  const run = async (tlsOptions) => {
+    const c = new TerminalClient({ transport: lineTransport(url, { tls: tlsOptions }), terminalId: 'T-1',
+      storeId: 'S-1', token: 't', backoff: { minMs: 60000 } });
+    const r = Promise.race([c.once('connect').then(() => 'connected'), c.once('disconnect').then((d) => d.reason)]);
+    c.start();
+    const out = await r;
+    c.stop();
+    return out;
+  };
+  assert.notEqual(await run({}), 'connected');
+  assert.equal(await run({ ca: cert }), 'connected');
+  srv.close();
+});
