@@ -769,7 +769,8 @@ std::string help_text() {
         "redis-sentinel:// (or --redis-sentinel-password-file).\n"
         "  POSRELAY_TERMINAL_SECRET\n      Key of the terminal tokens (posrelay token TERMINAL "
         "STORE) (or --terminal-secret-file);\n"
-        "      unset: terminals cannot connect.\n"
+        "      HS256 kid \"default\"; unset and no --terminal-token-keys: terminals cannot "
+        "connect.\n"
         "A variable and the matching file option are mutually exclusive (the merchant keys are "
         "merged).\nsystemd credentials: when $CREDENTIALS_DIRECTORY is set, the files server-key, "
         "merchant-keys,\noperator-token, terminal-secret, redis-password and "
@@ -777,14 +778,15 @@ std::string help_text() {
         "sets.\n"
         "\nSIGHUP reloads the configuration: the same flags and environment, the files read "
         "again.\nApplied live: the server and merchant keys, the operator token, the terminal "
-        "secret, the\nterminal TLS certificate, key and client CA (new handshakes), and "
+        "secret and token keys (--terminal-token-*),\nthe terminal TLS certificate, key and client "
+        "CA (new handshakes), and "
         "--log-level. Other changed\noptions are logged as needing a restart and keep their "
         "running value. A reload that fails\nkeeps the running configuration.\n"
         "\nSubcommands:\n"
         "  posrelay check-config [OPTIONS]\n      Load the configuration as a start would, "
         "validate it and print it (secrets redacted);\n      exit 0 when valid, 2 otherwise.\n"
-        "  posrelay token TERMINAL STORE\n      Mint a terminal token with "
-        "POSRELAY_TERMINAL_SECRET.\n";
+        "  posrelay token TERMINAL STORE [--ttl SECONDS] [--kid K] [--observe] ...\n      Mint "
+        "a terminal token (a JWT) with POSRELAY_TERMINAL_SECRET; --help for more.\n";
     return out;
 }
 

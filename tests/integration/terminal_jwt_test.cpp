@@ -6,13 +6,16 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 
+#include "posrelay/fanout/protocol.hpp"
 #include "posrelay/fanout/token_verifier.hpp"
 #include "process.hpp"
 #include "redis_server.hpp"
@@ -47,6 +50,44 @@ fanout::mint_request claims(std::string_view terminal, std::string_view store,
     const auto now = unix_now();
     return {std::string(terminal), std::string(store), now,        now + ttl,
             std::nullopt,          std::move(kid),     "posrelay", false};
+}
+
+struct pkey_free {
+    void operator()(EVP_PKEY* k) const noexcept { EVP_PKEY_free(k); }
+};
+using pkey = std::unique_ptr<EVP_PKEY, pkey_free>;
+
+std::string pem_of(EVP_PKEY* k) {
+    BIO* b = BIO_new(BIO_s_mem());
+    PEM_write_bio_PrivateKey(b, k, nullptr, nullptr, 0, nullptr, nullptr);
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(b, &data);
+    std::string out(data, static_cast<std::size_t>(n));
+    BIO_free(b);
+    return out;
+}
+
+std::string b64(const unsigned char* p, std::size_t n) {
+    return fanout::base64url_encode(std::string_view(reinterpret_cast<const char*>(p), n));
+}
+
+// The public JWK of an Ed25519 or P-256 key.
+std::string jwk_of(EVP_PKEY* k, const std::string& kid) {
+    if (EVP_PKEY_is_a(k, "ED25519")) {
+        unsigned char x[32];
+        std::size_t n = sizeof x;
+        EVP_PKEY_get_raw_public_key(k, x, &n);
+        return R"({"kty":"OKP","crv":"Ed25519","kid":")" + kid + R"(","x":")" + b64(x, n) + "\"}";
+    }
+    unsigned char pt[65];
+    std::size_t n = 0;
+    EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof pt, &n);
+    return R"({"kty":"EC","crv":"P-256","kid":")" + kid + R"(","x":")" + b64(pt + 1, 32) +
+           R"(","y":")" + b64(pt + 33, 32) + "\"}";
+}
+
+std::string oct_jwk(const std::string& kid, const std::string& key) {
+    return R"({"kty":"oct","kid":")" + kid + R"(","k":")" + fanout::base64url_encode(key) + "\"}";
 }
 
 class TerminalJwt : public ::testing::Test {
@@ -84,9 +125,11 @@ protected:
             run_command(POSRELAY_BINARY, std::move(args),
                         {{"POSRELAY_TERMINAL_SECRET", std::string(test_terminal_secret)}});
         EXPECT_EQ(r.code, 0) << r.output;
+        // The output holds stderr too (a short-secret warning): the token is the last line.
         auto out = r.output;
         while (!out.empty() && (out.back() == '\n'))
             out.pop_back();
+        out = out.substr(out.rfind('\n') == std::string::npos ? 0 : out.rfind('\n') + 1);
         return out;
     }
 
@@ -169,6 +212,123 @@ TEST_F(TerminalJwt, V1TokensRefusedWhenDisabled) {
               "error:bad_token");
     EXPECT_NE(message.find("v1_disabled"), std::string::npos) << message;
     EXPECT_EQ(answer(term(), "T-V1", "S-JWT", cli_token({"token", "T-V1", "S-JWT"})), "welcome:");
+}
+
+// EdDSA and ES256 tokens verified with public keys from --terminal-token-keys; the gateway
+// holds no signing secret for them. Then rotation by SIGHUP: a new key accepted, a removed
+// one refused, connected terminals kept.
+TEST_F(TerminalJwt, JwkSetKeysAndRotationBySighup) {
+    pkey ed{EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519")};
+    pkey ec{EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256")};
+    const std::string hs_old = "old-hs256-key-0123456789abcdef0123";
+    const std::string hs_new = "new-hs256-key-0123456789abcdef0123";
+    write("keys.json", R"({"keys":[)" + jwk_of(ed.get(), "ed-1") + "," + jwk_of(ec.get(), "ec-1") +
+                           "," + oct_jwk("hs-old", hs_old) + "]}");
+    start({"--terminal-token-keys", file("keys.json")});
+    const auto ed_token =
+        fanout::mint_jwt_pem(pem_of(ed.get()), claims("T-ED", "S-K", 300, "ed-1"));
+    const auto ec_token =
+        fanout::mint_jwt_pem(pem_of(ec.get()), claims("T-EC", "S-K", 300, "ec-1"));
+    EXPECT_EQ(answer(term(), "T-ED", "S-K", ed_token), "welcome:");
+    EXPECT_EQ(answer(term(), "T-EC", "S-K", ec_token), "welcome:");
+    EXPECT_LE(ec_token.size(), fanout::max_jwt_bytes);
+    EXPECT_EQ(metric(R"(posrelay_terminal_token_checks_total{kind="eddsa",outcome="ok"})"), 1);
+    EXPECT_EQ(metric(R"(posrelay_terminal_token_checks_total{kind="es256",outcome="ok"})"), 1);
+    // The EdDSA key's kid with an HS256 token: algorithm confusion, refused.
+    std::string message;
+    EXPECT_EQ(answer(term(), "T-ED", "S-K",
+                     fanout::mint_jwt_hs256(hs_old, claims("T-ED", "S-K", 300, "ed-1")), &message),
+              "error:bad_token");
+    EXPECT_NE(message.find("bad_alg"), std::string::npos) << message;
+
+    // A till stays connected across the rotation.
+    terminal_conn kept(term());
+    kept.send_line(boost::json::serialize(boost::json::object{
+        {"op", "hello"},
+        {"v", 1},
+        {"terminal_id", "T-KEPT"},
+        {"store_id", "S-K"},
+        {"token", fanout::mint_jwt_hs256(hs_old, claims("T-KEPT", "S-K", 300, "hs-old"))}}));
+    ASSERT_EQ(str(kept.read_frame().value(), "op"), "welcome");
+    const auto new_token = fanout::mint_jwt_hs256(hs_new, claims("T-NEW", "S-K", 300, "hs-new"));
+    EXPECT_EQ(answer(term(), "T-NEW", "S-K", new_token, &message), "error:bad_token");
+    EXPECT_NE(message.find("unknown_kid"), std::string::npos) << message;
+    // Rotate: hs-new added, hs-old and ec-1 removed.
+    write("keys.json",
+          R"({"keys":[)" + jwk_of(ed.get(), "ed-1") + "," + oct_jwk("hs-new", hs_new) + "]}");
+    node_.p.proc->signal(SIGHUP);
+    ASSERT_TRUE(
+        wait_metric(node_.p.admin_port, R"(posrelay_config_reloads_total{outcome="success"})", 1))
+        << node_.p.proc->output();
+    EXPECT_EQ(answer(term(), "T-NEW", "S-K", new_token), "welcome:");
+    EXPECT_EQ(answer(term(), "T-EC", "S-K", ec_token, &message), "error:bad_token");
+    EXPECT_NE(message.find("unknown_kid"), std::string::npos) << message;
+    EXPECT_EQ(answer(term(), "T-OLD", "S-K",
+                     fanout::mint_jwt_hs256(hs_old, claims("T-OLD", "S-K", 300, "hs-old"))),
+              "error:bad_token");
+    EXPECT_EQ(answer(term(), "T-ED", "S-K", ed_token), "welcome:");
+    // A broken key file fails the reload; the running keys stay.
+    write("keys.json", R"({"keys":[{"kty":"oct","kid":"x","k":"c2hvcnQ"}]})");
+    node_.p.proc->signal(SIGHUP);
+    ASSERT_TRUE(
+        wait_metric(node_.p.admin_port, R"(posrelay_config_reloads_total{outcome="failure"})", 1));
+    EXPECT_EQ(answer(term(), "T-NEW", "S-K", new_token), "welcome:");
+    // The kept till was never disconnected: it still answers a ping.
+    kept.send_line(R"({"op":"ping","id":"still-here"})");
+    const auto pong = kept.read_frame();
+    ASSERT_TRUE(pong);
+    EXPECT_EQ(str(*pong, "op"), "pong");
+    // Keys never reach the log.
+    const auto out = node_.p.proc->output();
+    for (const auto& k : {hs_old, hs_new, std::string(test_terminal_secret)})
+        EXPECT_EQ(out.find(k), std::string::npos) << k;
+}
+
+// check-config reads and checks the key file as a start would.
+TEST_F(TerminalJwt, CheckConfigRefusesABadKeyFile) {
+    write("keys.json", R"({"keys":[{"kty":"oct","kid":"x","k":"c2hvcnQ"}]})");
+    auto env = relay_env(redis_.url());
+    auto r = run_command(POSRELAY_BINARY,
+                         {"check-config", "--terminal-token-keys", file("keys.json")}, env);
+    EXPECT_EQ(r.code, 2) << r.output;
+    EXPECT_NE(r.output.find("at least 32 bytes"), std::string::npos) << r.output;
+    write("keys.json", R"({"keys":[)" + oct_jwk("x", "0123456789abcdef0123456789abcdef") + "]}");
+    r = run_command(POSRELAY_BINARY, {"check-config", "--terminal-token-keys", file("keys.json")},
+                    env);
+    EXPECT_EQ(r.code, 0) << r.output;
+}
+
+// Issue 16 item 6: a till behind the same address as 50 clients with bad tokens still
+// connects, whether they claim their own terminal ids or the till's. Before, 10 failures from
+// the address refused every handshake from it, the till's included (rate_limited).
+TEST_F(TerminalJwt, TillBehindAnAddressSharedWithFiftyBadClientsConnects) {
+    start();  // --terminal-auth-failures-per-minute 10 (the default)
+    const auto good = fanout::mint_jwt_hs256(test_terminal_secret, claims("T-TILL", "S-NAT", 300));
+    const auto bad =
+        fanout::mint_jwt_hs256("not-the-secret-0123456789abcdef", claims("T-TILL", "S-NAT", 300));
+    int bad_token = 0;
+    int rate_limited = 0;
+    for (int i = 0; i < 50; ++i) {  // their own terminal ids
+        const auto id = "T-BAD-" + std::to_string(i);
+        const auto a = answer(term(), id, "S-NAT", "v1.0000");
+        bad_token += a == "error:bad_token";
+        rate_limited += a == "error:rate_limited";
+    }
+    EXPECT_EQ(bad_token, 50);
+    EXPECT_EQ(answer(term(), "T-TILL", "S-NAT", good), "welcome:");
+    bad_token = rate_limited = 0;
+    for (int i = 0; i < 50; ++i) {  // the till's id
+        const auto a = answer(term(), "T-TILL", "S-NAT", bad);
+        bad_token += a == "error:bad_token";
+        rate_limited += a == "error:rate_limited";
+    }
+    EXPECT_EQ(bad_token, 10);  // then the (address, T-TILL) budget is spent
+    EXPECT_EQ(rate_limited, 40);
+    EXPECT_EQ(answer(term(), "T-TILL", "S-NAT", good), "welcome:");
+    std::printf(
+        "[ figure ] till behind an address with 50 bad clients: connected 2/2; bad clients "
+        "with own ids: 50 bad_token; with the till's id: %d bad_token, %d rate_limited\n",
+        bad_token, rate_limited);
 }
 
 }  // namespace
