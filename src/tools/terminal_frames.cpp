@@ -368,6 +368,7 @@ bool is_permanent_error_code(std::string_view code) noexcept {
     static constexpr std::string_view permanent[] = {
         "bad_token",       "unsupported_version", "replaced",           "bad_frame",
         "frame_too_large", "unknown_op",          "handshake_required", "bad_ack",
+        "token_expired",  // the same token stays expired: a new one is needed
     };
     for (auto c : permanent) {
         if (c == code) return true;

@@ -13,6 +13,7 @@
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 
 #include <filesystem>
@@ -245,10 +246,11 @@ TEST_F(TerminalProxyProtocol, TheHeaderNamesTheClientForLogsAndTheAuthLimiter) {
     EXPECT_NE(res.find(R"("code":"bad_token")"), std::string::npos) << res;
     const auto line = p_.proc->wait_for_line(R"("terminal_id":"T-A")");
     EXPECT_NE(line.find(R"("remote":"203.0.113.21:40001")"), std::string::npos) << line;
-    // One failure per minute: client A is now limited, client B behind the same proxy is not.
+    // One failure per minute: client A is now limited for T-A; client B behind the same proxy,
+    // claiming the same terminal, is not (the key is the client the header names).
     res = exchange(trusted_ip, port, client_a + bad_hello("T-A"));
     EXPECT_NE(res.find(R"("code":"rate_limited")"), std::string::npos) << res;
-    res = exchange(trusted_ip, port, client_b + bad_hello("T-B"));
+    res = exchange(trusted_ip, port, client_b + bad_hello("T-A"));
     EXPECT_NE(res.find(R"("code":"bad_token")"), std::string::npos) << res;
     // A header from an untrusted peer, or none from the trusted one: closed without a frame.
     EXPECT_EQ(exchange(untrusted_ip, port, client_b + bad_hello("T-C")), "");
@@ -285,6 +287,25 @@ TEST_F(TerminalProxyProtocol, WebSocketTerminalsGetTheForwardedClient) {
             from == trusted_ip ? R"("remote":"198.51.100.40")" : R"("remote":"127.0.0.1:)";
         EXPECT_NE(line.find(expected), std::string::npos) << line;
     }
+    // The failed-handshake limit is keyed on the forwarded client (and the terminal id): with one
+    // failure a minute, 198.51.100.40 is limited for T-WS-1; 198.51.100.41 is not.
+    auto code_for = [&](const char* forwarded) {
+        asio::io_context ioc;
+        boost::beast::websocket::stream<asio::ip::tcp::socket> ws(ioc);
+        ws.next_layer().assign(asio::ip::tcp::v4(), connect_from(trusted_ip, p_.port));
+        ws.set_option(boost::beast::websocket::stream_base::decorator(
+            [forwarded](boost::beast::websocket::request_type& req) {
+                req.set("X-Forwarded-For", forwarded);
+            }));
+        ws.handshake("127.0.0.1", "/v1/terminal");
+        const std::string hello = bad_hello("T-WS-1");
+        ws.write(asio::buffer(hello.data(), hello.size() - 1));
+        boost::beast::flat_buffer buf;
+        ws.read(buf);
+        return boost::beast::buffers_to_string(buf.data());
+    };
+    EXPECT_NE(code_for("198.51.100.40").find(R"("code":"rate_limited")"), std::string::npos);
+    EXPECT_NE(code_for("198.51.100.41").find(R"("code":"bad_token")"), std::string::npos);
 }
 
 TEST_F(TerminalProxyProtocol, OverTlsTheHeaderComesBeforeTheHandshake) {
