@@ -159,6 +159,10 @@ struct config {
     std::size_t terminal_socket_send_buffer = 0;
     secret terminal_secret;  // POSRELAY_TERMINAL_SECRET
 
+    // A revocation is kept this long (proto-docs/redis-keys.md, "Revocations").
+    std::chrono::milliseconds terminal_revocation_ttl{30LL * 24 * 3600 * 1000};
+    std::size_t terminal_max_observers = 4;  // observer sessions per terminal and node
+
     // Unknown POSRELAY_* environment variables seen (a typo?): logged as warnings at start.
     std::vector<std::string> unknown_env;
     // Every option of the table, in table order, with its value and source (no secrets:

@@ -57,6 +57,12 @@ std::string_view to_string(errc e) noexcept {
             return "busy";
         case errc::resync:
             return "resync";
+        case errc::revoked:
+            return "revoked";
+        case errc::disconnected:
+            return "disconnected";
+        case errc::too_many_observers:
+            return "too_many_observers";
     }
     return "internal_error";
 }

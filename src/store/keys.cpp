@@ -64,6 +64,15 @@ std::string store_channel(std::string_view prefix, std::string_view store) {
     return store_key(prefix, store, ":feed");
 }
 
+std::string terminal_revocation(std::string_view prefix, std::string_view store,
+                                std::string_view terminal) {
+    return store_key(prefix, store, ":t:", terminal, ":revoked");
+}
+
+std::string store_revocation(std::string_view prefix, std::string_view store) {
+    return store_key(prefix, store, ":revoked");
+}
+
 std::string_view hash_tag(std::string_view key) noexcept {
     const auto open = key.find('{');
     if (open == std::string_view::npos) return key;

@@ -28,6 +28,11 @@ namespace posrelay::store::keys {
 [[nodiscard]] std::string store_subscribers(std::string_view prefix, std::string_view store);
 // P{s:STORE}:feed: the sharded pub/sub channel (SPUBLISH) the store's events go out on.
 [[nodiscard]] std::string store_channel(std::string_view prefix, std::string_view store);
+// P{s:STORE}:t:TERMINAL:revoked: the terminal's revocation, Unix seconds (a string).
+[[nodiscard]] std::string terminal_revocation(std::string_view prefix, std::string_view store,
+                                              std::string_view terminal);
+// P{s:STORE}:revoked: the store-wide revocation of every terminal of STORE, Unix seconds.
+[[nodiscard]] std::string store_revocation(std::string_view prefix, std::string_view store);
 
 // The part of a key (or shard channel) Redis Cluster hashes: the text between the first '{'
 // and the next '}' when that is not empty, else the whole key.
