@@ -62,7 +62,7 @@ struct app::impl {
         : cfg(std::move(c)),
           pool(io_threads_for(cfg)),
           verifier(make_verifier(cfg)),
-          terminal_secret(cfg.terminal_secret),
+          tokens(fanout::make_token_verifier(cfg)),
           routes(registry),
           reloads_ok(registry.add_counter("posrelay_config_reloads_total",
                                           "Configuration reloads (SIGHUP) by outcome.",
@@ -108,8 +108,9 @@ struct app::impl {
                       "paid is not confirmed with Midtrans: --confirm-paid needs "
                       "POSRELAY_SERVER_KEY (notifications are applied as they come)");
         }
-        if (redis && !cfg.terminal_secret.empty()) {
+        if (redis && !tokens.load()->empty()) {
             auto gw_opts = fanout::gateway_options::from(cfg);
+            gw_opts.tokens = tokens.load();
             gw_opts.auth_failures = auth_failures;  // one budget with the QR route
             if (!midtrans_api || cfg.public_url.empty()) {
                 log::line(log::level::warn,
@@ -206,6 +207,7 @@ struct app::impl {
     void apply(const config& fresh) {
         const reload_plan plan = plan_reload(cfg, fresh);
         config next = apply_live(cfg, fresh, plan);
+        auto next_tokens = fanout::make_token_verifier(next);  // reads the key file; may throw
         if (terminals && terminals->has_tls())
             terminals->reload_tls(next.terminal_tls_cert, next.terminal_tls_key,
                                   next.terminal_tls_client_ca);
@@ -213,8 +215,8 @@ struct app::impl {
         if (midtrans_api) midtrans_api->set_server_key(next.default_server_key);
         if (poller) poller->set_merchant_auth(poll::poll_options::from(next).merchant_auth);
         if (operators) operators->set_token(next.operator_token);
-        if (terminals) terminals->set_token_secret(next.terminal_secret);
-        terminal_secret.set(next.terminal_secret);
+        if (terminals) terminals->set_token_verifier(next_tokens);
+        tokens.store(std::move(next_tokens));
         for (const auto& name : plan.needs_restart) {
             log::line(log::level::warn, "config option changed: needs a restart")
                 .str("option", name)
@@ -329,12 +331,10 @@ struct app::impl {
 
     // GET /v1/orders/{order_id}/qr.png for a terminal: Authorization: Bearer <its token>,
     // X-Terminal-Id and X-Store-Id; only orders of its store.
-    // Token failures count towards the address's budget of failed authentications, shared with
-    // terminal handshakes; past it every request from the address is answered 429.
+    // The token is checked first (a good one is never refused); a failure counts towards the
+    // (address, terminal id) budget of failed authentications, shared with terminal handshakes;
+    // past it failures are answered 429.
     asio::awaitable<http::response> qr_image(http::request& req, const http::request_context& ctx) {
-        const std::string_view address = ctx.client;  // behind a trusted proxy: the client
-        if (const auto wait = auth_failures->blocked_for(address); wait != wait.zero())
-            co_return qr_rate_limited(wait);
         auto header = [&](auto f) {
             const auto h = req[f];
             return std::string(h.data(), h.size());
@@ -342,12 +342,13 @@ struct app::impl {
         const std::string auth = header(beast_http::field::authorization);
         const std::string terminal = header("X-Terminal-Id");
         const std::string store_id = header("X-Store-Id");
-        constexpr std::string_view bearer = "Bearer ";
-        if (!auth.starts_with(bearer) || !fanout::valid_id(terminal) ||
-            !fanout::valid_id(store_id) ||
-            !fanout::verify_token(terminal_secret.get()->view(), terminal, store_id,
-                                  std::string_view(auth).substr(bearer.size()))) {
-            auth_failures->failed(address);
+        if (!qr_token_ok(auth, terminal, store_id)) {
+            // Behind a trusted proxy ctx.client is the client; a terminal id is at most 64 bytes.
+            const std::string key = auth_key(
+                ctx.client, terminal.substr(0, std::min<std::size_t>(terminal.size(), 64)));
+            if (const auto wait = auth_failures->blocked_for(key); wait != wait.zero())
+                co_return qr_rate_limited(wait);
+            auth_failures->failed(key);
             qr_unauthorized->inc();
             log::line(log::level::warn, "request rejected")
                 .str("route", "qr_image")
@@ -376,6 +377,18 @@ struct app::impl {
         co_return res;
     }
 
+    bool qr_token_ok(std::string_view auth, std::string_view terminal, std::string_view store_id) {
+        constexpr std::string_view bearer = "Bearer ";
+        if (!auth.starts_with(bearer) || !fanout::valid_id(terminal) || !fanout::valid_id(store_id))
+            return false;
+        const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+        const auto r = fanout::check_token(*tokens.load(), terminal, store_id,
+                                           auth.substr(bearer.size()), now);
+        return r.outcome == fanout::token_outcome::ok;
+    }
+
     // 429 with Retry-After (whole seconds, rounded up) for an address past its failure budget.
     http::response qr_rate_limited(auth_limiter::clock::duration wait) {
         qr_limited->inc();
@@ -402,7 +415,8 @@ struct app::impl {
     std::shared_ptr<store::sentinel_discovery> sentinel;  // only with redis-sentinel://
     std::shared_ptr<ingest::commit_sink> sink;
     ingest::verifier_slot verifier;  // replaced by a reload
-    secret_slot terminal_secret;     // the QR route's; replaced by a reload
+    // Terminal token keys and policy (the gateway's and the QR route's); replaced by a reload.
+    std::atomic<std::shared_ptr<const fanout::token_verifier>> tokens;
     http::router routes;
     metrics::counter& reloads_ok;
     metrics::counter& reloads_failed;

@@ -40,6 +40,12 @@ std::size_t auth_limiter::tracked() const {
     return table_.size();
 }
 
+std::string auth_key(std::string_view client, std::string_view terminal_id) {
+    std::string key;
+    key.reserve(client.size() + 1 + terminal_id.size());
+    return key.append(client).append(1, '\n').append(terminal_id);
+}
+
 std::string_view address_of(std::string_view remote) noexcept {
     const auto colon = remote.rfind(':');
     return colon == std::string_view::npos ? remote : remote.substr(0, colon);

@@ -534,6 +534,40 @@ const option_spec option_table[] = {
      [](settings& s, const value_source& v) {
          s.cfg.terminal_auth_failures_per_minute = whole_number(v, 1, 1'000'000);
      }},
+    {"terminal-token-keys", "PATH", "none",
+     "JWK set file of terminal token keys ({\"keys\":[...]}: kty oct for HS256, OKP Ed25519 "
+     "for EdDSA, EC P-256 for ES256, each with its kid; public keys only). Re-read on SIGHUP. "
+     "The terminal secret is kid \"default\".",
+     [](settings& s, const value_source& v) { s.cfg.terminal_token_keys = path(v); }},
+    {"terminal-token-max-ttl", "SECONDS", "2592000",
+     "Terminal JWTs: exp - iat at most (30 days by default); 0: exp optional and unbounded.",
+     [](settings& s, const value_source& v) {
+         s.cfg.terminal_token_max_ttl =
+             static_cast<std::int64_t>(whole_number(v, 0, 10ULL * 366 * 86400));
+     }},
+    {"terminal-token-skew", "SECONDS", "60",
+     "Terminal JWTs: clock skew allowed on exp, nbf and iat, 0 to 3600.",
+     [](settings& s, const value_source& v) {
+         s.cfg.terminal_token_skew = static_cast<std::int64_t>(whole_number(v, 0, 3600));
+     }},
+    {"terminal-token-audience", "TEXT", "posrelay",
+     "Terminal JWTs must name this in aud (a string or an array of strings), or off: aud "
+     "not checked. 1-128 printable ASCII characters.",
+     [](settings& s, const value_source& v) {
+         if (v.value == "off") {
+             s.cfg.terminal_token_audience.clear();
+             return;
+         }
+         if (v.value.empty() || v.value.size() > 128 ||
+             std::any_of(v.value.begin(), v.value.end(),
+                         [](char c) { return c < 0x21 || c > 0x7e || c == '"' || c == '\\'; }))
+             invalid(v, "expected 1-128 printable ASCII characters without quotes, or off");
+         s.cfg.terminal_token_audience = v.value;
+     }},
+    {"terminal-token-v1", "BOOL", "true",
+     "true or false. Accept v1 terminal tokens (no expiry, no kid) for migration; counted in "
+     "posrelay_terminal_token_checks_total{kind=\"v1\"}. Set false once that stays at 0.",
+     [](settings& s, const value_source& v) { s.cfg.terminal_token_v1 = boolean(v); }},
     {"terminal-revocation-ttl", "DUR", "30d",
      "How long a terminal's (or store's) revocation is kept in Redis: at least the longest "
      "token lifetime plus the clock skew allowance (v1 tokens never expire: retire them).",
@@ -1211,8 +1245,9 @@ std::string_view to_string(option_source s) noexcept {
 bool reloadable_option(std::string_view name) noexcept {
     for (std::string_view live :
          {"log-level", "server-key-file", "merchant-keys-file", "operator-token-file",
-          "terminal-secret-file", "terminal-tls-cert", "terminal-tls-key",
-          "terminal-tls-client-ca"}) {
+          "terminal-secret-file", "terminal-tls-cert", "terminal-tls-key", "terminal-tls-client-ca",
+          "terminal-token-keys", "terminal-token-max-ttl", "terminal-token-skew",
+          "terminal-token-audience", "terminal-token-v1"}) {
         if (name == live) return true;
     }
     return false;
@@ -1267,6 +1302,11 @@ config apply_live(const config& running, const config& fresh, const reload_plan&
     out.terminal_tls_cert = fresh.terminal_tls_cert;
     out.terminal_tls_key = fresh.terminal_tls_key;
     out.terminal_tls_client_ca = fresh.terminal_tls_client_ca;
+    out.terminal_token_keys = fresh.terminal_token_keys;
+    out.terminal_token_max_ttl = fresh.terminal_token_max_ttl;
+    out.terminal_token_skew = fresh.terminal_token_skew;
+    out.terminal_token_audience = fresh.terminal_token_audience;
+    out.terminal_token_v1 = fresh.terminal_token_v1;
     if (has(plan.secrets, "server-key")) out.default_server_key = fresh.default_server_key;
     if (has(plan.secrets, "merchant-keys")) out.merchant_keys = fresh.merchant_keys;
     if (has(plan.secrets, "operator-token")) out.operator_token = fresh.operator_token;

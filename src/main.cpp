@@ -64,6 +64,7 @@ int check_config(int argc, char** argv) {
             return 0;
         }
         posrelay::fanout::gateway::check_tls(cli.cfg);
+        (void)posrelay::fanout::make_token_verifier(cli.cfg);  // the JWK set file, read and checked
         std::cout << posrelay::render_effective(cli.cfg);
         for (const auto& name : cli.cfg.unknown_env)
             std::cerr << "posrelay: warning: unknown environment variable ignored: " << name

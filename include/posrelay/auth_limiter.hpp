@@ -1,5 +1,7 @@
-// Failed authentications per source address (terminal handshakes, QR-image requests): at most
-// N in a window, then every attempt from the address is refused until the window ends.
+// Failed authentications per key (terminal handshakes, QR-image requests: the key is the client
+// address and the terminal id it claimed, auth_key): at most N in a window, then failures of
+// the key are answered rate_limited until the window ends. Callers check the credential first:
+// a good one is never refused, whoever else failed behind the same address.
 #pragma once
 
 #include <chrono>
@@ -27,7 +29,7 @@ public:
                           clock::duration window = std::chrono::minutes(1))
         : per_window_(failures_per_window), window_(window) {}
 
-    // Zero when `address` may try now; otherwise how long until it may.
+    // Zero when `address` (a key) may fail once more; otherwise how long until it may.
     [[nodiscard]] clock::duration blocked_for(std::string_view address,
                                               clock::time_point now = clock::now());
     [[nodiscard]] bool allowed(std::string_view address, clock::time_point now = clock::now()) {
@@ -54,6 +56,9 @@ private:
     std::size_t per_window_;
     clock::duration window_;
 };
+
+// The limiter key of a client address and the terminal id it claimed ('\n' is in neither).
+[[nodiscard]] std::string auth_key(std::string_view client, std::string_view terminal_id);
 
 // The address part of "ip:port" (as logs and request contexts spell a peer).
 [[nodiscard]] std::string_view address_of(std::string_view remote) noexcept;

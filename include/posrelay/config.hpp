@@ -158,6 +158,12 @@ struct config {
     std::size_t terminal_auth_failures_per_minute = 10;
     std::size_t terminal_socket_send_buffer = 0;
     secret terminal_secret;  // POSRELAY_TERMINAL_SECRET
+    // Terminal JWTs (fanout/token_verifier.hpp); all reloadable (the key file is re-read).
+    std::string terminal_token_keys;                   // JWK set file; "": none
+    std::int64_t terminal_token_max_ttl = 30 * 86400;  // seconds; 0: exp optional
+    std::int64_t terminal_token_skew = 60;             // seconds
+    std::string terminal_token_audience = "posrelay";  // "": aud not checked
+    bool terminal_token_v1 = true;                     // v1 tokens accepted
 
     // A revocation is kept this long (proto-docs/redis-keys.md, "Revocations").
     std::chrono::milliseconds terminal_revocation_ttl{30LL * 24 * 3600 * 1000};

@@ -41,7 +41,7 @@ gateway_options gateway_options::from(const config& c) {
     o.tls_cert_file = c.terminal_tls_cert;
     o.tls_key_file = c.terminal_tls_key;
     o.tls_client_ca_file = c.terminal_tls_client_ca;
-    o.token_secret = c.terminal_secret;
+    o.tokens = make_token_verifier(c);
     o.max_connections = c.terminal_max_connections;
     o.handshake_timeout = c.terminal_handshake_timeout;
     o.heartbeat = c.terminal_heartbeat;
@@ -207,7 +207,7 @@ std::vector<std::shared_ptr<session_base>> session_hub::all() const {
 gateway_shared::gateway_shared(gateway_options o, store::redis_store& s, metrics::registry& reg,
                                std::size_t threads)
     : opts(std::move(o)),
-      token_secret(opts.token_secret),
+      tokens(opts.tokens ? opts.tokens : std::make_shared<const token_verifier>()),
       store(s),
       registry(reg),
       hub(opts.max_connections),
@@ -294,9 +294,19 @@ gateway_shared::gateway_shared(gateway_options o, store::redis_store& s, metrics
           metrics::latency_buckets())) {
     for (std::size_t i = 0; i < threads; ++i)
         parsers_.push_back(std::make_unique<frame_parser>(opts.max_frame_bytes));
-    for (auto outcome :
-         {"ok", "bad_token", "bad_frame", "timeout", "rate_limited", "resume_gap", "resync",
-          "unavailable", "transport_error", "peer_closed", "revoked", "too_many_observers"}) {
+    for (std::size_t k = 0; k < token_kinds; ++k) {
+        for (std::size_t j = 0; j < token_outcomes; ++j) {
+            token_checks_[k * token_outcomes + j] = &reg.add_counter(
+                "posrelay_terminal_token_checks_total",
+                "Terminal token checks (handshakes), by token kind (v1, hs256, eddsa, es256) and "
+                "outcome (ok, expired, unknown_kid, bad_signature, revoked, ...).",
+                {{"kind", std::string(to_string(static_cast<token_kind>(k)))},
+                 {"outcome", std::string(to_string(static_cast<token_outcome>(j)))}});
+        }
+    }
+    for (auto outcome : {"ok", "bad_token", "token_expired", "bad_frame", "timeout", "rate_limited",
+                         "resume_gap", "resync", "unavailable", "transport_error", "peer_closed",
+                         "revoked", "too_many_observers"}) {
         (void)labelled(handshakes_, "posrelay_terminal_handshakes_total",
                        "Terminal handshakes, by outcome.", "outcome", outcome);
     }
@@ -336,6 +346,22 @@ metrics::counter& gateway_shared::labelled(
     auto& c = registry.add_counter(name, help, {{label, std::string(value)}});
     table.emplace_back(std::string(value), &c);
     return c;
+}
+
+token_check gateway_shared::check_token(const hello_frame& h) {
+    const auto v = tokens.load();
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    auto r = fanout::check_token(*v, h.terminal_id, h.store_id, h.token, now);
+    count_token(r.claims.kind, r.outcome);
+    return r;
+}
+
+void gateway_shared::count_token(token_kind kind, token_outcome outcome) noexcept {
+    const auto k = static_cast<std::size_t>(kind);
+    const auto o = static_cast<std::size_t>(outcome);
+    if (k < token_kinds && o < token_outcomes) token_checks_[k * token_outcomes + o]->inc();
 }
 
 void gateway_shared::count_handshake(std::string_view outcome) {
@@ -896,8 +922,8 @@ void gateway::check_tls(const config& c) {
     }
 }
 
-void gateway::set_token_secret(secret s) {
-    impl_->shared->token_secret.set(std::move(s));
+void gateway::set_token_verifier(std::shared_ptr<const token_verifier> v) {
+    impl_->shared->tokens.store(std::move(v));
 }
 
 void gateway::accept_websocket(tcp::socket socket, http::request req, std::string client) {

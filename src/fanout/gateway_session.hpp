@@ -495,24 +495,12 @@ private:
             kick(errc::handshake_required, "the first frame must be hello");
             co_return;
         }
-        const std::string& ip = client_;
-        if (!g_->auth.allowed(ip)) {
-            g_->count_handshake("rate_limited");
-            kick(errc::rate_limited, "too many failed handshakes from this address; retry later");
+        const token_check checked = g_->check_token(f.hello);
+        if (checked.outcome != token_outcome::ok) {
+            refuse_token(f.hello, checked);
             co_return;
         }
-        if (!verify_token(g_->token_secret.get()->view(), f.hello.terminal_id, f.hello.store_id,
-                          f.hello.token)) {
-            g_->auth.failed(ip);
-            g_->count_handshake("bad_token");
-            log::line(log::level::warn, "terminal handshake rejected")
-                .str("reason", "bad_token")
-                .str("terminal_id", f.hello.terminal_id)
-                .str("remote", remote_);
-            kick(errc::bad_token, "the token does not match terminal_id and store_id");
-            co_return;
-        }
-        claims_ = token_claims{};  // a v1 token: issued_at 0, no observe claim
+        claims_ = checked.claims;  // issued_at 0 for v1 tokens: any revocation refuses them
         if (!co_await check_revocation_at_hello(f.hello)) co_return;
         terminal_id_ = f.hello.terminal_id;
         store_id_ = f.hello.store_id;
@@ -548,6 +536,33 @@ private:
             .str("store_id", store_id_)
             .str("transport", Transport::name)
             .str("remote", remote_);
+    }
+
+    // A token that did not verify. Verified first, a good token is never refused for others'
+    // failures; a failure counts towards the (address, terminal id) budget, past which the
+    // answer is rate_limited. The message names the reason, never the token.
+    void refuse_token(const hello_frame& h, const token_check& checked) {
+        const auto key = auth_key(client_, h.terminal_id);
+        if (!g_->auth.allowed(key)) {
+            g_->count_handshake("rate_limited");
+            kick(errc::rate_limited,
+                 "too many failed handshakes for this terminal from this address; retry later");
+            return;
+        }
+        g_->auth.failed(key);
+        const bool expired = checked.outcome == token_outcome::expired;
+        g_->count_handshake(expired ? "token_expired" : "bad_token");
+        log::line(log::level::warn, "terminal handshake rejected")
+            .str("reason", to_string(checked.outcome))
+            .str("token_kind", to_string(checked.claims.kind))
+            .str("terminal_id", h.terminal_id)
+            .str("remote", remote_);
+        if (expired) {
+            kick(errc::token_expired, "the token has expired (exp): the terminal needs a new one");
+        } else {
+            kick(errc::bad_token,
+                 std::string("the token was refused: ") + std::string(to_string(checked.outcome)));
+        }
     }
 
     // Where delivery starts: after `after` (resume_from, or last_seq for a fresh start).
@@ -612,6 +627,7 @@ private:
                 break;
         }
         g_->count_handshake("revoked");
+        g_->count_token(claims_.kind, token_outcome::revoked);
         log::line(log::level::warn, "terminal handshake rejected")
             .str("reason", "revoked")
             .str("terminal_id", h.terminal_id)

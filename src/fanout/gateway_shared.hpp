@@ -4,6 +4,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -21,6 +22,7 @@
 #include "posrelay/fanout/feed_refs.hpp"
 #include "posrelay/fanout/gateway.hpp"
 #include "posrelay/fanout/protocol.hpp"
+#include "posrelay/fanout/token_verifier.hpp"
 #include "posrelay/store/terminal_revocations.hpp"
 
 namespace posrelay::fanout::detail {
@@ -117,6 +119,11 @@ struct gateway_shared {
 
     metrics::gauge& transport_gauge(std::string_view transport);
     void count_handshake(std::string_view outcome);
+    // Checks hello's token against the current verifier at the current time and counts it in
+    // posrelay_terminal_token_checks_total. Never throws.
+    [[nodiscard]] token_check check_token(const hello_frame& h);
+    // One more check of `kind` ended with `outcome` (e.g. revoked, decided after check_token).
+    void count_token(token_kind kind, token_outcome outcome) noexcept;
     void count_disconnect(std::string_view reason);
     // --terminal-proxy-protocol refusals: posrelay_terminal_proxy_protocol_refused_total.
     void count_proxy_refused(std::string_view reason, int n = 1);
@@ -126,7 +133,8 @@ struct gateway_shared {
     void connection_closed();
 
     gateway_options opts;
-    secret_slot token_secret;  // opts.token_secret, replaced by a reload
+    // opts.tokens, replaced by a reload; a handshake takes one snapshot.
+    std::atomic<std::shared_ptr<const token_verifier>> tokens;
     store::redis_store& store;
     // What a terminal session reads and writes of the store (its stream, its counter, its
     // subscription): sessions use only this.
@@ -171,6 +179,10 @@ private:
     metrics::counter& labelled(std::vector<std::pair<std::string, metrics::counter*>>& table,
                                const char* name, const char* help, const char* label,
                                std::string_view value);
+    static constexpr std::size_t token_kinds = 4;
+    static constexpr std::size_t token_outcomes =
+        static_cast<std::size_t>(token_outcome::wrong_terminal) + 1;
+    std::array<metrics::counter*, token_kinds * token_outcomes> token_checks_{};
     std::mutex counters_mutex_;
     std::vector<std::pair<std::string, metrics::counter*>> handshakes_;
     std::vector<std::pair<std::string, metrics::counter*>> disconnects_;

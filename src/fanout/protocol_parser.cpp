@@ -57,6 +57,8 @@ std::string_view to_string(errc e) noexcept {
             return "busy";
         case errc::resync:
             return "resync";
+        case errc::token_expired:
+            return "token_expired";
         case errc::revoked:
             return "revoked";
         case errc::disconnected:
@@ -89,7 +91,7 @@ namespace {
 
 // Nesting allowed inside unknown fields (the root object is level 1).
 constexpr std::size_t max_depth = 32;
-constexpr std::size_t max_token_bytes = 256;
+constexpr std::size_t max_token_bytes = 2048;  // an ES256 JWT with long ids fits
 constexpr std::size_t max_request_id_bytes = 64;
 
 bool is_json_space(char c) noexcept {

@@ -1,9 +1,11 @@
-// `posrelay token TERMINAL_ID STORE_ID`: the operator's way to mint terminal tokens. The
-// secret comes from where the server reads it — POSRELAY_TERMINAL_SECRET, the file named by
-// POSRELAY_TERMINAL_SECRET_FILE, or $CREDENTIALS_DIRECTORY/terminal-secret — never from the
-// command line, so it never shows in ps or shell history.
+// `posrelay token TERMINAL_ID STORE_ID [--ttl ...]`: the operator's way to mint terminal tokens
+// (JWTs; v1 with --v1). The secret comes from where the server reads it — POSRELAY_TERMINAL_SECRET,
+// the file named by POSRELAY_TERMINAL_SECRET_FILE, or $CREDENTIALS_DIRECTORY/terminal-secret —
+// never from the command line, so it never shows in ps or shell history.
 #include "posrelay/fanout/token_command.hpp"
 
+#include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <optional>
@@ -11,17 +13,26 @@
 #include <string_view>
 
 #include "posrelay/fanout/protocol.hpp"
+#include "posrelay/fanout/token_verifier.hpp"
 
 namespace posrelay::fanout {
 
 namespace {
 
 constexpr const char* usage =
-    "usage: POSRELAY_TERMINAL_SECRET=... posrelay token TERMINAL_ID STORE_ID\n"
-    "   or: POSRELAY_TERMINAL_SECRET_FILE=PATH posrelay token TERMINAL_ID STORE_ID\n"
-    "Prints the token a terminal sends in its hello (see proto-docs/terminal-protocol.md).\n"
-    "The secret is read as the server reads it: the variable, the file (a trailing newline\n"
-    "is ignored), or $CREDENTIALS_DIRECTORY/terminal-secret.\n"
+    "usage: posrelay token TERMINAL_ID STORE_ID [--ttl SECONDS] [--kid KID] [--observe]\n"
+    "           [--audience TEXT|off] [--keys JWKS_FILE] [--private-key PEM_FILE] [--v1]\n"
+    "Prints a terminal token (a JWT; proto-docs/terminal-protocol.md §11):\n"
+    "  HS256 with the terminal secret (kid \"default\"), read as the server reads it:\n"
+    "  POSRELAY_TERMINAL_SECRET, POSRELAY_TERMINAL_SECRET_FILE (a trailing newline is\n"
+    "  ignored) or $CREDENTIALS_DIRECTORY/terminal-secret; never from the command line.\n"
+    "  --kid KID      another HS256 key: the oct key KID of the JWK set named by --keys (or\n"
+    "                 POSRELAY_TERMINAL_TOKEN_KEYS)\n"
+    "  --private-key  sign EdDSA (Ed25519) or ES256 (P-256) with this PEM private key\n"
+    "  --ttl SECONDS  exp = now + SECONDS (default 86400); 0: no exp\n"
+    "  --observe      an observer's token (receives events, never acks or replaces)\n"
+    "  --audience     aud (default: POSRELAY_TERMINAL_TOKEN_AUDIENCE, else posrelay); off: none\n"
+    "  --v1           a v1 token instead (no expiry; for servers before JWTs)\n"
     "Ids: 1-64 of A-Z a-z 0-9 . _ -\n";
 
 // Below this many bytes the secret is guessable offline from one token.
@@ -93,43 +104,147 @@ secret_source find_secret(const char* const* envp) {
 
 }  // namespace
 
+namespace {
+
+struct token_args {
+    std::string terminal_id;
+    std::string store_id;
+    std::int64_t ttl = 86400;
+    std::string kid;
+    std::string audience = "posrelay";
+    std::string keys_file;
+    std::string private_key_file;
+    bool observe = false;
+    bool v1 = false;
+};
+
+// Parses argv[2..]; "" on success, else the usage error.
+std::string parse_args(int argc, char** argv, const char* const* envp, token_args& a) {
+    if (argc < 4) return "TERMINAL_ID and STORE_ID are required";
+    a.terminal_id = argv[2];
+    a.store_id = argv[3];
+    if (!valid_id(a.terminal_id)) return "TERMINAL_ID must be 1-64 of A-Z a-z 0-9 . _ -";
+    if (!valid_id(a.store_id)) return "STORE_ID must be 1-64 of A-Z a-z 0-9 . _ -";
+    a.keys_file = std::string{find_env(envp, "POSRELAY_TERMINAL_TOKEN_KEYS")};
+    if (const auto aud = find_env(envp, "POSRELAY_TERMINAL_TOKEN_AUDIENCE"); !aud.empty())
+        a.audience = aud == "off" ? std::string{} : std::string{aud};
+    for (int i = 4; i < argc; ++i) {
+        const std::string_view arg{argv[i]};
+        if (arg == "--observe") {
+            a.observe = true;
+            continue;
+        }
+        if (arg == "--v1") {
+            a.v1 = true;
+            continue;
+        }
+        if (i + 1 >= argc) return "unknown option or missing value: " + std::string{arg};
+        const std::string value{argv[++i]};
+        if (arg == "--ttl") {
+            const auto r = std::from_chars(value.data(), value.data() + value.size(), a.ttl);
+            if (r.ec != std::errc{} || r.ptr != value.data() + value.size() || a.ttl < 0 ||
+                a.ttl > 10LL * 366 * 86400)
+                return "--ttl must be 0 to 316224000 seconds";
+        } else if (arg == "--kid") {
+            if (!valid_id(value)) return "--kid must be 1-64 of A-Z a-z 0-9 . _ -";
+            a.kid = value;
+        } else if (arg == "--audience") {
+            a.audience = value == "off" ? std::string{} : value;
+        } else if (arg == "--keys") {
+            a.keys_file = value;
+        } else if (arg == "--private-key") {
+            a.private_key_file = value;
+        } else {
+            return "unknown option: " + std::string{arg};
+        }
+    }
+    return {};
+}
+
+// The HS256 key of `kid` in the JWK set file; "" with `error` set when there is none.
+std::string key_from_file(const std::string& file, const std::string& kid, std::string& error) {
+    const auto text = read_small_file(file);
+    if (!text) {
+        error = "the key file '" + file + "' cannot be read";
+        return {};
+    }
+    try {
+        for (const auto& k : parse_jwks(*text)) {
+            if (k.kid == kid && k.kind == token_kind::hs256) return std::string{k.mac_key.view()};
+        }
+        error = "no oct (HS256) key with kid " + kid + " in '" + file + "'";
+    } catch (const std::invalid_argument& e) {
+        error = "the key file '" + file + "': " + e.what();
+    }
+    return {};
+}
+
+// The token the arguments ask for; "" with `error` set on failure.
+std::string mint(const token_args& a, const char* const* envp, std::string& error) {
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    mint_request r{a.terminal_id, a.store_id, now,        a.ttl == 0 ? 0 : now + a.ttl,
+                   std::nullopt,  a.kid,      a.audience, a.observe};
+    if (!a.private_key_file.empty()) {
+        const auto pem = read_small_file(a.private_key_file);
+        if (!pem) {
+            error = "--private-key '" + a.private_key_file + "' cannot be read";
+            return {};
+        }
+        return mint_jwt_pem(*pem, r);
+    }
+    if (!a.kid.empty() && a.kid != default_kid) {
+        if (a.keys_file.empty()) {
+            error = "--kid " + a.kid + " needs --keys (or POSRELAY_TERMINAL_TOKEN_KEYS)";
+            return {};
+        }
+        const auto key = key_from_file(a.keys_file, a.kid, error);
+        return key.empty() ? std::string{} : mint_jwt_hs256(key, r);
+    }
+    const auto found = find_secret(envp);
+    if (!found.error.empty() || found.value.empty()) {
+        error = !found.error.empty()
+                    ? found.error
+                    : std::string{terminal_secret_env} + " is not set or empty (nor " +
+                          std::string{secret_file_env} +
+                          ", nor $CREDENTIALS_DIRECTORY/terminal-secret)";
+        return {};
+    }
+    if (found.value.size() < recommended_secret_bytes) {
+        std::fprintf(stderr, "posrelay token: warning: %s is shorter than %zu bytes\n",
+                     terminal_secret_env, recommended_secret_bytes);
+    }
+    if (a.v1) return mint_token(found.value, a.terminal_id, a.store_id);
+    r.kid = std::string{default_kid};
+    return mint_jwt_hs256(found.value, r);
+}
+
+}  // namespace
+
 int run_token_command(int argc, char** argv, const char* const* envp) {
     if (argc == 3 && (std::string_view{argv[2]} == "--help" || std::string_view{argv[2]} == "-h")) {
         std::fputs(usage, stdout);
         return 0;
     }
-    if (argc != 4) {
+    token_args a;
+    if (const auto bad = parse_args(argc, argv, envp, a); !bad.empty()) {
+        std::fprintf(stderr, "posrelay token: %s\n", bad.c_str());
         std::fputs(usage, stderr);
         return 2;
     }
-    const std::string_view terminal_id{argv[2]};
-    const std::string_view store_id{argv[3]};
-    if (!valid_id(terminal_id)) {
-        std::fputs("posrelay token: TERMINAL_ID must be 1-64 of A-Z a-z 0-9 . _ -\n", stderr);
+    std::string error;
+    std::string line;
+    try {
+        line = mint(a, envp, error);
+    } catch (const std::exception& e) {
+        error = e.what();
+    }
+    if (line.empty()) {
+        std::fprintf(stderr, "posrelay token: %s\n", error.c_str());
         return 2;
     }
-    if (!valid_id(store_id)) {
-        std::fputs("posrelay token: STORE_ID must be 1-64 of A-Z a-z 0-9 . _ -\n", stderr);
-        return 2;
-    }
-    const auto found = find_secret(envp);
-    if (!found.error.empty()) {
-        std::fprintf(stderr, "posrelay token: %s\n", found.error.c_str());
-        return 2;
-    }
-    const std::string_view secret = found.value;
-    if (secret.empty()) {
-        std::fprintf(stderr,
-                     "posrelay token: %s is not set or empty (nor %s, nor "
-                     "$CREDENTIALS_DIRECTORY/terminal-secret)\n",
-                     terminal_secret_env, std::string{secret_file_env}.c_str());
-        return 2;
-    }
-    if (secret.size() < recommended_secret_bytes) {
-        std::fprintf(stderr, "posrelay token: warning: %s is shorter than %zu bytes\n",
-                     terminal_secret_env, recommended_secret_bytes);
-    }
-    const std::string line = mint_token(secret, terminal_id, store_id) + '\n';
+    line += '\n';
     if (std::fwrite(line.data(), 1, line.size(), stdout) != line.size() ||
         std::fflush(stdout) != 0) {
         std::fputs("posrelay token: cannot write to stdout\n", stderr);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "posrelay/fanout/token_verifier.hpp"
 #include "process.hpp"
 #include "redis_server.hpp"
 #include "terminal_conn.hpp"
@@ -203,6 +204,118 @@ TEST_F(TerminalRevocationTtl, ARevocationIsKeptForTheConfiguredTime) {
     // With no node holding a terminal of the store, the answer says so.
     EXPECT_EQ(json(r).at("nodes_notified").as_int64(), 0);
     EXPECT_EQ(hello_answer(a_.terminal_port, "T-1", "S-6"), "revoked");
+}
+
+// ---- with JWTs: issued_at and the observe claim ----------------------------------------------
+
+std::int64_t unix_now() {
+    return std::chrono::duration_cast<seconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+// An HS256 JWT for (terminal, store) signed with the test terminal secret.
+std::string jwt(std::string_view terminal, std::string_view store, std::int64_t iat,
+                bool observe = false) {
+    return fanout::mint_jwt_hs256(test_terminal_secret,
+                                  {std::string(terminal), std::string(store), iat, iat + 600,
+                                   std::nullopt, "", "posrelay", observe});
+}
+
+// Sends a hello with `token`; returns the first frame of the answer.
+boost::json::object hello_with(terminal_conn& c, std::string_view terminal, std::string_view store,
+                               std::string_view token) {
+    boost::json::object h{{"op", "hello"},     {"v", 1},         {"terminal_id", terminal},
+                          {"store_id", store}, {"token", token}, {"epoch", ""}};
+    c.send_line(boost::json::serialize(h));
+    const auto f = c.read_frame();
+    if (!f) throw std::runtime_error("no answer to hello");
+    return *f;
+}
+std::string answer_of(const boost::json::object& f) {
+    return str(f, "op") == "welcome" ? "welcome" : str(f, "code");
+}
+std::string jwt_answer(unsigned short port, std::string_view terminal, std::string_view store,
+                       std::string_view token) {
+    terminal_conn c(port);
+    return answer_of(hello_with(c, terminal, store, token));
+}
+
+TEST_F(TerminalRevocation, OnlyTokensIssuedAfterTheRevocationAreAccepted) {
+    const std::int64_t before = unix_now() - 5;
+    terminal_conn live(b_.terminal_port);
+    ASSERT_EQ(answer_of(hello_with(live, "T-J", "S-J", jwt("T-J", "S-J", before))), "welcome");
+    const auto r = call(a_, bhttp::verb::post, "/v1/stores/S-J/terminals/T-J/revoke");
+    ASSERT_EQ(r.result_int(), 200) << r.body();
+    const std::int64_t at = json(r).at("revoked_at").as_int64();
+    EXPECT_EQ(next_error(live), "revoked");
+    for (const auto* n : {&a_, &b_}) {
+        EXPECT_EQ(jwt_answer(n->terminal_port, "T-J", "S-J", jwt("T-J", "S-J", before)), "revoked");
+        EXPECT_EQ(jwt_answer(n->terminal_port, "T-J", "S-J", jwt("T-J", "S-J", at)), "revoked");
+        // Issued the second after: accepted (iat within the clock skew allowance).
+        EXPECT_EQ(jwt_answer(n->terminal_port, "T-J", "S-J", jwt("T-J", "S-J", at + 1)), "welcome");
+    }
+    // A session opened with a newer token stays when the old revocation is sent again.
+    terminal_conn fresh(b_.terminal_port);
+    ASSERT_EQ(answer_of(hello_with(fresh, "T-J", "S-J", jwt("T-J", "S-J", at + 1))), "welcome");
+    EXPECT_EQ(metric(b_, R"(posrelay_terminal_token_checks_total{kind="hs256",outcome="revoked"})"),
+              2);
+    EXPECT_TRUE(alive(fresh));
+}
+
+// At most one observer per terminal and node here.
+class TerminalObservers : public TerminalRevocation {
+    std::vector<std::string> extra_args() const override {
+        return {"--terminal-max-observers", "1"};
+    }
+};
+
+TEST_F(TerminalObservers, AnObserverGetsTheTillsEventsNeverReplacesItAndIsClosedByRevocation) {
+    const std::int64_t iat = unix_now() - 5;
+    terminal_conn till(b_.terminal_port);
+    till.hello("T-O", "S-O");
+    terminal_conn watcher(a_.terminal_port);
+    const auto w = hello_with(watcher, "T-O", "S-O", jwt("T-O", "S-O", iat, true));
+    ASSERT_EQ(answer_of(w), "welcome") << boost::json::serialize(w);
+    EXPECT_TRUE(w.at("observer").as_bool());
+    EXPECT_TRUE(alive(till));  // not replaced
+    EXPECT_TRUE(wait_until([&] { return metric(a_, "posrelay_terminal_observers") == 1; },
+                           milliseconds(5000)));
+    // Both get the till's event (the observer on another node).
+    ASSERT_EQ(register_order(a_.p.port, "OBS-1", "T-O", "S-O"), 201);
+    ASSERT_EQ(notify(a_.p.port, "OBS-1"), 200);
+    const auto te = till.next_event();
+    const auto oe = watcher.next_event();
+    ASSERT_TRUE(te && oe);
+    EXPECT_EQ(str(*te, "order_id"), "OBS-1");
+    EXPECT_EQ(str(*oe, "order_id"), "OBS-1");
+    EXPECT_EQ(te->at("seq"), oe->at("seq"));
+    watcher.ack(oe->at("seq").as_int64());
+    // The observer makes no requests.
+    watcher.send_line(R"({"op":"status","id":"r1","order_id":"OBS-1"})");
+    EXPECT_EQ(next_error(watcher), "bad_request");
+    // The till reconnecting replaces only its own old session, not the observer.
+    terminal_conn till2(b_.terminal_port);
+    till2.hello("T-O", "S-O");
+    EXPECT_EQ(next_error(till), "replaced");
+    EXPECT_TRUE(alive(watcher));
+    // Bounded per terminal and node: a second observer on node A is refused, on B accepted.
+    EXPECT_EQ(jwt_answer(a_.terminal_port, "T-O", "S-O", jwt("T-O", "S-O", iat, true)),
+              "too_many_observers");
+    terminal_conn watcher_b(b_.terminal_port);
+    ASSERT_EQ(answer_of(hello_with(watcher_b, "T-O", "S-O", jwt("T-O", "S-O", iat, true))),
+              "welcome");
+    // A disconnect ends the till's session only.
+    ASSERT_EQ(call(a_, bhttp::verb::delete_, "/v1/stores/S-O/terminals/T-O/session").result_int(),
+              202);
+    EXPECT_EQ(next_error(till2), "disconnected");
+    EXPECT_TRUE(alive(watcher));
+    // A revocation closes the observers too, on every node.
+    ASSERT_EQ(call(b_, bhttp::verb::post, "/v1/stores/S-O/terminals/T-O/revoke").result_int(), 200);
+    EXPECT_EQ(next_error(watcher), "revoked");
+    EXPECT_EQ(next_error(watcher_b), "revoked");
+    EXPECT_TRUE(wait_until([&] { return metric(a_, "posrelay_terminal_observers") == 0; },
+                           milliseconds(5000)));
+    EXPECT_EQ(jwt_answer(a_.terminal_port, "T-O", "S-O", jwt("T-O", "S-O", iat, true)), "revoked");
 }
 
 }  // namespace

@@ -100,7 +100,7 @@ command_result run(std::vector<std::string> args, std::vector<std::string> env) 
 const std::string secret_env = "POSRELAY_TERMINAL_SECRET=" + std::string{secret};
 
 TEST(TokenCommand, PrintsTheToken) {
-    const auto r = run({"posrelay", "token", "T-9", "S-1"}, {"HOME=/x", secret_env});
+    const auto r = run({"posrelay", "token", "T-9", "S-1", "--v1"}, {"HOME=/x", secret_env});
     EXPECT_EQ(r.status, 0);
     EXPECT_EQ(r.out, std::string{token_t9_s1} + "\n");
     EXPECT_EQ(r.err, "");
@@ -139,15 +139,15 @@ protected:
 TEST_F(TokenSecretFile, FromTheFileVariableWithItsNewlineIgnored) {
     const auto path = write("secret", std::string{secret} + "\n");
     const auto r =
-        run({"posrelay", "token", "T-9", "S-1"}, {"POSRELAY_TERMINAL_SECRET_FILE=" + path});
+        run({"posrelay", "token", "T-9", "S-1", "--v1"}, {"POSRELAY_TERMINAL_SECRET_FILE=" + path});
     EXPECT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.out, std::string{token_t9_s1} + "\n");
 }
 
 TEST_F(TokenSecretFile, FromTheSystemdCredential) {
     write("terminal-secret", std::string{secret});
-    const auto r =
-        run({"posrelay", "token", "T-9", "S-1"}, {"CREDENTIALS_DIRECTORY=" + dir_.string()});
+    const auto r = run({"posrelay", "token", "T-9", "S-1", "--v1"},
+                       {"CREDENTIALS_DIRECTORY=" + dir_.string()});
     EXPECT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.out, std::string{token_t9_s1} + "\n");
 }
@@ -174,7 +174,7 @@ TEST_F(TokenSecretFile, EmptyOrMissingFileIsAnErrorThatNamesTheFileNotTheSecret)
 }
 
 TEST(TokenCommand, ShortSecretWarns) {
-    const auto r = run({"posrelay", "token", "a", "b"}, {"POSRELAY_TERMINAL_SECRET=k"});
+    const auto r = run({"posrelay", "token", "a", "b", "--v1"}, {"POSRELAY_TERMINAL_SECRET=k"});
     EXPECT_EQ(r.status, 0);
     EXPECT_EQ(r.out, "v1.a77c848b054b349a51701cf59d0efffd1bbc09ed35f1d490b8451afd513e53eb\n");
     EXPECT_NE(r.err.find("shorter than 32 bytes"), std::string::npos) << r.err;

@@ -17,6 +17,7 @@
 #include "posrelay/auth_limiter.hpp"
 #include "posrelay/config.hpp"
 #include "posrelay/fanout/protocol.hpp"
+#include "posrelay/fanout/token_verifier.hpp"
 #include "posrelay/http/types.hpp"
 #include "posrelay/io_pool.hpp"
 #include "posrelay/metrics/registry.hpp"
@@ -31,7 +32,8 @@ struct gateway_options {
     std::string tls_cert_file;           // PEM chain
     std::string tls_key_file;            // PEM private key
     std::string tls_client_ca_file;      // set: client certificates required and verified
-    secret token_secret;                 // POSRELAY_TERMINAL_SECRET
+    // What tokens are checked against (terminal secret, JWK set, policy); unset: nothing verifies.
+    std::shared_ptr<const token_verifier> tokens;
     std::size_t max_connections = 20'000;
     std::chrono::milliseconds handshake_timeout{10'000};
     std::chrono::milliseconds heartbeat{15'000};      // ping when idle; silence for 3x → closed
@@ -40,9 +42,9 @@ struct gateway_options {
     std::size_t send_queue_bytes = 1024 * 1024;  // queued, not yet written → slow_consumer
     std::size_t send_queue_frames = 4096;
     std::size_t max_inflight = 1000;            // events sent and not acked
-    std::size_t auth_failures_per_minute = 10;  // per source address
-    // Failed authentications per address, shared with the QR route (one budget for every
-    // check of a terminal token); unset: the gateway's own, auth_failures_per_minute.
+    std::size_t auth_failures_per_minute = 10;  // per (source address, terminal id)
+    // Failed authentications per (address, terminal id), shared with the QR route (one budget
+    // for every check of a terminal token); unset: the gateway's own, auth_failures_per_minute.
     std::shared_ptr<auth_limiter> auth_failures;
     std::size_t socket_send_buffer = 0;  // SO_SNDBUF for terminal sockets; 0: kernel default
     // Peers believed about a client's address; with proxy_protocol, TCP and TLS connections
@@ -96,8 +98,9 @@ public:
     // Loads the terminal TLS files as start() and reload_tls() do; throws config_error naming
     // the problem (posrelay check-config).
     static void check_tls(const config& c);
-    // Handshakes from now on check tokens against `s`; connected terminals stay.
-    void set_token_secret(secret s);
+    // Handshakes from now on check tokens against `v` (a reload: secret, key file, policy);
+    // connected terminals stay.
+    void set_token_verifier(std::shared_ptr<const token_verifier> v);
 
     struct impl;
 

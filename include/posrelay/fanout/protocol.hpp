@@ -39,8 +39,9 @@ enum class errc : std::uint8_t {
     order_not_found,  // cancel/expire/status: no such order in this terminal's store
     midtrans_error,   // Midtrans refused the call: status_code and status_message attached
     busy,             // too many requests in flight on this connection (non-fatal, retry)
-    resync,   // the terminal's position is in an old epoch (or was lost): re-read order status,
-              // then reconnect in the epoch the frame names from seq 0 (fatal)
+    resync,  // the terminal's position is in an old epoch (or was lost): re-read order status,
+             // then reconnect in the epoch the frame names from seq 0 (fatal)
+    token_expired,  // the token's exp (plus the allowed clock skew) has passed: get a new one
     revoked,  // the token was issued at or before its terminal's (or store's) revocation (fatal;
               // reconnecting with the same token is refused again: a new token is needed)
     disconnected,        // an operator ended this session (fatal); reconnect after a pause
@@ -102,7 +103,7 @@ inline constexpr std::string_view request_ops[] = {"charge", "cancel", "expire",
 
 // Parses one frame (without its '\n'). `frame` must be readable up to
 // frame.size() + SIMDJSON_PADDING bytes. Ids (terminal_id, store_id) must be 1-64 of
-// A-Z a-z 0-9 - _ . ; the token at most 256 bytes; unknown fields are ignored.
+// A-Z a-z 0-9 - _ . ; the token at most 2048 bytes (a JWT); unknown fields are ignored.
 // Returns false and fills `err` on failure. Never throws.
 class frame_parser {
 public:
@@ -146,7 +147,9 @@ struct welcome_info {
 [[nodiscard]] std::string goaway_frame(std::string_view reason, std::uint64_t reconnect_after_ms);
 
 // ---- tokens ---------------------------------------------------------------------------
-// token = "v1." + lowercase hex HMAC-SHA256(secret, "posrelay-terminal-v1\n" + terminal_id
+// JWTs (the current tokens): fanout/token_verifier.hpp. v1 tokens, still accepted while
+// --terminal-token-v1 is true: token = "v1." + lowercase hex HMAC-SHA256(secret,
+// "posrelay-terminal-v1\n" + terminal_id
 // + "\n" + store_id). Verifiable without any store round trip; `posrelay token` mints them.
 
 [[nodiscard]] std::string mint_token(std::string_view secret, std::string_view terminal_id,

@@ -25,6 +25,7 @@ enum class token_outcome : std::uint8_t {
     wrong_audience,  // aud does not name this service
     v1_disabled,     // a v1 token while v1 tokens are not accepted
     revoked,         // issued at or before the terminal's (or its store's) revocation
+    wrong_terminal,  // a valid JWT whose terminal_id/store_id claims are not the hello's
 };
 
 struct token_claims {
