@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "posrelay/fanout/protocol.hpp"
 #include "posrelay/fanout/token_verifier.hpp"
 #include "process.hpp"
 #include "redis_server.hpp"

@@ -286,17 +286,17 @@ TEST(TokenCheck, MalformedAndOversize) {
         EXPECT_EQ(outcome(f.v, bad[i]), o::malformed) << i << ": " << bad[i];
     // A signed but malformed claim set.
     const std::string hdr = R"({"alg":"HS256","kid":"default"})";
-    for (const std::string claims :
-         {std::string("not json"), std::string(R"({"terminal_id":"T-1"})"),
-          std::string(R"({"terminal_id":"T-1","store_id":"S-1","exp":"soon","iat":1})"),
-          R"({"terminal_id":"T-1","store_id":"S-1","store_id":"S-1","iat":)" + std::to_string(now) +
-              "}",
-          R"({"terminal_id":"T-1","store_id":"S-1","iat":1,"iat":2,"exp":3})",
-          R"({"terminal_id":"T 1","store_id":"S-1","iat":1})",
-          R"({"terminal_id":"T-1","store_id":"S-1","iat":-5,"exp":1})",
-          R"({"terminal_id":"T-1","store_id":"S-1","iat":1e300,"exp":1})",
-          R"({"terminal_id":"T-1","store_id":"S-1","iat":1,"exp":2,"observe":"yes"})",
-          R"({"terminal_id":"T-1","store_id":"S-1","iat":1,"exp":2,"aud":[1]})"}) {
+    for (const std::string& claims : std::initializer_list<std::string>{
+             std::string("not json"), std::string(R"({"terminal_id":"T-1"})"),
+             std::string(R"({"terminal_id":"T-1","store_id":"S-1","exp":"soon","iat":1})"),
+             R"({"terminal_id":"T-1","store_id":"S-1","store_id":"S-1","iat":)" +
+                 std::to_string(now) + "}",
+             R"({"terminal_id":"T-1","store_id":"S-1","iat":1,"iat":2,"exp":3})",
+             R"({"terminal_id":"T 1","store_id":"S-1","iat":1})",
+             R"({"terminal_id":"T-1","store_id":"S-1","iat":-5,"exp":1})",
+             R"({"terminal_id":"T-1","store_id":"S-1","iat":1e300,"exp":1})",
+             R"({"terminal_id":"T-1","store_id":"S-1","iat":1,"exp":2,"observe":"yes"})",
+             R"({"terminal_id":"T-1","store_id":"S-1","iat":1,"exp":2,"aud":[1]})"}) {
         EXPECT_EQ(outcome(f.v, hs256_raw(hdr, claims, secret32)), o::malformed) << claims;
     }
     // aud as an array naming posrelay among others.
