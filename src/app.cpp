@@ -82,9 +82,14 @@ struct app::impl {
         notifications = std::make_unique<http::notification_route>(pool.size(), cfg.max_body_bytes,
                                                                    verifier, *sink, registry);
         notifications->audit(cfg.audit_log);
-        if (redis)
+        if (redis) {
             operators =
                 std::make_unique<http::operator_routes>(cfg.operator_token, *redis, redis.get());
+            operators->control_terminals(
+                *redis,
+                std::chrono::duration_cast<std::chrono::seconds>(cfg.terminal_revocation_ttl),
+                registry);
+        }
         auto http_opts = http::server_options::from(cfg);
         // The Midtrans client serves terminal charges and the poll fallback: both need the
         // Redis store and the server key.
@@ -260,9 +265,17 @@ struct app::impl {
                       [this](http::request& req, const http::request_context& ctx) {
                           return operators->register_order(req, ctx);
                       });
-            admin.add("terminals", "/v1/stores/*", beast_http::verb::get,
+            admin.add("stores", "/v1/stores/*", beast_http::verb::get,
                       [this](http::request& req, const http::request_context& ctx) {
                           return operators->get_terminals(req, ctx);
+                      });
+            admin.add("stores", "/v1/stores/*", beast_http::verb::post,
+                      [this](http::request& req, const http::request_context& ctx) {
+                          return operators->revoke(req, ctx);
+                      });
+            admin.add("stores", "/v1/stores/*", beast_http::verb::delete_,
+                      [this](http::request& req, const http::request_context& ctx) {
+                          return operators->disconnect(req, ctx);
                       });
         }
         add_health_routes(admin);

@@ -572,6 +572,15 @@ const option_spec option_table[] = {
      "true or false. Accept v1 terminal tokens (no expiry, no kid) for migration; counted in "
      "posrelay_terminal_token_checks_total{kind=\"v1\"}. Set false once that stays at 0.",
      [](settings& s, const value_source& v) { s.cfg.terminal_token_v1 = boolean(v); }},
+    {"terminal-revocation-ttl", "DUR", "30d",
+     "How long a terminal's (or store's) revocation is kept in Redis: at least the longest "
+     "token lifetime plus the clock skew allowance (v1 tokens never expire: retire them).",
+     [](settings& s, const value_source& v) { s.cfg.terminal_revocation_ttl = timeout(v, false); }},
+    {"terminal-max-observers", "N", "4",
+     "Observer sessions (tokens with the observe claim) per terminal on one node, 0 to 64.",
+     [](settings& s, const value_source& v) {
+         s.cfg.terminal_max_observers = whole_number(v, 0, 64);
+     }},
     {"terminal-socket-send-buffer", "N", "0",
      "SO_SNDBUF of terminal sockets in bytes; 0 keeps the kernel's default.",
      [](settings& s, const value_source& v) {

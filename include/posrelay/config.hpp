@@ -166,6 +166,10 @@ struct config {
     std::string terminal_token_audience = "posrelay";  // "": aud not checked
     bool terminal_token_v1 = true;                     // v1 tokens accepted
 
+    // A revocation is kept this long (proto-docs/redis-keys.md, "Revocations").
+    std::chrono::milliseconds terminal_revocation_ttl{30LL * 24 * 3600 * 1000};
+    std::size_t terminal_max_observers = 4;  // observer sessions per terminal and node
+
     // Unknown POSRELAY_* environment variables seen (a typo?): logged as warnings at start.
     std::vector<std::string> unknown_env;
     // Every option of the table, in table order, with its value and source (no secrets:

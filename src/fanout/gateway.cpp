@@ -52,6 +52,7 @@ gateway_options gateway_options::from(const config& c) {
     o.max_inflight = c.terminal_max_inflight;
     o.auth_failures_per_minute = c.terminal_auth_failures_per_minute;
     o.socket_send_buffer = c.terminal_socket_send_buffer;
+    o.max_observers = c.terminal_max_observers;
     o.trusted_proxies =
         std::make_shared<const net::cidr_set>(net::parse_cidr_list(c.trusted_proxies));
     o.proxy_protocol = c.terminal_proxy_protocol;
@@ -106,27 +107,86 @@ void session_hub::detach(const std::string& key, const session_base* s) {
         on_store_(store_of(key), false);
 }
 
+bool session_hub::attach_observer(const std::string& key, std::shared_ptr<session_base> s,
+                                  std::size_t max) {
+    std::lock_guard lock(mutex_);
+    // An entry whose session is being destroyed stays until its destructor detaches it (and
+    // releases its count): found by its address, its weak_ptr having expired.
+    auto& list = observers_[key];
+    if (list.size() >= max) {
+        if (list.empty()) observers_.erase(key);
+        return false;
+    }
+    const auto c = refs_.acquire(store_of(key));
+    if (c == feed_refs::change::over_limit) {
+        if (list.empty()) observers_.erase(key);
+        return false;
+    }
+    list.emplace_back(s.get(), s);
+    if (c == feed_refs::change::subscribe && on_store_) on_store_(store_of(key), true);
+    return true;
+}
+
+void session_hub::detach_observer(const std::string& key, const session_base* s) {
+    std::lock_guard lock(mutex_);
+    const auto it = observers_.find(key);
+    if (it == observers_.end()) return;
+    auto& list = it->second;
+    const auto n = std::erase_if(list, [s](const auto& e) { return e.first == s; });
+    if (list.empty()) observers_.erase(it);
+    if (n > 0 && refs_.release(store_of(key)) == feed_refs::change::unsubscribe && on_store_)
+        on_store_(store_of(key), false);
+}
+
+void session_hub::add_observers(std::string_view key,
+                                std::vector<std::shared_ptr<session_base>>& out) const {
+    if (observers_.empty()) return;
+    const auto it = observers_.find(key);
+    if (it == observers_.end()) return;
+    for (const auto& [raw, w] : it->second) {
+        if (auto p = w.lock()) out.push_back(std::move(p));
+    }
+}
+
 bool session_hub::dispatch(std::string_view key, const live_meta& m,
                            std::shared_ptr<const std::string> frame) {
     std::shared_ptr<session_base> s;
+    std::vector<std::shared_ptr<session_base>> watchers;
     {
         std::lock_guard lock(mutex_);
-        const auto it = sessions_.find(key);
-        if (it == sessions_.end()) return false;
-        s = it->second.lock();
+        if (const auto it = sessions_.find(key); it != sessions_.end()) s = it->second.lock();
+        add_observers(key, watchers);
     }
-    if (!s) return false;
+    for (auto& w : watchers)
+        asio::post(w->executor(), [w, m, frame] { w->on_live(m, frame); });
+    if (!s) return !watchers.empty();
     asio::post(s->executor(),
                [s, m, frame = std::move(frame)]() mutable { s->on_live(m, std::move(frame)); });
     return true;
 }
 
+std::vector<std::shared_ptr<session_base>> session_hub::of_terminal(std::string_view key) const {
+    std::vector<std::shared_ptr<session_base>> out;
+    std::lock_guard lock(mutex_);
+    if (const auto it = sessions_.find(key); it != sessions_.end()) {
+        if (auto s = it->second.lock()) out.push_back(std::move(s));
+    }
+    add_observers(key, out);
+    return out;
+}
+
 std::vector<std::shared_ptr<session_base>> session_hub::of_store(std::string_view store) const {
     std::vector<std::shared_ptr<session_base>> out;
     std::lock_guard lock(mutex_);
+    auto of_this_store = [&](std::string_view k) {
+        return k.size() > store.size() && k[store.size()] == '/' && k.starts_with(store);
+    };
     for (const auto& [k, w] : sessions_) {
-        if (k.size() <= store.size() || k[store.size()] != '/' || !k.starts_with(store)) continue;
+        if (!of_this_store(k)) continue;
         if (auto s = w.lock()) out.push_back(std::move(s));
+    }
+    for (const auto& [k, list] : observers_) {
+        if (of_this_store(k)) add_observers(k, out);
     }
     return out;
 }
@@ -137,6 +197,8 @@ std::vector<std::shared_ptr<session_base>> session_hub::all() const {
     for (const auto& [id, w] : sessions_) {
         if (auto s = w.lock()) out.push_back(std::move(s));
     }
+    for (const auto& [k, list] : observers_)
+        add_observers(k, out);
     return out;
 }
 
@@ -208,6 +270,24 @@ gateway_shared::gateway_shared(gateway_options o, store::redis_store& s, metrics
           "posrelay_terminal_epoch_rotations_total",
           "New epochs of a terminal's stream started by the gateway (a stream found behind "
           "what was handed out: Redis lost writes).")),
+      observers(reg.add_gauge("posrelay_terminal_observers",
+                              "Observer sessions connected to this node (tokens with the observe "
+                              "claim: a terminal's events, no acks counted, never replacing).")),
+      closed_revoked(reg.add_counter(
+          "posrelay_terminal_sessions_closed_total",
+          "Live terminal sessions (observers included) closed by operator control, by reason.",
+          {{"reason", "revoked"}})),
+      closed_disconnected(reg.add_counter(
+          "posrelay_terminal_sessions_closed_total",
+          "Live terminal sessions (observers included) closed by operator control, by reason.",
+          {{"reason", "disconnected"}})),
+      control_received(reg.add_counter(
+          "posrelay_event_feed_control_messages_total",
+          "Control messages (revoke, disconnect) received on the node's live feed.")),
+      control_invalid(reg.add_counter(
+          "posrelay_event_feed_invalid_messages_total",
+          "Messages on the live feed that are neither an event nor a valid control message "
+          "(ignored).")),
       latency(reg.add_histogram(
           "posrelay_terminal_delivery_latency_seconds",
           "From an event's commit to its frame written to the terminal's socket (live events).",
@@ -225,12 +305,15 @@ gateway_shared::gateway_shared(gateway_options o, store::redis_store& s, metrics
         }
     }
     for (auto outcome : {"ok", "bad_token", "token_expired", "bad_frame", "timeout", "rate_limited",
-                         "resume_gap", "resync", "unavailable", "transport_error", "peer_closed"}) {
+                         "resume_gap", "resync", "unavailable", "transport_error", "peer_closed",
+                         "revoked", "too_many_observers"}) {
         (void)labelled(handshakes_, "posrelay_terminal_handshakes_total",
                        "Terminal handshakes, by outcome.", "outcome", outcome);
     }
-    (void)labelled(disconnects_, "posrelay_terminal_disconnects_total",
-                   "Terminal connections ended, by reason.", "reason", "slow_consumer");
+    for (auto reason : {"slow_consumer", "revoked", "disconnected"}) {
+        (void)labelled(disconnects_, "posrelay_terminal_disconnects_total",
+                       "Terminal connections ended, by reason.", "reason", reason);
+    }
     if (!opts.trusted_proxies) opts.trusted_proxies = std::make_shared<const net::cidr_set>();
     if (opts.proxy_protocol) {
         for (const auto reason : net::proxy_refusal_reasons)
@@ -679,9 +762,32 @@ struct gateway::impl : std::enable_shared_from_this<gateway::impl> {
 
     // One published event JSON (store_id, terminal_id, seq, epoch, eid, event_time_ms among
     // its members), dispatched to the connection of (store_id, terminal_id) on this node.
-    void on_published(std::string& event) {
-        shared->feed_events.inc();
-        if (!dispatch_event(event)) shared->feed_unmatched.inc();
+    // A control message (fanout/control.hpp) goes to the sessions it names, after it is noted
+    // (a session joining the hub right after checks the note).
+    void on_published(std::string& message) {
+        switch (classify_feed_message(message)) {
+            case feed_message::event:
+                shared->feed_events.inc();
+                if (!dispatch_event(message)) shared->feed_unmatched.inc();
+                return;
+            case feed_message::control:
+                if (const auto m = parse_control(message)) return dispatch_control(*m);
+                break;
+            case feed_message::unknown:
+                break;
+        }
+        shared->control_invalid.inc();
+    }
+    void dispatch_control(const control_message& m) {
+        shared->control_received.inc();
+        shared->recent.note(m);
+        const auto targets =
+            m.terminal_id.empty()
+                ? shared->hub.of_store(m.store_id)
+                : shared->hub.of_terminal(detail::session_hub::key(m.store_id, m.terminal_id));
+        auto msg = std::make_shared<const control_message>(m);
+        for (const auto& s : targets)
+            asio::post(s->executor(), [s, msg] { s->on_control(*msg); });
     }
     bool dispatch_event(std::string& event) {
         event.reserve(event.size() + simdjson::SIMDJSON_PADDING);

@@ -24,10 +24,13 @@
 #include <type_traits>
 #include <vector>
 
+#include "gateway_control.hpp"
 #include "gateway_shared.hpp"
 #include "gateway_stream.hpp"
+#include "posrelay/fanout/control.hpp"
 #include "posrelay/fanout/epoch.hpp"
 #include "posrelay/fanout/protocol.hpp"
+#include "posrelay/fanout/token_claims.hpp"
 #include "posrelay/log.hpp"
 #include "posrelay/store/terminal_streams.hpp"
 
@@ -241,7 +244,12 @@ public:
         g_->transport_gauge(Transport::name).sub(1);
         g_->queue_bytes.sub(static_cast<std::int64_t>(queue_bytes_));
         g_->unacked.sub(static_cast<std::int64_t>(fsm_.inflight()));
-        if (attached_) g_->hub.detach(session_hub::key(store_id_, terminal_id_), this);
+        if (attached_ && observer_) {
+            g_->hub.detach_observer(session_hub::key(store_id_, terminal_id_), this);
+            g_->observers.sub(1);
+        } else if (attached_) {
+            g_->hub.detach(session_hub::key(store_id_, terminal_id_), this);
+        }
         g_->connection_closed();
     }
 
@@ -312,11 +320,31 @@ public:
     }
 
     // The live feed resubscribed: events may have been missed, and Redis may have come back
-    // with fewer writes than it acknowledged. The stream is re-read and checked.
-    void recheck() override { start_verify(false); }
+    // with fewer writes than it acknowledged. The stream is re-read and checked; so are the
+    // revocations (a revoke message sent while the store was not subscribed was missed).
+    void recheck() override {
+        start_verify(false);
+        recheck_revocation();
+    }
+
+    // A control message of this session's store (fanout/control.hpp).
+    void on_control(const control_message& m) override {
+        if (closing_ || !attached_) return;
+        const session_identity me{store_id_, terminal_id_, claims_.issued_at, observer_};
+        switch (decide_control(m, me)) {
+            case control_action::ignore:
+                return;
+            case control_action::close_revoked:
+                return close_revoked();
+            case control_action::close_disconnected:
+                g_->closed_disconnected.inc();
+                kick(errc::disconnected, "an operator ended this session; reconnect after a pause");
+                return;
+        }
+    }
 
     void renew_subscription() override {
-        if (closing_ || !welcomed_ || !subscribed_) return;
+        if (closing_ || !welcomed_ || !subscribed_ || observer_) return;
         auto self = this->shared_from_this();
         asio::co_spawn(
             executor(),
@@ -391,7 +419,8 @@ private:
         queue_bytes_ += frame->size();
         g_->queue_bytes.add(static_cast<std::int64_t>(frame->size()));
         queue_.push_back(out_frame{std::move(frame), event_ms, tag});
-        unacked_tags_.push_back(tag);  // at most max_inflight: events sent and not acked
+        // At most max_inflight: events sent and not acked (an observer records nothing).
+        if (!observer_) unacked_tags_.push_back(tag);
     }
 
     // ---- delivery marks: presence and order timelines (gateway_recorder.hpp) ----
@@ -408,6 +437,7 @@ private:
         return {store_id_, terminal_id_, session_id_};
     }
     void record_opened() {
+        if (observer_) return;  // an observer is not the terminal: no presence, no timeline
         store::presence_update u;
         u.terminal = terminal_id_;
         u.session = session_id_;
@@ -424,6 +454,7 @@ private:
             [&](delivery_marks& m) { return m.opened(store_id_, std::move(u)); });
     }
     void record_written(const std::vector<out_frame>& batch) {
+        if (observer_) return;  // an observer is not the terminal: no presence, no timeline
         const std::int64_t now = now_ms(), until = alive_until();
         g_->recorder(thread_).record([&](delivery_marks& m) {
             bool ok = true;
@@ -433,6 +464,7 @@ private:
         });
     }
     void record_acked(std::uint64_t upto) {
+        if (observer_) return;  // an observer is not the terminal: no presence, no timeline
         std::vector<delivery_tag> tags;
         while (!unacked_tags_.empty() && unacked_tags_.front().seq <= upto) {
             tags.push_back(unacked_tags_.front());
@@ -443,10 +475,12 @@ private:
         });
     }
     void record_alive() {
+        if (observer_) return;  // an observer is not the terminal: no presence, no timeline
         g_->recorder(thread_).record(
             [&](delivery_marks& m) { return m.alive(self_ref(), alive_until()); });
     }
     void record_closed() {
+        if (observer_) return;  // an observer is not the terminal: no presence, no timeline
         g_->recorder(thread_).record(
             [&](delivery_marks& m) { return m.closed(self_ref(), now_ms()); });
     }
@@ -546,20 +580,16 @@ private:
             refuse_token(f.hello, checked);
             co_return;
         }
+        claims_ = checked.claims;  // issued_at 0 for v1 tokens: any revocation refuses them
+        if (!co_await check_revocation_at_hello(f.hello)) co_return;
         terminal_id_ = f.hello.terminal_id;
         store_id_ = f.hello.store_id;
+        observer_ = claims_.observe;
         aware_ = f.hello.epoch.has_value();
-        subscribed_ = f.hello.subscribe_store;
+        subscribed_ = f.hello.subscribe_store && !observer_;
         // Attach first, then read the position: an event committed in between is either
-        // counted in it or arrives live; none falls between the two. The hub key is
-        // (store, terminal): POS-1 of another store is another terminal, never replaced.
-        if (auto old = g_->hub.attach(session_hub::key(store_id_, terminal_id_),
-                                      this->shared_from_this())) {
-            asio::post(old->executor(), [old] {
-                old->kick(errc::replaced, "another connection of this terminal took over");
-            });
-        }
-        attached_ = true;
+        // counted in it or arrives live; none falls between the two.
+        if (!join_hub()) co_return;
         const auto start = co_await position(f.hello);
         if (!start || closing_) co_return;
         fsm_ = delivery_fsm(start->after, g_->opts.max_inflight);
@@ -574,7 +604,8 @@ private:
         w.heartbeat_ms = static_cast<std::uint64_t>(g_->opts.heartbeat.count());
         w.max_frame_bytes = g_->opts.max_frame_bytes;
         w.max_inflight = g_->opts.max_inflight;
-        w.subscribe_store = f.hello.subscribe_store;
+        w.subscribe_store = subscribed_;
+        w.observer = observer_;
         w.node = g_->opts.node_name;
         push_control(welcome_frame(w));
         welcomed_ = true;
@@ -627,7 +658,8 @@ private:
         const resume_claim claim{h.resume_from,
                                  h.epoch ? std::optional<std::string_view>(*h.epoch) : std::nullopt,
                                  h.resume_eid};
-        auto r = co_await open_stream(g_->streams, store_id_, terminal_id_, subscribed_, claim);
+        auto r = co_await open_stream(g_->streams, store_id_, terminal_id_, subscribed_, claim,
+                                      observer_);
         if (r.rotated_from) note_rotation(*r.rotated_from, r.pos);
         if (closing_) co_return std::nullopt;
         switch (r.verdict) {
@@ -655,6 +687,82 @@ private:
         g_->count_handshake("unavailable");
         kick(errc::unavailable, "the event store is unavailable; retry later");
         return std::nullopt;
+    }
+
+    // ---- operator control: revocation, observers (fanout/control.hpp) ----
+
+    // Right after the token check: a token issued at or before its terminal's (or its
+    // store's) revocation is refused with `revoked`; when the store cannot tell, `unavailable`
+    // (a revocation is never skipped). True when the hello may go on.
+    asio::awaitable<bool> check_revocation_at_hello(const hello_frame& h) {
+        const auto v = co_await check_revocation(g_->revocations, h.store_id, h.terminal_id,
+                                                 claims_.issued_at);
+        if (closing_) co_return false;
+        switch (v) {
+            case revocation_verdict::ok:
+                co_return true;
+            case revocation_verdict::unavailable:
+                (void)unavailable();
+                co_return false;
+            case revocation_verdict::revoked:
+                break;
+        }
+        g_->count_handshake("revoked");
+        g_->count_token(claims_.kind, token_outcome::revoked);
+        log::line(log::level::warn, "terminal handshake rejected")
+            .str("reason", "revoked")
+            .str("terminal_id", h.terminal_id)
+            .str("store_id", h.store_id)
+            .str("remote", remote_);
+        kick(errc::revoked, "this terminal's token was revoked: a new token is needed");
+        co_return false;
+    }
+
+    // Joins the hub: as the terminal's own session (the one before is told `replaced`; the
+    // hub key is (store, terminal): POS-1 of another store is another terminal), or as one of
+    // its observers (bounded). Then applies a revocation the feed received between the hello's
+    // check and now (no session of the terminal was there to get it). False when refused.
+    bool join_hub() {
+        const std::string key = session_hub::key(store_id_, terminal_id_);
+        if (observer_) {
+            if (!g_->hub.attach_observer(key, this->shared_from_this(), g_->opts.max_observers)) {
+                g_->count_handshake("too_many_observers");
+                kick(errc::too_many_observers, "this terminal has the most observers allowed");
+                return false;
+            }
+            g_->observers.add(1);
+        } else if (auto old = g_->hub.attach(key, this->shared_from_this())) {
+            asio::post(old->executor(), [old] {
+                old->kick(errc::replaced, "another connection of this terminal took over");
+            });
+        }
+        attached_ = true;
+        if (!is_revoked(claims_.issued_at, g_->recent.latest(store_id_, terminal_id_), 0))
+            return true;
+        g_->count_handshake("revoked");
+        kick(errc::revoked, "this terminal's token was revoked: a new token is needed");
+        return false;
+    }
+
+    // Re-reads the revocations (after the feed (re)subscribed); a store error keeps the session.
+    void recheck_revocation() {
+        if (closing_ || !attached_) return;
+        auto self = this->shared_from_this();
+        asio::co_spawn(
+            executor(),
+            [self]() -> asio::awaitable<void> {
+                const auto v =
+                    co_await check_revocation(self->g_->revocations, self->store_id_,
+                                              self->terminal_id_, self->claims_.issued_at);
+                if (v == revocation_verdict::revoked) self->close_revoked();
+            },
+            [](std::exception_ptr e) { log::escaped(e, "terminal revocation check"); });
+    }
+
+    void close_revoked() {
+        if (closing_) return;
+        g_->closed_revoked.inc();
+        kick(errc::revoked, "this terminal's token was revoked: a new token is needed");
     }
 
     // A new epoch of the terminal's stream began here (it was behind what was sent).
@@ -815,7 +923,10 @@ private:
     // Runs a request beside the reader (acks and pings keep flowing); its answer is queued
     // like any control frame. At most max_requests_inflight at once per connection.
     void start_request(request_frame r) {
-        if (!r.id_error.empty()) {
+        if (observer_) {
+            push_control(error_frame(errc::bad_request, "an observer session makes no requests",
+                                     false, r.id));
+        } else if (!r.id_error.empty()) {
             push_control(error_frame(errc::bad_request, r.id_error, false));
         } else if (!g_->opts.requests) {
             push_control(error_frame(errc::bad_request, "requests are not enabled on this server",
@@ -991,6 +1102,8 @@ private:
     bool attached_ = false;
     bool fetch_error_ = false;
     std::size_t requests_inflight_ = 0;
+    token_claims claims_;    // what the hello's token said
+    bool observer_ = false;  // an observer session (claims_.observe): not the till's own
 };
 
 }  // namespace posrelay::fanout::detail

@@ -17,11 +17,14 @@
 #include <vector>
 
 #include "gateway_recorder.hpp"
+#include "gateway_control.hpp"
 #include "posrelay/auth_limiter.hpp"
+#include "posrelay/fanout/control.hpp"
 #include "posrelay/fanout/feed_refs.hpp"
 #include "posrelay/fanout/gateway.hpp"
 #include "posrelay/fanout/protocol.hpp"
 #include "posrelay/fanout/token_verifier.hpp"
+#include "posrelay/store/terminal_revocations.hpp"
 
 namespace posrelay::fanout::detail {
 
@@ -51,6 +54,8 @@ public:
     virtual void recheck() = 0;
     // Renews the store subscription, if the terminal has one (it expires unless renewed).
     virtual void renew_subscription() = 0;
+    // A control message of its store (revoke, disconnect): decide_control() says what to do.
+    virtual void on_control(const control_message& m) = 0;
 };
 
 // (store, terminal) → the connection serving that terminal on this node. Thread-safe. The
@@ -71,13 +76,22 @@ public:
     std::shared_ptr<session_base> attach(const std::string& key, std::shared_ptr<session_base> s);
     // Removes the entry if it still points at `s`.
     void detach(const std::string& key, const session_base* s);
-    // Posts an event to the terminal's connection, if it is on this node (false if not).
+    // Registers an observer session of the terminal `key` (beside its own session, which it
+    // neither replaces nor is replaced by); false when the terminal has `max` observers.
+    bool attach_observer(const std::string& key, std::shared_ptr<session_base> s, std::size_t max);
+    // Removes an observer registered for `key`.
+    void detach_observer(const std::string& key, const session_base* s);
+    // Posts an event to the terminal's connection and its observers, if on this node (false
+    // if none is).
     bool dispatch(std::string_view key, const live_meta& m,
                   std::shared_ptr<const std::string> frame);
-    // Every connection (for shutdown).
+    // Every connection, observers included (for shutdown, rechecks).
     [[nodiscard]] std::vector<std::shared_ptr<session_base>> all() const;
-    // The connections of one store's terminals.
+    // The connections of one store's terminals, observers included.
     [[nodiscard]] std::vector<std::shared_ptr<session_base>> of_store(std::string_view store) const;
+    // The connection of one terminal and its observers.
+    [[nodiscard]] std::vector<std::shared_ptr<session_base>> of_terminal(
+        std::string_view key) const;
 
 private:
     mutable std::mutex mutex_;
@@ -92,6 +106,15 @@ private:
     };
     std::unordered_map<std::string, std::weak_ptr<session_base>, id_hash, std::equal_to<>>
         sessions_;
+    // Observer sessions by terminal key (each at most max_observers); each counts in refs_ as
+    // a terminal of its store (the node subscribes to the store's channel for it).
+    // Each entry: the session's address (to find it when it detaches from its destructor, its
+    // weak_ptr expired by then) and the session.
+    using observer_entry = std::pair<const session_base*, std::weak_ptr<session_base>>;
+    std::unordered_map<std::string, std::vector<observer_entry>, id_hash, std::equal_to<>>
+        observers_;
+    // Adds the observers of `key` to `out` (under mutex_).
+    void add_observers(std::string_view key, std::vector<std::shared_ptr<session_base>>& out) const;
 };
 
 struct gateway_shared {
@@ -120,6 +143,9 @@ struct gateway_shared {
     // What a terminal session reads and writes of the store (its stream, its counter, its
     // subscription): sessions use only this.
     store::terminal_streams& streams = store;
+    // When terminals were revoked, and the store's control messages: sessions use only this.
+    store::terminal_revocations& revocations = store;
+    recent_revocations recent;  // revoke messages the feed received lately
     metrics::registry& registry;
     session_hub hub;
     std::shared_ptr<auth_limiter> auth_owner;  // opts.auth_failures, or the gateway's own
@@ -142,10 +168,15 @@ struct gateway_shared {
     metrics::counter& rejected_connections;
     metrics::counter& feed_events;
     metrics::counter& feed_subscribes;
-    metrics::counter& feed_unmatched;  // events received for no terminal on this node
-    metrics::gauge& feed_stores;       // stores whose channel the feed is subscribed to
-    metrics::counter& resyncs;         // terminals told `resync`
-    metrics::counter& rotations;       // epochs started by this node's terminal gateway
+    metrics::counter& feed_unmatched;       // events received for no terminal on this node
+    metrics::gauge& feed_stores;            // stores whose channel the feed is subscribed to
+    metrics::counter& resyncs;              // terminals told `resync`
+    metrics::counter& rotations;            // epochs started by this node's terminal gateway
+    metrics::gauge& observers;              // observer sessions connected
+    metrics::counter& closed_revoked;       // live sessions closed by a revocation
+    metrics::counter& closed_disconnected;  // live sessions closed by an operator's disconnect
+    metrics::counter& control_received;     // control messages received on the live feed
+    metrics::counter& control_invalid;      // messages of neither kind, or malformed control
     metrics::histogram& latency;
     // Delivery marks (presence, order timelines): one recorder per io thread, made by the
     // gateway; a session uses its own thread's.

@@ -28,9 +28,16 @@ boost::asio::awaitable<bool> probe(store::terminal_streams& streams, const std::
 
 boost::asio::awaitable<open_result> open_stream(store::terminal_streams& streams, std::string store,
                                                 std::string terminal, bool subscribe,
-                                                resume_claim claim) {
+                                                resume_claim claim, bool observe) {
     open_result out;
-    auto [ec, pos] = co_await streams.open_terminal(store, terminal, subscribe);
+    // Not a conditional expression: GCC 12 miscompiles co_await inside ?: (a double free).
+    std::pair<boost::system::error_code, store::terminal_position> opened;
+    if (observe) {
+        opened = co_await streams.read_position(store, terminal);
+    } else {
+        opened = co_await streams.open_terminal(store, terminal, subscribe);
+    }
+    auto& [ec, pos] = opened;
     if (ec) co_return out;
     const stream_head head{pos.seq, pos.epoch};
     auto act = decide_resume(claim, head, nullptr);
@@ -40,6 +47,7 @@ boost::asio::awaitable<open_result> open_stream(store::terminal_streams& streams
             co_return out;
         act = decide_resume(claim, head, &p);
     }
+    if (act == resume_action::rotate && observe) act = resume_action::resync;
     if (act == resume_action::rotate) {
         const auto eid = claim.eid ? std::to_string(*claim.eid) : std::string();
         auto [rec, rotated] = co_await streams.rotate_epoch(store, terminal, pos.epoch, eid);

@@ -30,10 +30,13 @@ struct open_result {
     std::optional<std::string> rotated_from;
 };
 // Opens the terminal's stream (its counter, its store subscription) and decides the resume.
+// `observe` (an observer session): the stream is only read — no counter made, the store
+// subscription left as the till has it, no new epoch started (told resync instead).
 [[nodiscard]] boost::asio::awaitable<open_result> open_stream(store::terminal_streams& streams,
                                                               std::string store,
                                                               std::string terminal, bool subscribe,
-                                                              resume_claim claim);
+                                                              resume_claim claim,
+                                                              bool observe = false);
 
 enum class recheck_verdict : std::uint8_t {
     ok,      // the stream still holds what was sent (pos: its counter)

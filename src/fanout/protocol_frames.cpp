@@ -58,6 +58,7 @@ std::string welcome_frame(const welcome_info& w) {
     append_number_member(out, "max_inflight", w.max_inflight);
     out += w.subscribe_store ? R"(,"subscribe":["store"],)" : R"(,"subscribe":[],)";
     log::append_json_member(out, "node", w.node);
+    if (w.observer) out += R"(,"observer":true)";
     out += "}\n";
     return out;
 }

@@ -59,6 +59,12 @@ std::string_view to_string(errc e) noexcept {
             return "resync";
         case errc::token_expired:
             return "token_expired";
+        case errc::revoked:
+            return "revoked";
+        case errc::disconnected:
+            return "disconnected";
+        case errc::too_many_observers:
+            return "too_many_observers";
     }
     return "internal_error";
 }

@@ -6,10 +6,12 @@
 #include <boost/json/value.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <utility>
 #include <vector>
 
+#include "posrelay/fanout/control.hpp"
 #include "posrelay/fanout/protocol.hpp"
 #include "posrelay/log.hpp"
 #include "posrelay/midtrans/signature.hpp"
@@ -327,6 +329,151 @@ boost::asio::awaitable<response> operator_routes::register_order(request& req,
         409, "order_routed_elsewhere",
         "the order is already registered to another terminal/store (" + r.detail + ")",
         "terminal_id");
+}
+
+}  // namespace posrelay::http
+
+namespace posrelay::http {
+
+namespace {
+
+// The next '/'-separated segment of `s` (consumed with its '/').
+std::string_view next_segment(std::string_view& s) {
+    const auto slash = s.find('/');
+    const std::string_view seg = s.substr(0, slash);
+    s = slash == std::string_view::npos ? std::string_view{} : s.substr(slash + 1);
+    return seg;
+}
+
+// 400 naming the first of `store`, `terminal` (when not empty) that is not a valid id.
+std::optional<response> invalid_ids(const store_path& p, bool terminal_required) {
+    if (!fanout::valid_id(p.store)) {
+        return json_error(400, "invalid_value", "store_id must be 1-64 of A-Z a-z 0-9 - _ .",
+                          "store_id");
+    }
+    if ((terminal_required || !p.terminal.empty()) && !fanout::valid_id(p.terminal)) {
+        return json_error(400, "invalid_value", "terminal_id must be 1-64 of A-Z a-z 0-9 - _ .",
+                          "terminal_id");
+    }
+    return std::nullopt;
+}
+
+response control_unavailable(std::string_view what) {
+    response res = json_error(503, "store_unavailable", what);
+    res.set(beast_http::field::retry_after, "1");
+    return res;
+}
+
+// {"store_id":"S","terminal_id":"T"|null
+std::string target_json(const store_path& p) {
+    std::string body = R"({"store_id":")";
+    log::append_json_escaped(body, p.store);
+    body += R"(","terminal_id":)";
+    if (p.terminal.empty()) {
+        body += "null";
+    } else {
+        body += '"';
+        log::append_json_escaped(body, p.terminal);
+        body += '"';
+    }
+    return body;
+}
+
+}  // namespace
+
+std::optional<store_path> parse_store_path(std::string_view target) noexcept {
+    constexpr std::string_view root = "/v1/stores/";
+    target = target.substr(0, target.find('?'));
+    if (!target.starts_with(root)) return std::nullopt;
+    std::string_view rest = target.substr(root.size());
+    store_path p;
+    p.store = next_segment(rest);
+    if (p.store.empty()) return std::nullopt;
+    const std::string_view second = next_segment(rest);
+    if (second == "terminals" && !rest.empty()) {
+        p.terminal = next_segment(rest);
+        if (p.terminal.empty()) return std::nullopt;
+        p.action = next_segment(rest);
+    } else {
+        p.action = second;
+    }
+    if (!rest.empty()) return std::nullopt;  // more segments
+    return p;
+}
+
+void operator_routes::control_terminals(store::terminal_revocations& revocations,
+                                        std::chrono::seconds keep, metrics::registry& reg) {
+    revocations_ = &revocations;
+    revocation_keep_ = keep;
+    constexpr auto help =
+        "Revocations recorded through the operator API of this node, by scope (terminal, store).";
+    revoked_terminals_ =
+        &reg.add_counter("posrelay_terminal_revocations_total", help, {{"scope", "terminal"}});
+    revoked_stores_ =
+        &reg.add_counter("posrelay_terminal_revocations_total", help, {{"scope", "store"}});
+    disconnects_ = &reg.add_counter(
+        "posrelay_terminal_disconnect_requests_total",
+        "Operator requests to end a terminal's live session (DELETE .../session), this node.");
+}
+
+// Records the revocation (kept in Redis: every node's hello refuses the tokens it covers),
+// then sends it on the store's channel: every node closes the live sessions it covers.
+boost::asio::awaitable<response> operator_routes::revoke(request& req, const request_context& ctx) {
+    if (auto denied = authorise(req, ctx)) co_return std::move(*denied);
+    const auto p = parse_store_path(std::string_view(req.target().data(), req.target().size()));
+    if (!revocations_ || !p || p->action != "revoke")
+        co_return json_error(404, "not_found", "no such endpoint");
+    if (auto bad = invalid_ids(*p, false)) co_return std::move(*bad);
+    const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+    auto [ec, at] = co_await revocations_->revoke(std::string(p->store), std::string(p->terminal),
+                                                  now, revocation_keep_);
+    if (ec) co_return control_unavailable("the revocation could not be recorded, retry");
+    (p->terminal.empty() ? revoked_stores_ : revoked_terminals_)->inc();
+    const fanout::control_message m{fanout::control_op::revoke, std::string(p->store),
+                                    std::string(p->terminal), at};
+    auto [sec, nodes] =
+        co_await revocations_->send_control(std::string(p->store), fanout::format_control(m));
+    log::line(log::level::info, "terminal tokens revoked")
+        .str("store_id", p->store)
+        .str("terminal_id", p->terminal.empty() ? std::string_view("*") : p->terminal)
+        .num("revoked_at", at)
+        .str("remote", ctx.remote);
+    if (sec) {
+        co_return control_unavailable(
+            "the revocation is recorded (new handshakes are refused) but live sessions were not "
+            "told: retry");
+    }
+    std::string body = R"({"status":"revoked",)" + target_json(*p).substr(1);
+    body += R"(,"revoked_at":)" + std::to_string(at);
+    body += R"(,"kept_seconds":)" + std::to_string(revocation_keep_.count());
+    body += R"(,"nodes_notified":)" + std::to_string(nodes) + "}";
+    co_return json_response(200, std::move(body));
+}
+
+// Sends a disconnect for the terminal on its store's channel: the node holding its session
+// ends it with `disconnected` (the terminal may reconnect).
+boost::asio::awaitable<response> operator_routes::disconnect(request& req,
+                                                             const request_context& ctx) {
+    if (auto denied = authorise(req, ctx)) co_return std::move(*denied);
+    const auto p = parse_store_path(std::string_view(req.target().data(), req.target().size()));
+    if (!revocations_ || !p || p->terminal.empty() || p->action != "session")
+        co_return json_error(404, "not_found", "no such endpoint");
+    if (auto bad = invalid_ids(*p, true)) co_return std::move(*bad);
+    const fanout::control_message m{fanout::control_op::disconnect, std::string(p->store),
+                                    std::string(p->terminal), 0};
+    auto [ec, nodes] =
+        co_await revocations_->send_control(std::string(p->store), fanout::format_control(m));
+    if (ec) co_return control_unavailable("the disconnect could not be sent, retry");
+    disconnects_->inc();
+    log::line(log::level::info, "terminal session disconnect sent")
+        .str("store_id", p->store)
+        .str("terminal_id", p->terminal)
+        .str("remote", ctx.remote);
+    std::string body = R"({"status":"disconnect_sent",)" + target_json(*p).substr(1);
+    body += R"(,"nodes_notified":)" + std::to_string(nodes) + "}";
+    co_return json_response(202, std::move(body));
 }
 
 }  // namespace posrelay::http

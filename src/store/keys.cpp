@@ -78,6 +78,15 @@ std::string order_timeline(std::string_view prefix, std::string_view store,
     return store_key(prefix, store, ":o:", order_id, ":timeline");
 }
 
+std::string terminal_revocation(std::string_view prefix, std::string_view store,
+                                std::string_view terminal) {
+    return store_key(prefix, store, ":t:", terminal, ":revoked");
+}
+
+std::string store_revocation(std::string_view prefix, std::string_view store) {
+    return store_key(prefix, store, ":revoked");
+}
+
 std::string_view hash_tag(std::string_view key) noexcept {
     const auto open = key.find('{');
     if (open == std::string_view::npos) return key;

@@ -265,6 +265,13 @@ private:
 
     void on_welcome(const welcome_info& w) {
         welcomed_at_ = std::chrono::steady_clock::now();
+        if (cli_.observe && !w.observer) {
+            // The token has no observe claim: this connection took the till's place.
+            log::line(log::level::error,
+                      "--observe: the server opened the till's own session, not an observer's "
+                      "(the token has no observe claim)");
+            return stop(exit_code::fatal, "not_an_observer");
+        }
         {
             log::line l(log::level::info, "connected");
             l.str("node", w.node).num("last_seq", static_cast<std::int64_t>(w.last_seq));
@@ -272,7 +279,8 @@ private:
             l.num("heartbeat_ms", w.heartbeat.count())
                 .num("max_frame_bytes", static_cast<std::int64_t>(w.max_frame_bytes))
                 .num("max_inflight", static_cast<std::int64_t>(w.max_inflight))
-                .boolean("subscribe_store", w.subscribe_store);
+                .boolean("subscribe_store", w.subscribe_store)
+                .boolean("observer", w.observer);
         }
         if (!cli_.no_ack && w.max_inflight > 0 && cli_.ack_every > w.max_inflight / 2 &&
             cli_.ack_flush.count() == 0) {

@@ -86,6 +86,8 @@ bool parse_welcome(const json::object& o, welcome_info& w, std::string& error) {
             if (item.is_string() && item.get_string() == "store") w.subscribe_store = true;
         }
     }
+    const auto* obs = o.if_contains("observer");
+    w.observer = obs != nullptr && obs->is_bool() && obs->get_bool();
     if (!ok || !last) {
         error = "welcome: last_seq missing or a field of the wrong type";
         return false;

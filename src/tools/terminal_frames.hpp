@@ -69,6 +69,7 @@ struct welcome_info {
     std::uint64_t max_inflight = 0;  // 0: not announced
     bool subscribe_store = false;
     std::string node;
+    bool observer = false;  // "observer":true: an observer session (protocol §17)
 };
 // An event's status_conflict (protocol §7): an update changing whether the order is paid came
 // against the transition table; Midtrans was asked and `applied` says whether it agreed.

@@ -237,6 +237,10 @@ terminal_cli parse_terminal_cli(int argc, const char* const* argv) {
          "file holding the token (default: POSRELAY_TERMINAL_TOKEN)")  //
         ("subscribe-store",
          "also receive the events of the whole store (subscribe:[\"store\"])")  //
+        ("observe",
+         "watch the terminal without taking over its connection: needs a token with the "
+         "observe claim (posrelay token ... --observe); listen only; exits 1 when the server "
+         "did not open an observer session")  //
         ("state-file", po::value<std::string>(),
          "keeps the last processed seq (read at start, sent as resume_from; replaced "
          "atomically)")  //
@@ -356,6 +360,11 @@ terminal_cli parse_terminal_cli(int argc, const char* const* argv) {
     if (!valid_id(cli.store_id)) throw usage_error("--store: 1-64 characters of A-Z a-z 0-9 - _ .");
     str("token-file", cli.token_file);
     cli.subscribe_store = vm.count("subscribe-store") > 0;
+    cli.observe = vm.count("observe") > 0;
+    if (cli.observe && cli.what != terminal_cli::action::listen)
+        throw usage_error("--observe is for listen");
+    if (cli.observe && cli.subscribe_store)
+        throw usage_error("--observe cannot change the till's store subscription");
     str("state-file", cli.state_file);
     if (vm.count("resume-from")) cli.resume_from = vm["resume-from"].as<std::uint64_t>();
     if (vm.count("ack-every")) {

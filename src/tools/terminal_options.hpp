@@ -48,6 +48,9 @@ struct terminal_cli {
     std::string store_id;
     std::string token_file;  // "": POSRELAY_TERMINAL_TOKEN
     bool subscribe_store = false;
+    // --observe: watch the terminal as an observer (a token with the observe claim); listen
+    // only; the run ends (fatal) when the server did not open an observer session.
+    bool observe = false;
 
     std::string state_file;
     std::optional<std::uint64_t> resume_from;  // --resume-from: overrides the state file

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "posrelay/fanout/protocol.hpp"
+#include "posrelay/fanout/token_verifier.hpp"
 #include "process.hpp"
 #include "redis_server.hpp"
 #include "terminal_conn.hpp"
@@ -79,6 +80,42 @@ protected:
     unsigned short terminal_port_ = 0;
     std::string state_;
 };
+
+// --observe (protocol §17): the till's events printed without taking over its connection; with
+// a token that has no observe claim the run ends at once (exit 1) instead of going on as the
+// till.
+TEST_F(TerminalCli, ObserveWatchesATillWithoutReplacingIt) {
+    terminal_conn till(terminal_port_);
+    till.hello("T-CLI", "S-CLI");
+    const auto now =
+        std::chrono::duration_cast<seconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    const std::string observe_token = fanout::mint_jwt_hs256(
+        test_terminal_secret,
+        {"T-CLI", "S-CLI", now - 5, now + 600, std::nullopt, "", "posrelay", true});
+    auto run = [&](const std::string& token) {
+        return std::make_unique<child_process>(
+            POSRELAY_TERMINAL_BINARY,
+            std::vector<std::string>{"--connect", "127.0.0.1:" + std::to_string(terminal_port_),
+                                     "--terminal", "T-CLI", "--store", "S-CLI", "--observe",
+                                     "--exit-after-events", "1", "--timeout", "20s", "--once",
+                                     "listen"},
+            std::map<std::string, std::string>{{"POSRELAY_TERMINAL_TOKEN", token}});
+    };
+    auto cli = run(observe_token);
+    cli->wait_for_line(R"("observer":true)");
+    ASSERT_EQ(register_order(relay_.port, "OBS-CLI", "T-CLI", "S-CLI"), 201);
+    ASSERT_EQ(notify(relay_.port, "OBS-CLI"), 200);
+    ASSERT_EQ(cli->wait_exit(seconds(20)), 0) << cli->output();
+    EXPECT_NE(cli->full_output(seconds(5)).find("OBS-CLI"), std::string::npos);
+    const auto e = till.next_event();  // the till got it too, and was never replaced
+    ASSERT_TRUE(e);
+    EXPECT_EQ(str(*e, "order_id"), "OBS-CLI");
+    // The till's own (v1) token with --observe: refused by the tool after the welcome.
+    auto wrong = run(fanout::mint_token(test_terminal_secret, "T-CLI", "S-CLI"));
+    EXPECT_EQ(wrong->wait_exit(seconds(20)), 1) << wrong->output();
+    EXPECT_NE(wrong->full_output(seconds(5)).find("not_an_observer"), std::string::npos);
+}
 
 TEST_F(TerminalCli, PrintsAcksKeepsStateAndResumes) {
     for (const char* id : {"CLI-1", "CLI-2", "CLI-3"})

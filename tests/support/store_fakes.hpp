@@ -13,6 +13,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <map>
@@ -27,6 +28,7 @@
 #include "posrelay/store/order_store.hpp"
 #include "posrelay/store/poll_schedule.hpp"
 #include "posrelay/store/terminal_activity.hpp"
+#include "posrelay/store/terminal_revocations.hpp"
 #include "posrelay/store/terminal_streams.hpp"
 
 namespace posrelay::test {
@@ -350,6 +352,52 @@ private:
     error_code record(const std::string& op) {
         calls.push_back(op);
         return faults.take(op);
+    }
+};
+
+// ---- terminal revocations ----------------------------------------------------------------
+
+class fake_terminal_revocations final : public store::terminal_revocations {
+public:
+    fault_plan faults;
+    mutable std::mutex mutex;
+    std::map<std::string, std::int64_t> revoked;       // "store/terminal" or "store/*" → Unix s
+    std::map<std::string, std::chrono::seconds> kept;  // the same keys → how long kept
+    std::vector<std::pair<std::string, std::string>> sent;  // (store, message)
+    std::int64_t receivers = 1;                             // what send_control answers
+
+    boost::asio::awaitable<std::pair<error_code, store::revocation_times>> read_revocations(
+        std::string store, std::string terminal) override {
+        std::lock_guard lock(mutex);
+        store::revocation_times t;
+        if (auto ec = faults.take("read_revocations")) co_return std::pair{ec, t};
+        t.terminal_at = value(store + "/" + terminal);
+        t.store_at = value(store + "/*");
+        co_return std::pair{error_code{}, t};
+    }
+    boost::asio::awaitable<std::pair<error_code, std::int64_t>> revoke(
+        std::string store, std::string terminal, std::int64_t at,
+        std::chrono::seconds keep) override {
+        std::lock_guard lock(mutex);
+        if (auto ec = faults.take("revoke")) co_return std::pair{ec, std::int64_t{0}};
+        const std::string k = store + "/" + (terminal.empty() ? "*" : terminal);
+        auto& v = revoked[k];
+        v = std::max(v, at);
+        kept[k] = keep;
+        co_return std::pair{error_code{}, v};
+    }
+    boost::asio::awaitable<std::pair<error_code, std::int64_t>> send_control(
+        std::string store, std::string message) override {
+        std::lock_guard lock(mutex);
+        if (auto ec = faults.take("send_control")) co_return std::pair{ec, std::int64_t{0}};
+        sent.emplace_back(std::move(store), std::move(message));
+        co_return std::pair{error_code{}, receivers};
+    }
+
+private:
+    std::int64_t value(const std::string& k) const {
+        const auto it = revoked.find(k);
+        return it == revoked.end() ? 0 : it->second;
     }
 };
 

@@ -39,6 +39,15 @@ TEST(StoreKeys, PresenceAndTimelineKeysAreInTheStoresSlot) {
     }
 }
 
+// The revocations live beside the terminal's other keys: the hello reads both in one MGET.
+TEST(StoreKeys, RevocationsShareTheStoresHashTag) {
+    EXPECT_EQ(keys::terminal_revocation("posrelay:", "S-A", "POS-1"),
+              "posrelay:{s:S-A}:t:POS-1:revoked");
+    EXPECT_EQ(keys::store_revocation("posrelay:", "S-A"), "posrelay:{s:S-A}:revoked");
+    EXPECT_EQ(keys::hash_tag(keys::terminal_revocation("p:", "S-A", "T")), "s:S-A");
+    EXPECT_EQ(keys::hash_tag(keys::store_revocation("p:", "S-A")), "s:S-A");
+}
+
 TEST(StoreKeys, AnOrdersRouteAndUnroutedRecordShareItsOwnTag) {
     EXPECT_EQ(keys::unrouted_order("p:", "INV-1"), "p:{o:INV-1}");
     EXPECT_EQ(keys::order_route("p:", "INV-1"), "p:{o:INV-1}:route");

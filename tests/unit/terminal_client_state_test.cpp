@@ -774,3 +774,15 @@ TEST(TerminalClientCli, TransportNames) {
     EXPECT_FALSE(tools::uses_tls(tools::transport::ws));
     EXPECT_TRUE(tools::uses_websocket(tools::transport::ws));
 }
+
+// --observe: listen only, never with a store subscription (an observer cannot change it).
+TEST(TerminalClientCli, ObserveIsForListeningOnly) {
+    EXPECT_TRUE(parse(with_base({"--observe", "listen"})).observe);
+    EXPECT_FALSE(parse(with_base({"listen"})).observe);
+    EXPECT_NE(usage_error_of(with_base({"--observe", "status", "A1"})).find("--observe"),
+              std::string::npos);
+    EXPECT_NE(
+        usage_error_of(with_base({"--observe", "--subscribe-store", "listen"})).find("--observe"),
+        std::string::npos);
+    EXPECT_NE(parse({"--help"}).help_text.find("--observe"), std::string::npos);
+}

@@ -58,6 +58,7 @@ struct gateway_options {
     std::function<boost::asio::awaitable<std::string>(std::string, std::string, request_frame)>
         requests;
     std::size_t max_requests_inflight = 8;  // per connection; more are answered `busy`
+    std::size_t max_observers = 4;          // observer sessions per terminal, on this node
 
     [[nodiscard]] static gateway_options from(const config& c);
 };

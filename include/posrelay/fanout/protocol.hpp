@@ -42,6 +42,10 @@ enum class errc : std::uint8_t {
     resync,  // the terminal's position is in an old epoch (or was lost): re-read order status,
              // then reconnect in the epoch the frame names from seq 0 (fatal)
     token_expired,  // the token's exp (plus the allowed clock skew) has passed: get a new one
+    revoked,  // the token was issued at or before its terminal's (or store's) revocation (fatal;
+              // reconnecting with the same token is refused again: a new token is needed)
+    disconnected,        // an operator ended this session (fatal); reconnect after a pause
+    too_many_observers,  // the terminal has the most observer sessions allowed (fatal)
 };
 [[nodiscard]] std::string_view to_string(errc e) noexcept;
 
@@ -128,7 +132,8 @@ struct welcome_info {
     std::uint64_t max_frame_bytes = 0;
     std::uint64_t max_inflight = 0;  // events sent but not acked, at most
     bool subscribe_store = false;
-    std::string node;  // the server node's name, for debugging
+    std::string node;       // the server node's name, for debugging
+    bool observer = false;  // an observer session (§17): "observer":true, else absent
 };
 [[nodiscard]] std::string welcome_frame(const welcome_info& w);
 // An event frame from the stored event JSON (an object with seq, order_id, ...): adds

@@ -2,18 +2,25 @@
 //   GET  /v1/orders/{order_id}   the stored order with its status history
 //   POST /v1/orders              register an order created outside posrelay, to route it
 //   GET  /v1/stores/{store}/terminals[/{id}]   terminal presence (src/http/presence_routes.cpp)
+//   POST /v1/stores/{store}/terminals/{id}/revoke    revoke a terminal's tokens (every node)
+//   POST /v1/stores/{store}/revoke                   revoke every terminal of a store
+//   DELETE /v1/stores/{store}/terminals/{id}/session end the terminal's live session
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "posrelay/config.hpp"
 #include "posrelay/http/types.hpp"
+#include "posrelay/metrics/registry.hpp"
 #include "posrelay/midtrans/api.hpp"
 #include "posrelay/store/order_store.hpp"
 #include "posrelay/store/terminal_activity.hpp"
+#include "posrelay/store/terminal_revocations.hpp"
 
 namespace posrelay::http {
 
@@ -46,6 +53,16 @@ struct terminals_path {
 // nullopt when the path is not one of those two (404); ids are checked by the caller.
 [[nodiscard]] std::optional<terminals_path> parse_terminals_path(std::string_view target) noexcept;
 
+// A path under /v1/stores/: {store}/ACTION (terminal empty) or {store}/terminals/{id}/ACTION
+// (ACTION may be empty: the terminal itself). Segments are not validated here (valid_id is
+// the caller's); nullopt for any other shape.
+struct store_path {
+    std::string_view store;
+    std::string_view terminal;
+    std::string_view action;
+};
+[[nodiscard]] std::optional<store_path> parse_store_path(std::string_view target) noexcept;
+
 class operator_routes {
 public:
     // `token` empty: every call answers 403 (the API is disabled).
@@ -64,6 +81,16 @@ public:
     [[nodiscard]] boost::asio::awaitable<response> get_terminals(request& req,
                                                                  const request_context& ctx);
 
+    // Terminal control (revoke, disconnect) on `revocations`; a revocation is kept for `keep`
+    // (proto-docs/redis-keys.md). Before serving. Without it those routes answer 404.
+    void control_terminals(store::terminal_revocations& revocations, std::chrono::seconds keep,
+                           metrics::registry& reg);
+    // POST /v1/stores/{store}/terminals/{id}/revoke and POST /v1/stores/{store}/revoke.
+    [[nodiscard]] boost::asio::awaitable<response> revoke(request& req, const request_context& ctx);
+    // DELETE /v1/stores/{store}/terminals/{id}/session.
+    [[nodiscard]] boost::asio::awaitable<response> disconnect(request& req,
+                                                              const request_context& ctx);
+
 private:
     // The order's delivery timeline; nullopt when it could not be read (or no activity).
     [[nodiscard]] boost::asio::awaitable<std::optional<store::delivery_timeline>> timeline_of(
@@ -75,6 +102,11 @@ private:
     secret_slot token_;
     store::order_store& store_;
     store::terminal_activity* activity_ = nullptr;
+    store::terminal_revocations* revocations_ = nullptr;
+    std::chrono::seconds revocation_keep_{0};
+    metrics::counter* revoked_terminals_ = nullptr;  // posrelay_terminal_revocations_total
+    metrics::counter* revoked_stores_ = nullptr;
+    metrics::counter* disconnects_ = nullptr;  // posrelay_terminal_disconnect_requests_total
 };
 
 }  // namespace posrelay::http

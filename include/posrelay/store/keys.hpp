@@ -28,6 +28,11 @@ namespace posrelay::store::keys {
 [[nodiscard]] std::string store_subscribers(std::string_view prefix, std::string_view store);
 // P{s:STORE}:feed: the sharded pub/sub channel (SPUBLISH) the store's events go out on.
 [[nodiscard]] std::string store_channel(std::string_view prefix, std::string_view store);
+// P{s:STORE}:t:TERMINAL:revoked: the terminal's revocation, Unix seconds (a string).
+[[nodiscard]] std::string terminal_revocation(std::string_view prefix, std::string_view store,
+                                              std::string_view terminal);
+// P{s:STORE}:revoked: the store-wide revocation of every terminal of STORE, Unix seconds.
+[[nodiscard]] std::string store_revocation(std::string_view prefix, std::string_view store);
 
 // P{s:STORE}:t:TERMINAL:presence: the terminal's presence, a hash (session, node, ...).
 [[nodiscard]] std::string terminal_presence(std::string_view prefix, std::string_view store,

@@ -27,6 +27,7 @@
 #include "posrelay/store/replica_ack.hpp"
 #include "posrelay/store/route_cache.hpp"
 #include "posrelay/store/terminal_activity.hpp"
+#include "posrelay/store/terminal_revocations.hpp"
 #include "posrelay/store/terminal_streams.hpp"
 
 namespace posrelay::store {
@@ -67,8 +68,12 @@ class redis_poll_schedule;
 // SSUBSCRIBE, new in Redis 7.0). Used as (part of) a connection's on_connect.
 [[nodiscard]] boost::asio::awaitable<void> require_redis_7(redis_connection& c);
 
-// The order store, the terminal streams and the terminal activity on Redis.
-class redis_store final : public order_store, public terminal_streams, public terminal_activity {
+// The order store, the terminal streams, the terminal activity and the terminal revocations
+// on Redis.
+class redis_store final : public order_store,
+                          public terminal_streams,
+                          public terminal_activity,
+                          public terminal_revocations {
 public:
     // One connection per io thread of `pool`, created by start().
     redis_store(io_pool& pool, redis_options ropts, store_options sopts, metrics::registry& reg);
@@ -161,6 +166,14 @@ public:
     list_presence(std::string store, std::string cursor, std::size_t limit) override;
     [[nodiscard]] boost::asio::awaitable<std::pair<boost::system::error_code, delivery_timeline>>
     read_timeline(std::string store, std::string order_id) override;
+    // terminal_revocations (include/posrelay/store/terminal_revocations.hpp).
+    [[nodiscard]] boost::asio::awaitable<std::pair<boost::system::error_code, revocation_times>>
+    read_revocations(std::string store, std::string terminal) override;
+    [[nodiscard]] boost::asio::awaitable<std::pair<boost::system::error_code, std::int64_t>> revoke(
+        std::string store, std::string terminal, std::int64_t at,
+        std::chrono::seconds keep) override;
+    [[nodiscard]] boost::asio::awaitable<std::pair<boost::system::error_code, std::int64_t>>
+    send_control(std::string store, std::string message) override;
 
 private:
     // The Redis users inside src/store (the poll schedule) run their commands on the same
