@@ -16,8 +16,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "gateway_recorder.hpp"
 #include "gateway_control.hpp"
+#include "gateway_recorder.hpp"
 #include "posrelay/auth_limiter.hpp"
 #include "posrelay/fanout/control.hpp"
 #include "posrelay/fanout/feed_refs.hpp"
