@@ -371,6 +371,7 @@ bool is_permanent_error_code(std::string_view code) noexcept {
         "bad_token",       "unsupported_version", "replaced",           "bad_frame",
         "frame_too_large", "unknown_op",          "handshake_required", "bad_ack",
         "token_expired",  // the same token stays expired: a new one is needed
+        "revoked",        // likewise revoked (§17)
     };
     for (auto c : permanent) {
         if (c == code) return true;

@@ -254,6 +254,7 @@ TEST(TerminalClientOutcome, ClassifiesEachWayAConnectionEnds) {
     EXPECT_EQ(with_error("replaced"), tools::next_step::give_up);
     EXPECT_EQ(with_error("bad_ack"), tools::next_step::give_up);
     EXPECT_EQ(with_error("token_expired"), tools::next_step::give_up);  // issue 16
+    EXPECT_EQ(with_error("revoked"), tools::next_step::give_up);  // the same token stays revoked
     for (const char* c : {"bad_frame", "frame_too_large", "unknown_op", "handshake_required"}) {
         EXPECT_EQ(with_error(c), tools::next_step::give_up) << c;
     }

@@ -287,7 +287,7 @@ export class TerminalClient extends Emitter {
         this.nextDelay = 0;
         this.emit('resync', { reason: 'resume_gap' });
         break;
-      case 'bad_token': case 'token_expired':
+      case 'bad_token': case 'token_expired': case 'revoked':
         if (typeof this.opts.token === 'function' && !this.triedFresh) {
           this.triedFresh = true;
           this.freshToken = true;
@@ -296,7 +296,7 @@ export class TerminalClient extends Emitter {
           this.nextDelay = LONG_BACKOFF_MS * (1 + this.random() * 0.5);
         }
         break;
-      case 'rate_limited': case 'replaced': case 'revoked':
+      case 'rate_limited': case 'replaced':
         this.nextDelay = LONG_BACKOFF_MS * (1 + this.random() * 0.5);
         break;
       default: break;

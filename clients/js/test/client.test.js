@@ -229,6 +229,22 @@ test('a token function is called per hello; after bad_token it is asked for a fr
   assert.equal(server.conns.length, 2); // then a long backoff
 });
 
+test('after revoked or token_expired a token function is asked for a fresh one at once', async () => {
+  for (const code of ['revoked', 'token_expired']) {
+    const calls = [];
+    const { server, client, timers } = setup({ token: (o) => { calls.push(o.fresh); return `tok${calls.length}`; } });
+    client.start();
+    await tick();
+    assert.equal(server.open().token, 'tok1');
+    server.send({ op: 'error', code, message: 'm', fatal: true });
+    server.drop('closed');
+    timers.advance(0);
+    await tick();
+    assert.equal(server.open().token, 'tok2', code);
+    assert.deepEqual(calls, [false, true], code);
+  }
+});
+
 test('replaced and rate_limited back off for at least a minute', () => {
   for (const code of ['replaced', 'rate_limited']) {
     const { server, client, timers } = setup();
