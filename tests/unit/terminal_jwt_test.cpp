@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "../support/jwk_keys.hpp"
 #include "posrelay/fanout/protocol.hpp"
 #include "posrelay/fanout/token_command.hpp"
 #include "posrelay/fanout/token_verifier.hpp"
@@ -19,6 +20,11 @@
 namespace {
 
 using namespace posrelay::fanout;
+using posrelay::test::b64;
+using posrelay::test::jwk_of;
+using posrelay::test::oct_jwk;
+using posrelay::test::pem_of;
+using posrelay::test::pkey;
 using o = token_outcome;
 
 constexpr std::int64_t now = 1'800'000'000;
@@ -85,44 +91,6 @@ TEST(Base64Url, RoundTripAndRejects) {
 }
 
 // ---- keys for the tests -----------------------------------------------------------------
-
-struct pkey_free {
-    void operator()(EVP_PKEY* k) const noexcept { EVP_PKEY_free(k); }
-};
-using pkey = std::unique_ptr<EVP_PKEY, pkey_free>;
-
-std::string pem_of(EVP_PKEY* k) {
-    BIO* b = BIO_new(BIO_s_mem());
-    PEM_write_bio_PrivateKey(b, k, nullptr, nullptr, 0, nullptr, nullptr);
-    char* data = nullptr;
-    const long n = BIO_get_mem_data(b, &data);
-    std::string out(data, static_cast<std::size_t>(n));
-    BIO_free(b);
-    return out;
-}
-
-std::string b64(const unsigned char* p, std::size_t n) {
-    return base64url_encode(std::string_view(reinterpret_cast<const char*>(p), n));
-}
-
-// A JWK (public part) of an Ed25519 or P-256 key.
-std::string jwk_of(EVP_PKEY* k, const std::string& kid) {
-    if (EVP_PKEY_is_a(k, "ED25519")) {
-        unsigned char x[32];
-        std::size_t n = sizeof x;
-        EVP_PKEY_get_raw_public_key(k, x, &n);
-        return R"({"kty":"OKP","crv":"Ed25519","kid":")" + kid + R"(","x":")" + b64(x, n) + "\"}";
-    }
-    unsigned char pt[65];
-    std::size_t n = 0;
-    EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof pt, &n);
-    return R"({"kty":"EC","crv":"P-256","kid":")" + kid + R"(","x":")" + b64(pt + 1, 32) +
-           R"(","y":")" + b64(pt + 33, 32) + "\"}";
-}
-
-std::string oct_jwk(const std::string& kid, const std::string& key) {
-    return R"({"kty":"oct","kid":")" + kid + R"(","k":")" + base64url_encode(key) + "\"}";
-}
 
 struct fixture {
     pkey ed{EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519")};
