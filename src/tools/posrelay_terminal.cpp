@@ -308,12 +308,15 @@ private:
 
     void on_event(const event_info& e, std::string_view frame) {
         if (stopping_) return;
-        ++events_;
         if (last_ && e.seq <= *last_) {
-            log::line(log::level::warn, "duplicate event")
+            // At or below our position: already processed (a replay after a resume, §8).
+            log::line(log::level::warn, "duplicate event skipped")
                 .num("seq", static_cast<std::int64_t>(e.seq))
                 .num("last_seq", static_cast<std::int64_t>(*last_));
-        } else if (last_ && e.seq > *last_ + 1) {
+            return;
+        }
+        ++events_;
+        if (last_ && e.seq > *last_ + 1) {
             log::line(log::level::warn, "gap in event seqs")
                 .num("seq", static_cast<std::int64_t>(e.seq))
                 .num("expected", static_cast<std::int64_t>(*last_ + 1));
