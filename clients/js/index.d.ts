@@ -18,6 +18,8 @@ export interface Welcome {
   op: 'welcome'; v: number; terminal_id: string; store_id: string; last_seq: number; epoch: string;
   resume_from: number | null; heartbeat_ms: number; max_frame_bytes: number; max_inflight: number;
   subscribe: string[]; node: string;
+  /** An observer session (a token with the observe claim, §17): requests reject with `observer`. */
+  observer?: boolean;
 }
 export interface ErrorFrame {
   op: 'error'; code: string; message: string; fatal: boolean; id?: string;
@@ -73,6 +75,8 @@ export class TerminalClient {
   constructor(options: ClientOptions);
   readonly position: Position | null;
   readonly connected: boolean;
+  /** The last welcome named this an observer session: requests reject with code `observer`. */
+  readonly observer: boolean;
   readonly openOrders: Map<string, string>;
   start(): this;
   stop(): void;

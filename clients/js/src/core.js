@@ -98,6 +98,7 @@ export class TerminalClient extends Emitter {
     this.state = this.stateStore.load() || null; // {epoch, seq, eid}
     this.conn = null;
     this.connected = false;
+    this.observer = false;
     this.running = false;
     this.attempt = 0;
     this.nextDelay = null;
@@ -154,6 +155,7 @@ export class TerminalClient extends Emitter {
    *  (the server's error code, or `disconnected`: outcome unknown — ask `status`, §13). */
   async request(op, fields) {
     await this.ready();
+    if (this.observer) throw new RequestError('observer', { message: 'an observer session makes no requests' });
     const id = `r${this.nextId++}`;
     const text = JSON.stringify({ op, id, ...fields });
     if (byteLength(text) > this.limits.max_frame_bytes) throw new RequestError('frame_too_large');
@@ -237,6 +239,8 @@ export class TerminalClient extends Emitter {
     // Without resume_from, delivery starts after last_seq: that is the position (§8).
     if (!this.sentResume) this._save({ epoch: f.epoch, seq: f.last_seq, eid: '' });
     else if (this.state.epoch !== f.epoch) this._save({ ...this.state, epoch: f.epoch });
+    // An observer (a token with the observe claim, §17): the till's events, no requests.
+    this.observer = f.observer === true;
     this.connected = true;
     this.connectedAt = this.timers.now();
     this.received = this.state.seq;

@@ -245,6 +245,17 @@ test('after revoked or token_expired a token function is asked for a fresh one a
   }
 });
 
+test('an observer session (welcome.observer, issue 16) makes no requests: they reject locally', async () => {
+  const { server, client } = setup();
+  client.start();
+  server.open();
+  server.send({ ...welcome(), observer: true });
+  await tick();
+  assert.equal(client.observer, true);
+  await assert.rejects(client.charge({ order_id: 'A1', gross_amount: 1000 }), (e) => e.code === 'observer');
+  assert.deepEqual(server.sent('charge'), []);
+});
+
 test('replaced and rate_limited back off for at least a minute', () => {
   for (const code of ['replaced', 'rate_limited']) {
     const { server, client, timers } = setup();
