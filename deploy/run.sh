@@ -19,7 +19,12 @@ export POSRELAY_LISTEN=${POSRELAY_LISTEN:-127.0.0.1:8080}
 export POSRELAY_TERMINAL_LISTEN=${POSRELAY_TERMINAL_LISTEN:-127.0.0.1:7070}
 bin=build/server/src
 pids=()
-stop() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null; }
+# A demo terminal runs in a subshell (its output piped through sed): its children go first,
+# or a SIGTERM to this script (not a Ctrl-C, which reaches the whole group) leaves them behind.
+stop() {
+  for p in "${pids[@]}"; do pkill -TERM -P "$p" 2>/dev/null || true; kill -TERM "$p" 2>/dev/null || true; done
+  wait 2>/dev/null
+}
 trap stop INT TERM EXIT
 ready() { for _ in $(seq 100); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; return 1; }
 
