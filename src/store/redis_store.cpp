@@ -171,6 +171,7 @@ void redis_store::start() {
                 co_await s->load(*raw);
         };
     };
+    started_at_ = std::chrono::steady_clock::now();
     if (!ropts_.cluster_seeds.empty()) {
         cluster_metrics_ = std::make_unique<cluster_metrics>(registry_);
         topology_ = std::make_shared<cluster_topology>(pool_.context(0).get_executor(), ropts_,
@@ -210,7 +211,14 @@ bool redis_store::ready() const noexcept {
     // A Cluster with some primaries down still serves the other slots' orders: every node sees
     // the same cluster, so taking them all out of service would turn a partial outage into a
     // whole one. /readyz then says "degraded" with the coverage.
-    if (topology_) return topology_->slots_covered() > 0;
+    if (topology_) {
+        const std::size_t covered = topology_->slots_covered();
+        if (covered >= cluster::slot_count) whole_once_.store(true, std::memory_order_relaxed);
+        const bool grace_over =
+            std::chrono::steady_clock::now() - started_at_ > 2 * ropts_.connect_timeout;
+        return cluster::in_service(covered, whole_once_.load(std::memory_order_relaxed),
+                                   grace_over);
+    }
     for (const auto& c : connections_) {
         if (!c->connected()) return false;
     }

@@ -411,6 +411,40 @@ TEST_F(RedisClusterRelay, SettlementsOfManyOrders) {
     EXPECT_EQ(metric_value(m, R"(posrelay_commits_total{outcome="duplicate"})"), 40);
 }
 
+// Startup: a node whose shards are not all connected yet is not ready; /readyz 200 there would let
+// a load balancer send it requests that fail 503. With a primary already down when the node
+// starts, it is kept out of service only for the startup grace (2 × --redis-connect-timeout),
+// then serves the other slots, degraded. The old rule (ready at the first covered slot) answered
+// 200 as soon as one shard was up: the CI flake of SettlementsOfManyOrders.
+TEST(RedisClusterStartup, NotReadyUntilEverySlotIsCoveredOrTheGraceIsOver) {
+    raise_fd_limit();
+    redis_cluster cluster;
+    cluster.start();
+    cluster.node(1).kill();
+    const auto started = std::chrono::steady_clock::now();
+    auto relay = start_posrelay(
+        {"--io-threads", "2", "--redis-connect-timeout", "3s", "--confirm-paid", "false"},
+        {{"POSRELAY_SERVER_KEY", std::string(test_server_key)},
+         {"POSRELAY_REDIS_URL", cluster.url()},
+         {"POSRELAY_OPERATOR_TOKEN", "op-token-123"}});
+    auto covered = [&] {
+        return metric_value(http_client(relay.port).get("/metrics").body(),
+                            "posrelay_redis_cluster_slots_covered");
+    };
+    ASSERT_TRUE(wait_until([&] { return covered() > 0; }, 5s)) << relay.proc->output();
+    const auto r = http_client(relay.port).get("/readyz");
+    if (std::chrono::steady_clock::now() - started < 5s) {  // well inside the 6 s grace
+        EXPECT_EQ(r.result_int(), 503) << r.body();
+    }
+    ASSERT_TRUE(wait_until(
+        [&] {
+            const auto d = http_client(relay.port).get("/readyz");
+            return d.result_int() == 200 && d.body().find("degraded") != std::string::npos;
+        },
+        15s))
+        << relay.proc->output();
+}
+
 // The live feed on a Cluster: a store's channel lives in its slot, so the node SSUBSCRIBEs on
 // a connection to that slot's primary; after the slot moves to another primary, the store is
 // subscribed there and its terminal still gets every event.

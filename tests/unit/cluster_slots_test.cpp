@@ -184,3 +184,23 @@ TEST(ClusterSlots, SlotsCoveredCountsConnectedOwners) {
     EXPECT_EQ(slots_covered(m, [](std::size_t) { return false; }), 0U);
     EXPECT_EQ(slots_covered(slot_map{}, [](std::size_t) { return true; }), 0U);
 }
+
+TEST(ClusterSlots, InServiceWhenWholeOrDegradedAfterBeingWholeOrAfterTheGrace) {
+    struct row {
+        std::size_t covered;
+        bool whole_once, grace_over, expected;
+    };
+    const row rows[] = {
+        {slot_count, false, false, true},  // every slot: ready at once
+        {slot_count, true, true, true},
+        {11000, false, false, false},  // still connecting to its shards at startup
+        {11000, true, false, true},    // lost a primary after being whole: degraded
+        {11000, false, true, true},    // a primary down since startup: degraded after the grace
+        {0, true, true, false},        // nothing covered: never
+        {0, false, false, false},
+    };
+    for (const auto& r : rows) {
+        EXPECT_EQ(in_service(r.covered, r.whole_once, r.grace_over), r.expected)
+            << r.covered << " " << r.whole_once << " " << r.grace_over;
+    }
+}

@@ -88,4 +88,16 @@ template <typename Pred>
     return n;
 }
 
+// Whether a node on a Cluster is in service with `covered` of the 16384 slots: all of them; or
+// some, once every slot has been covered since the node started (a primary lost later: the node
+// serves the other slots, "degraded") or once the startup grace is over (a primary already down
+// when the node starts must not keep it out of service while its peers serve the rest). Before
+// either, a node still connecting to its shards is not ready: a load balancer would send it
+// requests that fail with 503.
+[[nodiscard]] constexpr bool in_service(std::size_t covered, bool whole_once,
+                                        bool grace_over) noexcept {
+    if (covered >= slot_count) return true;
+    return covered > 0 && (whole_once || grace_over);
+}
+
 }  // namespace posrelay::store::cluster

@@ -7,6 +7,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -93,7 +94,8 @@ public:
     // thread of `pool`.
     [[nodiscard]] boost::asio::awaitable<ingest::commit_result> commit(
         ingest::status_update u) override;
-    // True while every io thread's connection is up (a cluster: every slot's primary).
+    // True while every io thread's connection is up. On a cluster: every slot's primary; or
+    // some slots' (degraded) once all were covered, or 2 × the connect timeout after start().
     [[nodiscard]] bool ready() const noexcept override;
     // On a cluster (redis-cluster://): the fewest slots any io thread has a connected primary
     // for (16384: all); nullopt on one server.
@@ -260,6 +262,8 @@ private:
     std::vector<std::shared_ptr<const lua_script>> scripts_;  // add_script(): loaded on connect too
     std::unique_ptr<cluster_metrics> cluster_metrics_;        // a cluster only
     std::shared_ptr<cluster_topology> topology_;              // a cluster only
+    std::chrono::steady_clock::time_point started_at_;        // start(): the startup grace
+    mutable std::atomic<bool> whole_once_{false};             // every slot covered since start()
     std::vector<std::shared_ptr<redis_client>> connections_;  // one per io thread
     metrics::counter* commits_[ingest::commit_outcome_count] = {};  // by commit_outcome
     metrics::counter& commit_errors_;
