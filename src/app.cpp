@@ -162,16 +162,27 @@ struct app::impl {
                 .io_threads = pool.size()};
     }
 
+    store::aof_rewrite_policy aof_policy() const {
+        store::aof_rewrite_policy p;
+        p.min_size = static_cast<std::int64_t>(cfg.redis_aof_min_size);
+        p.quiet_bytes_per_second = static_cast<std::int64_t>(cfg.redis_aof_quiet_rate);
+        p.max_growth = static_cast<std::int64_t>(cfg.redis_aof_max_growth);
+        return p;
+    }
+
     // The configured store: in memory, an external Redis, or the embedded redis-server.
     std::shared_ptr<ingest::commit_sink> make_sink() {
         if (cfg.store == "memory") return std::make_shared<ingest::memory_commit_sink>();
         store::redis_options ro;
         if (cfg.redis_url.empty()) {
             embedded = std::make_unique<store::embedded_redis>(
-                store::embedded_redis_options{.data_dir = cfg.data_dir,
-                                              .server = cfg.redis_server,
-                                              .appendfsync = cfg.redis_appendfsync,
-                                              .config_file = cfg.redis_config},
+                store::embedded_redis_options{
+                    .data_dir = cfg.data_dir,
+                    .server = cfg.redis_server,
+                    .appendfsync = cfg.redis_appendfsync,
+                    .config_file = cfg.redis_config,
+                    .aof_rewrite_scheduled = cfg.redis_aof_rewrite_scheduled,
+                    .aof_policy = aof_policy()},
                 registry);
             ro = embedded->connection_options();
         } else {

@@ -369,6 +369,34 @@ const option_spec option_table[] = {
      "socket, no TCP port, directory, appendonly, appendfsync, no RDB snapshots, log file, "
      "noeviction): for the rest, e.g. auto-aof-rewrite-min-size, hz, maxmemory.",
      [](settings& s, const value_source& v) { s.cfg.redis_config = path(v); }},
+    {"redis-aof-rewrite", "MODE", "scheduled",
+     "Embedded Redis: who starts AOF rewrites (each forks redis-server, which stalls commits "
+     "for a while on a VM). scheduled: posrelay, when the file has doubled since the last "
+     "rewrite (and is at least 64 MiB) and grows slower than --redis-aof-quiet-rate, or has "
+     "grown by --redis-aof-max-growth whatever the load. redis: Redis's own auto-aof-rewrite-* "
+     "rule (set it in --redis-config).",
+     [](settings& s, const value_source& v) {
+         s.cfg.redis_aof_rewrite_scheduled = one_of(v, {"scheduled", "redis"}) == "scheduled";
+     }},
+    {"redis-aof-rewrite-min-size", "BYTES", "67108864",
+     "Scheduled AOF rewrites: no rewrite while the append-only file is smaller (Redis's "
+     "auto-aof-rewrite-min-size).",
+     [](settings& s, const value_source& v) {
+         s.cfg.redis_aof_min_size = whole_number(v, 0, 1ULL << 50);
+     }},
+    {"redis-aof-quiet-rate", "BYTES", "65536",
+     "Scheduled AOF rewrites: the embedded Redis's append-only file growing slower than this "
+     "many bytes a second (over the last 5 s) counts as quiet (~50 events a second).",
+     [](settings& s, const value_source& v) {
+         s.cfg.redis_aof_quiet_rate = whole_number(v, 0, 1ULL << 40);
+     }},
+    {"redis-aof-max-growth", "BYTES", "1073741824",
+     "Scheduled AOF rewrites: once the append-only file has grown by this much since the last "
+     "rewrite, it is rewritten whatever the load (bounds the disk used and the load time at a "
+     "restart). At least 1048576.",
+     [](settings& s, const value_source& v) {
+         s.cfg.redis_aof_max_growth = whole_number(v, 1024 * 1024, 1ULL << 50);
+     }},
     {"redis-connect-timeout", "DUR", "2s", "Time allowed to connect (and AUTH) to Redis.",
      [](settings& s, const value_source& v) { s.cfg.redis_connect_timeout = timeout(v, false); }},
     {"redis-command-timeout", "DUR", "2s",

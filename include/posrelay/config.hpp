@@ -102,6 +102,10 @@ struct config {
     std::string redis_server = "redis-server";   // the embedded server's binary (PATH lookup)
     std::string redis_appendfsync = "everysec";  // embedded: always | everysec | no
     std::string redis_config;                    // embedded: extra redis.conf ("" = none)
+    bool redis_aof_rewrite_scheduled = true;     // embedded: posrelay schedules AOF rewrites
+    std::uint64_t redis_aof_min_size = 64ULL * 1024 * 1024;      // bytes: not due below
+    std::uint64_t redis_aof_quiet_rate = 64 * 1024;              // bytes/s: quiet below
+    std::uint64_t redis_aof_max_growth = 1024ULL * 1024 * 1024;  // bytes: rewrite anyway
     std::chrono::milliseconds redis_connect_timeout{2'000};
     std::chrono::milliseconds redis_command_timeout{2'000};
     std::chrono::milliseconds dedup_ttl{7LL * 24 * 3600 * 1000};

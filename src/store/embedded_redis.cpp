@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <optional>
 #include <stdexcept>
+#include <string_view>
 #include <vector>
 
 #include "posrelay/log.hpp"
@@ -90,6 +91,35 @@ std::optional<std::string> query_info(const std::string& path) {
     return out;
 }
 
+// One command over a blocking connection with 1 s timeouts (the supervising thread); the first
+// line of its reply ("+OK", "-ERR ..."), or nullopt when Redis could not be reached.
+std::optional<std::string> simple_command(const std::string& path, std::string_view resp) {
+    const int fd = connect_unix(path, timeval{1, 0});
+    if (fd < 0) return std::nullopt;
+    std::optional<std::string> line;
+    if (::send(fd, resp.data(), resp.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(resp.size())) {
+        std::string buf;
+        char chunk[512];
+        while (buf.find("\r\n") == std::string::npos && buf.size() < 4096) {
+            const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) break;
+            buf.append(chunk, static_cast<std::size_t>(n));
+        }
+        if (const auto end = buf.find("\r\n"); end != std::string::npos) line = buf.substr(0, end);
+    }
+    ::close(fd);
+    return line;
+}
+
+metrics::counter& rewrites_counter(metrics::registry& reg, const char* reason) {
+    return reg.add_counter("posrelay_embedded_redis_aof_rewrites_total",
+                           "AOF rewrites posrelay asked the embedded Redis for (scheduled mode), "
+                           "by reason: quiet (due, and the file grew slowly), size (grown by "
+                           "the bound, whatever the load).",
+                           {{"reason", reason}});
+}
+
 }  // namespace
 
 embedded_redis::embedded_redis(embedded_redis_options opts, metrics::registry& reg)
@@ -104,7 +134,13 @@ embedded_redis::embedded_redis(embedded_redis_options opts, metrics::registry& r
                                "aof_current_size), sampled every 5 s.")),
       aof_rewriting_(reg.add_gauge("posrelay_embedded_redis_aof_rewrite_in_progress",
                                    "1 while the embedded Redis rewrites its append-only file "
-                                   "(INFO aof_rewrite_in_progress), sampled every 5 s.")) {
+                                   "(INFO aof_rewrite_in_progress), sampled every 5 s.")),
+      rewrites_quiet_(rewrites_counter(reg, "quiet")),
+      rewrites_size_(rewrites_counter(reg, "size")),
+      rewrite_failures_(reg.add_counter(
+          "posrelay_embedded_redis_aof_rewrite_refusals_total",
+          "BGREWRITEAOF calls the embedded Redis refused or did not answer (scheduled mode); "
+          "retried after a minute.")) {
     dir_ = std::filesystem::absolute(opts_.data_dir).lexically_normal().string();
     if (dir_.size() > 1 && dir_.back() == '/') dir_.pop_back();
 }
@@ -175,6 +211,10 @@ pid_t embedded_redis::spawn() {
         "--maxmemory-policy",
         "noeviction",
     };
+    // Scheduled mode: no rewrite of Redis's own; posrelay asks for them (schedule_rewrite).
+    if (opts_.aof_rewrite_scheduled) {
+        args.insert(args.end(), {"--auto-aof-rewrite-percentage", "0"});
+    }
     // redis-server reads its config file (first argument) and then the options after it,
     // which override the file: the socket, directory and persistence above always hold.
     if (!opts_.config_file.empty()) args.insert(args.begin() + 1, opts_.config_file);
@@ -280,6 +320,33 @@ void embedded_redis::sample_info() {
     if (info.used_memory) memory_bytes_.set(*info.used_memory);
     if (info.aof_current_size) aof_bytes_.set(*info.aof_current_size);
     if (info.aof_rewrite_in_progress) aof_rewriting_.set(*info.aof_rewrite_in_progress);
+    if (opts_.aof_rewrite_scheduled && info.aof_current_size && info.aof_base_size) {
+        schedule_rewrite(aof_sample{.current_size = *info.aof_current_size,
+                                    .base_size = *info.aof_base_size,
+                                    .rewriting = info.aof_rewrite_in_progress.value_or(0) != 0,
+                                    .at = std::chrono::steady_clock::now()});
+    }
+}
+
+void embedded_redis::schedule_rewrite(const aof_sample& now) {
+    std::optional<std::chrono::steady_clock::duration> since;
+    if (last_asked_) since = now.at - *last_asked_;
+    const auto reason = decide_aof_rewrite(last_sample_, now, since, opts_.aof_policy);
+    last_sample_ = now;
+    if (!reason) return;
+    last_asked_ = now.at;
+    static constexpr std::string_view cmd = "*1\r\n$12\r\nBGREWRITEAOF\r\n";
+    const auto reply = simple_command(socket_path(), cmd);
+    const bool started = reply && reply->starts_with("+");
+    const char* why = *reason == aof_rewrite_reason::quiet ? "quiet" : "size";
+    if (started) (*reason == aof_rewrite_reason::quiet ? rewrites_quiet_ : rewrites_size_).inc();
+    if (!started) rewrite_failures_.inc();
+    log::line(started ? log::level::info : log::level::warn,
+              started ? "embedded redis aof rewrite started" : "embedded redis aof rewrite refused")
+        .str("reason", why)
+        .num("aof_bytes", now.current_size)
+        .num("aof_base_bytes", now.base_size)
+        .str("reply", reply.value_or("no answer"));
 }
 
 void embedded_redis::stop() {

@@ -44,7 +44,7 @@ std::optional<std::int64_t> info_field(std::string_view info, std::string_view n
 
 redis_info parse_redis_info(std::string_view info) {
     return {info_field(info, "used_memory"), info_field(info, "aof_current_size"),
-            info_field(info, "aof_rewrite_in_progress")};
+            info_field(info, "aof_rewrite_in_progress"), info_field(info, "aof_base_size")};
 }
 
 std::optional<redis_version> parse_redis_version(std::string_view info) {

@@ -798,11 +798,72 @@ TEST(EmbeddedRedis, LoadsAnOperatorConfigFileUnderPosrelaysOwnSettings) {
         return r.output;
     };
     EXPECT_NE(config_get("auto-aof-rewrite-min-size").find("1073741824"), std::string::npos);
+    // Scheduled AOF rewrites (the default): Redis's own are off.
+    EXPECT_NE(config_get("auto-aof-rewrite-percentage").find("percentage\n0"), std::string::npos);
     EXPECT_NE(config_get("port").find("port\n0"), std::string::npos);
     EXPECT_NE(config_get("appendonly").find("appendonly\nyes"), std::string::npos);
     EXPECT_NE(config_get("dir").find((dir / "data").string()), std::string::npos);
     relay.proc->signal(SIGTERM);
     EXPECT_EQ(relay.proc->wait_exit(std::chrono::seconds(20)), 0);
+    std::filesystem::remove_all(dir);
+}
+
+// Scheduled AOF rewrites: 2 MiB written at once make the file due (over the 1 MiB minimum,
+// doubled); the reading that sees it grow fast waits, the next one (no growth: quiet) asks for
+// the rewrite, once. With --redis-aof-rewrite redis, Redis's own rule is left on.
+TEST(EmbeddedRedis, RewritesTheAofAtAQuietMomentOnceDue) {
+    char templ[] = "/tmp/posrelay-aof-XXXXXX";
+    ASSERT_NE(::mkdtemp(templ), nullptr);
+    const std::filesystem::path dir = templ;
+    const std::string sock = (dir / "data" / "redis.sock").string();
+    const auto cli = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), {"-s", sock});
+        return run_command("/usr/bin/redis-cli", args);
+    };
+    const std::map<std::string, std::string> env = {
+        {"POSRELAY_SERVER_KEY", std::string(test_server_key)}};
+    {
+        auto relay =
+            start_posrelay({"--data-dir", (dir / "data").string(), "--io-threads", "1",
+                            "--terminal-listen", "off", "--redis-aof-rewrite-min-size", "1048576"},
+                           env);
+        (void)relay.proc->wait_for_line("embedded redis ready");
+        ASSERT_TRUE(wait_ready(relay.port));
+        const auto rewrites = [&] {
+            return metric_value(http_client(relay.port).get("/metrics").body(),
+                                R"(posrelay_embedded_redis_aof_rewrites_total{reason="quiet"})");
+        };
+        EXPECT_EQ(rewrites(), 0);
+        const auto big =
+            cli({"EVAL", "redis.call('SET', 'filler', string.rep('x', 2097152))", "0"});
+        ASSERT_EQ(big.code, 0) << big.output;
+        ASSERT_TRUE(wait_until([&] { return rewrites() == 1; }, std::chrono::seconds(30)))
+            << relay.proc->output();
+        const auto line = relay.proc->wait_for_line("embedded redis aof rewrite started");
+        EXPECT_NE(line.find(R"("reason":"quiet")"), std::string::npos) << line;
+        // Done, and not asked for again: the file is no longer due.
+        ASSERT_TRUE(wait_until(
+            [&] {
+                return cli({"INFO", "persistence"}).output.find("aof_rewrite_in_progress:0") !=
+                       std::string::npos;
+            },
+            std::chrono::seconds(30)));
+        EXPECT_NE(cli({"INFO", "persistence"}).output.find("aof_last_bgrewrite_status:ok"),
+                  std::string::npos);
+        EXPECT_EQ(rewrites(), 1);
+        relay.proc->signal(SIGTERM);
+        EXPECT_EQ(relay.proc->wait_exit(std::chrono::seconds(20)), 0);
+    }
+    {
+        auto relay = start_posrelay({"--data-dir", (dir / "data").string(), "--io-threads", "1",
+                                     "--terminal-listen", "off", "--redis-aof-rewrite", "redis"},
+                                    env);
+        (void)relay.proc->wait_for_line("embedded redis ready");
+        EXPECT_NE(cli({"CONFIG", "GET", "auto-aof-rewrite-percentage"}).output.find("\n100"),
+                  std::string::npos);
+        relay.proc->signal(SIGTERM);
+        EXPECT_EQ(relay.proc->wait_exit(std::chrono::seconds(20)), 0);
+    }
     std::filesystem::remove_all(dir);
 }
 

@@ -37,11 +37,13 @@ TEST(RedisInfo, TheExportedFields) {
     EXPECT_EQ(i.used_memory, 1089616);
     EXPECT_EQ(i.aof_current_size, 18262);
     EXPECT_EQ(i.aof_rewrite_in_progress, 0);
+    EXPECT_EQ(i.aof_base_size, 88);
     // AOF off: its fields are absent, the gauges keep their values.
     const auto off = parse_redis_info("# Memory\r\nused_memory:5\r\n# Persistence\r\n");
     EXPECT_EQ(off.used_memory, 5);
     EXPECT_FALSE(off.aof_current_size.has_value());
     EXPECT_FALSE(off.aof_rewrite_in_progress.has_value());
+    EXPECT_FALSE(off.aof_base_size.has_value());
 }
 
 TEST(RedisInfo, ReplyIsReadWhenComplete) {

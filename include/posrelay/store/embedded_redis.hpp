@@ -9,10 +9,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "posrelay/metrics/registry.hpp"
+#include "posrelay/store/aof_rewrite.hpp"
 #include "posrelay/store/redis_connection.hpp"
 
 namespace posrelay::store {
@@ -25,6 +27,12 @@ struct embedded_redis_options {
     std::chrono::milliseconds ready_timeout{30'000};  // start-up, including loading the AOF
     // INFO is read this often for posrelay_embedded_redis_* (by the supervising thread).
     std::chrono::milliseconds info_interval{5'000};
+    // true: Redis's own automatic AOF rewrites are off (auto-aof-rewrite-percentage 0) and
+    // posrelay asks for one (BGREWRITEAOF) by aof_policy, at the INFO readings: when the file
+    // is due and the load is quiet, or has grown by the policy's bound (aof_rewrite.hpp).
+    // false: Redis's rule (auto-aof-rewrite-*, settable in config_file).
+    bool aof_rewrite_scheduled = true;
+    aof_rewrite_policy aof_policy{};
 };
 
 class embedded_redis {
@@ -58,6 +66,8 @@ private:
     // INFO every info_interval until then.
     void wait_for_exit(int pidfd);
     void sample_info();
+    // Scheduled mode: asks for a rewrite when decide_aof_rewrite() says so (supervisor thread).
+    void schedule_rewrite(const aof_sample& now);
 
     embedded_redis_options opts_;
     std::string dir_;  // absolute data dir
@@ -72,6 +82,11 @@ private:
     metrics::gauge& memory_bytes_;
     metrics::gauge& aof_bytes_;
     metrics::gauge& aof_rewriting_;
+    metrics::counter& rewrites_quiet_;  // rewrites posrelay asked for, by reason
+    metrics::counter& rewrites_size_;
+    metrics::counter& rewrite_failures_;
+    std::optional<aof_sample> last_sample_;  // supervisor thread (and start(), before it runs)
+    std::optional<std::chrono::steady_clock::time_point> last_asked_;
 };
 
 }  // namespace posrelay::store

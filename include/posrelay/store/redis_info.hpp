@@ -28,6 +28,7 @@ struct redis_info {
     std::optional<std::int64_t> used_memory;              // bytes
     std::optional<std::int64_t> aof_current_size;         // bytes (AOF on)
     std::optional<std::int64_t> aof_rewrite_in_progress;  // 0 or 1
+    std::optional<std::int64_t> aof_base_size;            // bytes after the last rewrite
 };
 [[nodiscard]] redis_info parse_redis_info(std::string_view info);
 
