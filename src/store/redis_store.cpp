@@ -311,9 +311,12 @@ boost::asio::awaitable<ingest::commit_result> redis_store::commit(ingest::status
         r.ec = co_await acknowledged(u.order_id(), wrote);
     }
     commits_[static_cast<int>(r.outcome)]->inc();
+    // A final status: nothing left to poll for. Only register and reserve enrol an order, and
+    // both route it; an order with no route has no event id and was never enrolled (an entry
+    // left by a failed registration is dropped by the scheduler when it finds the order final).
     if (r.outcome == ingest::commit_outcome::new_update &&
-        u.status != midtrans::transaction_status::pending) {
-        co_await unschedule(std::string(u.order_id()), false);  // nothing left to poll for
+        u.status != midtrans::transaction_status::pending && !r.event_id.empty()) {
+        co_await unschedule(std::string(u.order_id()), false);
     } else if (r.outcome == ingest::commit_outcome::confirming) {
         co_await add_claim(std::string(u.order_id()),
                            to_int64(n.now_ms.view()) + sopts_.confirm_lease.count());

@@ -369,6 +369,47 @@ TEST_F(RedisStore, ChargedOrderIsBoundToTheDefaultKeyAndItsAmount) {
     EXPECT_EQ(commit_signed("default", "500000.00").outcome, ingest::commit_outcome::new_update);
 }
 
+class RedisStorePolling : public RedisStore {
+protected:
+    void SetUp() override {
+        store_options_.poll_first_delay = std::chrono::seconds(60);  // orders are enrolled
+        RedisStore::SetUp();
+    }
+};
+
+// Only register and reserve enrol an order for polling, and both route it: the final status of
+// an order posrelay never routed costs no schedule removal (two round trips before the answer,
+// on every such notification); a routed order's takes it off the schedule.
+TEST_F(RedisStorePolling, OnlyARoutedOrdersFinalStatusTakesItOffThePollSchedule) {
+    const auto zrems = [&] {
+        const auto stats = redis_.cli({"INFO", "commandstats"});
+        const auto at = stats.find("cmdstat_zrem:calls=");
+        return at == std::string::npos ? 0 : std::stoi(stats.substr(at + 19));
+    };
+    ASSERT_EQ(redis_.cli({"CONFIG", "RESETSTAT"}), "OK");
+    EXPECT_EQ(commit("U-1", transaction_status::settlement).outcome,
+              ingest::commit_outcome::new_update);
+    EXPECT_EQ(commit("U-1", transaction_status::settlement).outcome,
+              ingest::commit_outcome::duplicate);
+    EXPECT_EQ(zrems(), 0);
+
+    const auto reg =
+        boost::asio::co_spawn(pool_.context(0),
+                              store_->register_order({"R-2", "10000", "T-9", "S-1", 0}),
+                              boost::asio::use_future)
+            .get();
+    ASSERT_EQ(reg.outcome, store::register_outcome::created);
+    const std::string due = store::keys::poll_due("posrelay:", store::keys::poll_bucket("R-2"));
+    EXPECT_NE(redis_.cli({"ZSCORE", due, "R-2"}), "");
+    EXPECT_EQ(commit("R-2", transaction_status::pending).outcome,
+              ingest::commit_outcome::new_update);
+    EXPECT_NE(redis_.cli({"ZSCORE", due, "R-2"}), "");  // still polled: not final
+    EXPECT_EQ(commit("R-2", transaction_status::settlement).outcome,
+              ingest::commit_outcome::new_update);
+    EXPECT_EQ(redis_.cli({"ZSCORE", due, "R-2"}), "");
+    EXPECT_EQ(zrems(), 1);
+}
+
 TEST_F(RedisStore, EventsGoToTheRoutedTerminalsStreamWithGapFreeSeq) {
     const auto reg = boost::asio::co_spawn(pool_.context(0),
                                            store_->register_order({"R1", "10000", "T-9", "S-1", 0}),
