@@ -67,9 +67,14 @@ for p in "$port" "$node_port" "$node_redis_port" "$nginx_port"; do
   port_free "$p" || { echo "port $p is in use (see the env variables in $0)" >&2; exit 1; }
 done
 
+# No paid confirmation (GET status to Midtrans, unreachable here: every settlement would stay
+# "confirming", retried, and never reach a terminal) and no polling, unless the flags say otherwise.
+bench_flags=()
+case " $* " in *" --confirm-paid"*) ;; *) bench_flags+=(--confirm-paid false) ;; esac
+case " $* " in *" --poll-rate"*) ;; *) bench_flags+=(--poll-rate 0) ;; esac
 # posrelay
 POSRELAY_SERVER_KEY=$SERVER_KEY "$bin" --listen "127.0.0.1:$port" --terminal-listen off --data-dir "$data" \
-  --log-level error "$@" 2>"$work/posrelay.log" &
+  --log-level error "${bench_flags[@]}" "$@" 2>"$work/posrelay.log" &
 pid=$!
 pids+=("$pid")
 wait_until 10 curl -fs "http://127.0.0.1:$port/readyz" -o /dev/null ||
@@ -165,6 +170,8 @@ done
 echo "posrelay rss: $(awk '/VmRSS/ {print $2, $3}' "/proc/$pid/status")"
 f1=$(redis_forks)
 [ "$f0" != "?" ] && [ "$f1" != "?" ] && echo "embedded redis forks (AOF rewrites) during the run: $((f1 - f0))"
+echo "posrelay commits by outcome:$(curl -fs "http://127.0.0.1:$port/metrics" |
+  sed -n 's/^posrelay_commits_total{outcome="\([a-z]*\)"} \(.*\)/ \1 \2/p' | tr -d '\n')"
 python3 - "$work/all.jsonl" "$rounds" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
