@@ -6,7 +6,8 @@
 #   usage: bench/terminals_bench.sh [RUNS] [SECONDS] [TERMINALS] [RATE] [-- extra posrelay flags]
 #   env:   LOAD_PROCS (2) load processes; DELAY_MS (100) pause of each wrk connection between
 #          notifications (connections = RATE x (DELAY_MS + 2 ms) / 1 s); POSRELAY_BIN (the
-#          release build) the posrelay binary to measure; KEEP_DIR: copy the logs, wrk
+#          release build) the posrelay binary to measure; LOAD_BIN (the release build's
+#          src/tools/posrelay-terminal-load) the load tool; KEEP_DIR: copy the logs, wrk
 #          output and final metrics of each run there; LOAD_NICE (0) niceness of the load
 #          tools and wrk: e.g. 10 lets posrelay and Redis run first, as if the load came from
 #          other machines (report which one you used)
@@ -24,6 +25,10 @@
 #                          terminals received; lost = expected - received + gaps' missing
 #                          seqs; dups = events whose seq was not above the last seen
 #   cpu                    posrelay, redis-server and load tools during the notification phase
+#                          (wrk's SECONDS and the drain after it: phase_s), as % of one core;
+#                          posrelay_cpu_s/redis_cpu_s the same in seconds, cpu_us_per_event
+#                          their sum / events received (CPU per delivered event; the HTTP
+#                          ingest of each notification included)
 #   runq_wait              time posrelay's and Redis's threads were runnable but waited for a
 #                          CPU (/proc/PID/task/*/schedstat), as % of the phase: above a few %,
 #                          the machine's cores, not posrelay, set the tail latency
@@ -38,7 +43,7 @@ shift $(($# < 4 ? $# : 4))
 procs=${LOAD_PROCS:-2}
 delay_ms=${DELAY_MS:-100}
 bin=${POSRELAY_BIN:-build/release/src/posrelay}
-load=build/release/src/tools/posrelay-terminal-load
+load=${LOAD_BIN:-build/release/src/tools/posrelay-terminal-load}
 [ -x "$bin" ] && [ -x "$load" ] || {
   cmake --preset release >/dev/null && cmake --build --preset release -j2 --target posrelay posrelay-terminal-load
 }
@@ -122,12 +127,17 @@ drained() {
   [ "$(metric posrelay_terminal_events_delivered_total)" = "$(metric 'posrelay_commits_total{outcome="new"}')" ]
 }
 
+# No paid confirmation (GET status to Midtrans, unreachable here: every settlement would stay
+# "confirming", retried, and never reach a terminal) and no polling, unless the flags say otherwise.
+bench_flags=()
+case " $* " in *" --confirm-paid"*) ;; *) bench_flags+=(--confirm-paid false) ;; esac
+case " $* " in *" --poll-rate"*) ;; *) bench_flags+=(--poll-rate 0) ;; esac
 one_run() {  # RUN
   local run=$1 data=$work/data-$1
   shift
   gen_bodies "$run"
   "$bin" --listen 127.0.0.1:$http --terminal-listen 127.0.0.1:$tport --data-dir "$data" \
-    --terminal-max-connections $((terms + 1000)) --log-level warn "$@" 2>"$work/posrelay-$run.log" &
+    --terminal-max-connections $((terms + 1000)) --log-level warn "${bench_flags[@]}" "$@" 2>"$work/posrelay-$run.log" &
   local pid=$!
   pids+=("$pid")
   wait_until 15 curl -fs "http://127.0.0.1:$http/readyz" -o /dev/null ||
@@ -233,6 +243,10 @@ out = {
     "posrelay_runq_wait_pct": round(int(runq) / 1e9 / wall * 100, 1),
     "redis_runq_wait_pct": round(int(redis_runq) / 1e9 / wall * 100, 1),
     "redis_forks": int(forks),
+    "phase_s": round(wall, 2), "posrelay_cpu_s": round((float(c1) - float(c0)) / hz, 2),
+    "redis_cpu_s": round((float(r1) - float(r0)) / hz, 2),
+    "cpu_us_per_event": round((float(c1) - float(c0) + float(r1) - float(r0)) / hz / received * 1e6, 2)
+    if received else None,
 }
 print(json.dumps(out))
 PY
@@ -249,8 +263,9 @@ import json, statistics, sys
 runs = [json.loads(l) for l in open(sys.argv[1])]
 keys = ["rss_per_idle_conn_kib", "events_per_sec", "p50_ms", "p99_ms", "max_ms", "server_p50_ms",
         "server_p99_ms", "posrelay_cpu_pct", "redis_cpu_pct", "load_tools_cpu_pct",
-        "posrelay_runq_wait_pct", "redis_runq_wait_pct", "redis_forks"]
-print("median of", len(runs), "runs:", json.dumps({k: statistics.median(r[k] for r in runs) for k in keys}))
+        "posrelay_runq_wait_pct", "redis_runq_wait_pct", "redis_forks", "cpu_us_per_event"]
+med = lambda xs: statistics.median(xs) if xs else None  # noqa: E731
+print("median of", len(runs), "runs:", json.dumps({k: med([r[k] for r in runs if r[k] is not None]) for k in keys}))
 print("all runs: lost", sum(r["lost"] for r in runs), "dups", sum(r["dups"] for r in runs),
       "non-200 answers", sum(r["non_200"] for r in runs))
 PY
