@@ -181,6 +181,7 @@ one_run() {  # RUN
   q0=$(runq_ns "$pid"); rq0=$([ -n "$redis_pid" ] && runq_ns "$redis_pid" || echo 0)
   for l in "${loads[@]}"; do l0=$((l0 + $(cpu_ticks "$l"))); done
   local f0 f1
+  redis-cli -s "$data/redis.sock" CONFIG RESETSTAT >/dev/null 2>&1 || true  # commandstats of this phase
   f0=$(redis_forks "$data")
   w0=$(date +%s.%N)
   BODIES=$work/notify.ndjson TARGET_PATH=/v1/midtrans/notifications DELAY_MS=$delay_ms \
@@ -193,6 +194,7 @@ one_run() {  # RUN
   new1=$(metric 'posrelay_commits_total{outcome="new"}')
   f1=$(redis_forks "$data")
   metrics >"$work/metrics-$run.txt"
+  redis-cli -s "$data/redis.sock" INFO commandstats >"$work/commandstats-$run.txt" 2>/dev/null || true
   sleep 1  # the last events are on the loopback: let the load tools read them
   for l in "${loads[@]}"; do kill -INT "$l"; done
   for l in "${loads[@]}"; do wait "$l" || true; done
