@@ -212,8 +212,7 @@ bool redis_store::ready() const noexcept {
     // the same cluster, so taking them all out of service would turn a partial outage into a
     // whole one. /readyz then says "degraded" with the coverage.
     if (topology_) {
-        const std::size_t covered = topology_->slots_covered();
-        if (covered >= cluster::slot_count) whole_once_.store(true, std::memory_order_relaxed);
+        const std::size_t covered = *cluster_slots_covered();
         const bool grace_over =
             std::chrono::steady_clock::now() - started_at_ > 2 * ropts_.connect_timeout;
         return cluster::in_service(covered, whole_once_.load(std::memory_order_relaxed),
@@ -227,7 +226,9 @@ bool redis_store::ready() const noexcept {
 
 std::optional<std::size_t> redis_store::cluster_slots_covered() const {
     if (!topology_) return std::nullopt;
-    return topology_->slots_covered();
+    const std::size_t covered = topology_->slots_covered();
+    if (covered >= cluster::slot_count) whole_once_.store(true, std::memory_order_relaxed);
+    return covered;
 }
 
 redis_client& redis_store::local() {

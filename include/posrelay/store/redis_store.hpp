@@ -98,7 +98,7 @@ public:
     // some slots' (degraded) once all were covered, or 2 × the connect timeout after start().
     [[nodiscard]] bool ready() const noexcept override;
     // On a cluster (redis-cluster://): the fewest slots any io thread has a connected primary
-    // for (16384: all); nullopt on one server.
+    // for (16384: all); nullopt on one server. Every slot covered is remembered (ready()).
     [[nodiscard]] std::optional<std::size_t> cluster_slots_covered() const;
     // On a cluster: its slot map (node_for_key(), version() bumped on every change; see
     // redis_client.hpp); nullptr on one server.
