@@ -548,6 +548,11 @@ void app::stop() {
     }
     if (impl_->redis) impl_->redis->stop();
     if (impl_->sentinel) impl_->sentinel->stop();
+    // Those stops are posted to the io threads: let them run (and the commands they fail run
+    // their coroutines to the end) before the contexts stop. Stopped first, a Redis command
+    // still pending (e.g. the last activity marks of the closing terminal sessions) kept its
+    // coroutine and its connection alive in a cycle: a leak at every such exit (ASan).
+    (void)impl_->pool.settle(std::chrono::seconds(1), 3);
     impl_->pool.stop(true);
     impl_->pool.join();
     if (impl_->embedded) impl_->embedded->stop();

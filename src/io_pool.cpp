@@ -3,7 +3,11 @@
 
 #include <sched.h>
 
+#include <boost/asio/post.hpp>
+
+#include <condition_variable>
 #include <exception>
+#include <mutex>
 
 #include "posrelay/log.hpp"
 
@@ -60,6 +64,29 @@ void io_pool::stop(bool now) {
         for (auto& c : contexts_)
             c->stop();
     }
+}
+
+bool io_pool::settle(std::chrono::milliseconds limit, int rounds) {
+    if (threads_.empty() || current_index() != npos) return false;
+    struct barrier {
+        std::mutex m;
+        std::condition_variable cv;
+        std::size_t left = 0;
+    };
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    for (int r = 0; r < rounds; ++r) {
+        auto b = std::make_shared<barrier>();
+        b->left = contexts_.size();
+        for (auto& c : contexts_) {
+            boost::asio::post(*c, [b] {
+                std::lock_guard lock(b->m);
+                if (--b->left == 0) b->cv.notify_all();
+            });
+        }
+        std::unique_lock lock(b->m);
+        if (!b->cv.wait_until(lock, deadline, [&] { return b->left == 0; })) return false;
+    }
+    return true;
 }
 
 void io_pool::join() {

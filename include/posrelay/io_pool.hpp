@@ -5,6 +5,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -32,6 +33,12 @@ public:
     void start();
     // Lets the contexts run out of work, or stops them at once when `now`.
     void stop(bool now);
+    // Waits until every context has run what was posted to it before this call, `rounds`
+    // times over (what those handlers post in turn runs in the next round), at most `limit`
+    // in all. False when it timed out, when the threads are not running, or when called from
+    // an io thread (it would wait on itself). Before stop(true): work posted by a stop() of
+    // the owner (e.g. the Redis connections failing their pending commands) then runs.
+    bool settle(std::chrono::milliseconds limit, int rounds);
     // Joins the threads (after stop).
     void join();
 

@@ -387,7 +387,7 @@ TEST_F(TerminalGateway, ShutdownSendsGoaway) {
     ASSERT_TRUE(f.has_value());
     EXPECT_EQ(str(*f, "op"), "goaway");
     EXPECT_TRUE(t.closed_within(seconds(10)));
-    EXPECT_EQ(node_.p.proc->wait_exit(seconds(15)), 0);
+    EXPECT_EQ(node_.p.proc->wait_exit(seconds(15)), 0) << node_.p.proc->output();
 }
 
 }  // namespace
