@@ -49,22 +49,6 @@ int connect_unix(const std::string& path, timeval timeout) {
     return fd;
 }
 
-// One PING over the unix socket, blocking with a short timeout (start-up only, never on an
-// io thread). True on +PONG; -LOADING (AOF being read) and connection errors are false.
-bool ping(const std::string& path) {
-    const int fd = connect_unix(path, timeval{0, 500'000});
-    if (fd < 0) return false;
-    bool ok = false;
-    static constexpr char cmd[] = "*1\r\n$4\r\nPING\r\n";
-    if (::send(fd, cmd, sizeof cmd - 1, MSG_NOSIGNAL) == sizeof cmd - 1) {
-        char buf[64];
-        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        ok = n >= 5 && std::memcmp(buf, "+PONG", 5) == 0;
-    }
-    ::close(fd);
-    return ok;
-}
-
 // The text of INFO (the default sections, memory and persistence among them: every Redis
 // version takes the command without arguments), read on a blocking connection with 1 s
 // timeouts (the supervising thread, or start-up); nullopt on any failure. At most 256 KiB.
@@ -91,10 +75,12 @@ std::optional<std::string> query_info(const std::string& path) {
     return out;
 }
 
-// One command over a blocking connection with 1 s timeouts (the supervising thread); the first
-// line of its reply ("+OK", "-ERR ..."), or nullopt when Redis could not be reached.
-std::optional<std::string> simple_command(const std::string& path, std::string_view resp) {
-    const int fd = connect_unix(path, timeval{1, 0});
+// One command over a blocking connection, each step bounded by `timeout` (start-up or the
+// supervising thread, never an io thread); the first line of its reply ("+OK", "-ERR ..."), or
+// nullopt when Redis could not be reached or did not answer.
+std::optional<std::string> simple_command(const std::string& path, std::string_view resp,
+                                          timeval timeout) {
+    const int fd = connect_unix(path, timeout);
     if (fd < 0) return std::nullopt;
     std::optional<std::string> line;
     if (::send(fd, resp.data(), resp.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(resp.size())) {
@@ -110,6 +96,12 @@ std::optional<std::string> simple_command(const std::string& path, std::string_v
     }
     ::close(fd);
     return line;
+}
+
+// One PING (start-up only). True on +PONG; -LOADING (AOF being read) and connection errors are
+// false.
+bool ping(const std::string& path) {
+    return simple_command(path, "*1\r\n$4\r\nPING\r\n", timeval{0, 500'000}) == "+PONG";
 }
 
 metrics::counter& rewrites_counter(metrics::registry& reg, const char* reason) {
@@ -336,7 +328,7 @@ void embedded_redis::schedule_rewrite(const aof_sample& now) {
     if (!reason) return;
     last_asked_ = now.at;
     static constexpr std::string_view cmd = "*1\r\n$12\r\nBGREWRITEAOF\r\n";
-    const auto reply = simple_command(socket_path(), cmd);
+    const auto reply = simple_command(socket_path(), cmd, timeval{1, 0});
     const bool started = reply && reply->starts_with("+");
     const char* why = *reason == aof_rewrite_reason::quiet ? "quiet" : "size";
     if (started) (*reason == aof_rewrite_reason::quiet ? rewrites_quiet_ : rewrites_size_).inc();

@@ -71,6 +71,12 @@ protected:
             .get();
     }
 
+    store::register_result register_order(store::order_registration r) {
+        return boost::asio::co_spawn(pool_.context(0), store_->register_order(std::move(r)),
+                                     boost::asio::use_future)
+            .get();
+    }
+
     std::string order_json(std::string order_id) {
         auto [ec, record] =
             boost::asio::co_spawn(pool_.context(0), store_->read_order_record(order_id),
@@ -393,11 +399,7 @@ TEST_F(RedisStorePolling, OnlyARoutedOrdersFinalStatusTakesItOffThePollSchedule)
               ingest::commit_outcome::duplicate);
     EXPECT_EQ(zrems(), 0);
 
-    const auto reg =
-        boost::asio::co_spawn(pool_.context(0),
-                              store_->register_order({"R-2", "10000", "T-9", "S-1", 0}),
-                              boost::asio::use_future)
-            .get();
+    const auto reg = register_order({"R-2", "10000", "T-9", "S-1", 0});
     ASSERT_EQ(reg.outcome, store::register_outcome::created);
     const std::string due = store::keys::poll_due("posrelay:", store::keys::poll_bucket("R-2"));
     EXPECT_NE(redis_.cli({"ZSCORE", due, "R-2"}), "");
@@ -411,10 +413,7 @@ TEST_F(RedisStorePolling, OnlyARoutedOrdersFinalStatusTakesItOffThePollSchedule)
 }
 
 TEST_F(RedisStore, EventsGoToTheRoutedTerminalsStreamWithGapFreeSeq) {
-    const auto reg = boost::asio::co_spawn(pool_.context(0),
-                                           store_->register_order({"R1", "10000", "T-9", "S-1", 0}),
-                                           boost::asio::use_future)
-                         .get();
+    const auto reg = register_order({"R1", "10000", "T-9", "S-1", 0});
     ASSERT_FALSE(reg.ec);
     EXPECT_EQ(reg.outcome, store::register_outcome::created);
     EXPECT_EQ(commit("R1", transaction_status::pending).event_id, "T-9:1");
@@ -424,17 +423,9 @@ TEST_F(RedisStore, EventsGoToTheRoutedTerminalsStreamWithGapFreeSeq) {
     EXPECT_NE(events.find(R"("seq":2)"), std::string::npos) << events;
     EXPECT_NE(events.find(R"("paid":true)"), std::string::npos) << events;
     // Registering the same order elsewhere is a conflict; the same route is idempotent.
-    const auto again =
-        boost::asio::co_spawn(pool_.context(0),
-                              store_->register_order({"R1", "10000", "T-9", "S-1", 0}),
-                              boost::asio::use_future)
-            .get();
+    const auto again = register_order({"R1", "10000", "T-9", "S-1", 0});
     EXPECT_EQ(again.outcome, store::register_outcome::exists);
-    const auto other =
-        boost::asio::co_spawn(pool_.context(0),
-                              store_->register_order({"R1", "10000", "T-8", "S-1", 0}),
-                              boost::asio::use_future)
-            .get();
+    const auto other = register_order({"R1", "10000", "T-8", "S-1", 0});
     EXPECT_EQ(other.outcome, store::register_outcome::conflict);
 }
 
@@ -454,11 +445,7 @@ TEST_F(RedisStore, StoreSubscriptionExpiresUnlessRenewed) {
     const auto old_ms = store::unix_ms_now() - store_options_.stream_ttl.count() * 1000 - 60'000;
     ASSERT_EQ(redis_.cli({"ZADD", "posrelay:{s:S-SUB}:subs", std::to_string(old_ms), "T-OLD"}),
               "0");
-    const auto reg =
-        boost::asio::co_spawn(pool_.context(0),
-                              store_->register_order({"SUB-1", "10000", "T-CASH", "S-SUB", 0}),
-                              boost::asio::use_future)
-            .get();
+    const auto reg = register_order({"SUB-1", "10000", "T-CASH", "S-SUB", 0});
     ASSERT_FALSE(reg.ec);
     EXPECT_EQ(commit("SUB-1", transaction_status::settlement).event_id, "T-CASH:1");
     EXPECT_EQ(redis_.cli({"XLEN", "posrelay:{s:S-SUB}:t:T-NEW:events"}), "1");
@@ -470,11 +457,7 @@ TEST_F(RedisStore, StoreSubscriptionExpiresUnlessRenewed) {
 // the stream's events over, renumbered from 1: no seq is reused, nothing is dropped.
 TEST_F(RedisStore, CounterLostBesideItsStreamStartsANewEpoch) {
     for (const char* o : {"EP-1", "EP-2", "EP-3"}) {
-        ASSERT_FALSE(boost::asio::co_spawn(pool_.context(0),
-                                           store_->register_order({o, "10000", "T-EP", "S-EP", 0}),
-                                           boost::asio::use_future)
-                         .get()
-                         .ec);
+        ASSERT_FALSE(register_order({o, "10000", "T-EP", "S-EP", 0}).ec);
     }
     EXPECT_EQ(commit("EP-1", transaction_status::settlement).event_id, "T-EP:1");
     EXPECT_EQ(commit("EP-2", transaction_status::settlement).event_id, "T-EP:2");
@@ -492,11 +475,7 @@ TEST_F(RedisStore, CounterLostBesideItsStreamStartsANewEpoch) {
     EXPECT_EQ(redis_.cli({"XLEN", "posrelay:{s:S-EP}:t:T-EP:events"}), "3");
     // A stream ahead of its counter (a counter restored alone) is the same case.
     ASSERT_EQ(redis_.cli({"HSET", counter, "seq", "1"}), "0");
-    ASSERT_FALSE(boost::asio::co_spawn(pool_.context(0),
-                                       store_->register_order({"EP-4", "10000", "T-EP", "S-EP", 0}),
-                                       boost::asio::use_future)
-                     .get()
-                     .ec);
+    ASSERT_FALSE(register_order({"EP-4", "10000", "T-EP", "S-EP", 0}).ec);
     EXPECT_EQ(commit("EP-4", transaction_status::settlement).event_id, "T-EP:4");
     EXPECT_NE(redis_.cli({"HGET", counter, "epoch"}), epoch);
 }
